@@ -1,0 +1,142 @@
+"""Configuration of a limit: how much, over how long, and how much at once.
+
+``BucketConfig(capacity=10, seconds=1)`` is the limitor 0.6 spelling of "10 per second":
+the rate is ``capacity / seconds`` units per second and, unless ``burst`` says otherwise,
+up to ``capacity`` units may go at once. :func:`parse_rate` reads the same from text such
+as ``"10/s"`` or ``"100 per minute"``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import NamedTuple
+
+from limitor.errors import ConfigError, ConfigTypeError
+
+__all__ = ("BucketConfig", "Capacity", "parse_rate")
+
+
+def check_positive(name: str, value: object) -> float:
+    """Return ``value`` as a float if it is a finite number above zero, else raise.
+
+    Raises:
+        ConfigTypeError: ``value`` is not a real number (bools and strings included).
+        ConfigError: ``value`` is zero, negative, NaN or infinite.
+    """
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, Decimal)):
+        raise ConfigTypeError(f"{name} must be a number, got {value!r}")
+    number = float(value)
+    if not math.isfinite(number) or number <= 0:
+        raise ConfigError(f"{name} must be a finite number above zero, got {value!r}")
+    return number
+
+
+@dataclass(frozen=True)
+class BucketConfig:
+    """A limit of ``capacity`` units every ``seconds``, with bursts of up to ``burst`` units.
+
+    Args:
+        capacity: units admitted per ``seconds`` (requests, tokens, bytes...).
+        seconds: the period over which ``capacity`` units are admitted.
+        burst: the most units admitted at once by an idle limiter; defaults to ``capacity``.
+
+    Raises:
+        ConfigError: a value is zero, negative, NaN or infinite (``ConfigTypeError`` for
+            values that are not numbers); the message names the field.
+
+    Example:
+        >>> BucketConfig(capacity=100, seconds=60).rate
+        1.6666666666666667
+    """
+
+    capacity: float = 10
+    """Units admitted per ``seconds``; also the default burst."""
+
+    seconds: float = 1
+    """The period, in seconds, over which ``capacity`` units are admitted."""
+
+    burst: float | None = None
+    """The most units an idle limiter admits at once (``capacity`` when not given)."""
+
+    def __post_init__(self) -> None:
+        """Validate every field and fill in the default burst."""
+        check_positive("capacity", self.capacity)
+        check_positive("seconds", self.seconds)
+        if self.burst is None:
+            object.__setattr__(self, "burst", self.capacity)
+        else:
+            check_positive("burst", self.burst)
+
+    @property
+    def rate(self) -> float:
+        """Units per second: ``capacity / seconds``."""
+        return float(self.capacity) / float(self.seconds)
+
+    @property
+    def max_burst(self) -> float:
+        """The effective burst as a float (``burst``, which defaults to ``capacity``)."""
+        return float(self.capacity if self.burst is None else self.burst)
+
+
+class Capacity(NamedTuple):
+    """Whether a bucket could admit an amount right now (limitor 0.6 ``capacity_info``)."""
+
+    has_capacity: bool
+    """True when the amount would be admitted without waiting."""
+
+    needed_capacity: float
+    """How many units are missing for the amount (zero or negative when it fits)."""
+
+
+_UNITS = {
+    "ms": 0.001,
+    "millisecond": 0.001,
+    "milliseconds": 0.001,
+    "s": 1.0,
+    "sec": 1.0,
+    "second": 1.0,
+    "seconds": 1.0,
+    "m": 60.0,
+    "min": 60.0,
+    "minute": 60.0,
+    "minutes": 60.0,
+    "h": 3600.0,
+    "hr": 3600.0,
+    "hour": 3600.0,
+    "hours": 3600.0,
+    "d": 86400.0,
+    "day": 86400.0,
+    "days": 86400.0,
+}
+_RATE = re.compile(
+    r"^\s*(?P<amount>\d+(?:\.\d+)?)\s*(?:/|per)\s*(?P<count>\d+(?:\.\d+)?)?\s*(?P<unit>[a-z]+)\s*$"
+)
+
+
+def parse_rate(text: str, *, burst: float | None = None) -> BucketConfig:
+    """Parse ``"10/s"``, ``"100/minute"``, ``"5 per 2 seconds"`` or ``"1000/h"``.
+
+    Args:
+        text: ``<amount>/<unit>`` or ``<amount> per <count> <unit>``; units are ms, s, m
+            (minutes), h and d, singular, plural or abbreviated.
+        burst: the burst of the resulting config (default: the amount).
+
+    Raises:
+        ConfigError: the text is not a rate.
+
+    Example:
+        >>> parse_rate("100/minute")
+        BucketConfig(capacity=100.0, seconds=60.0, burst=100.0)
+    """
+    if not isinstance(text, str):
+        raise ConfigTypeError(f"rate must be a string such as '10/s', got {text!r}")
+    match = _RATE.match(text.lower())
+    unit = _UNITS.get(match.group("unit")) if match else None
+    if match is None or unit is None:
+        raise ConfigError(f"rate must look like '10/s' or '100 per minute', got {text!r}")
+    count = float(match.group("count") or 1)
+    return BucketConfig(capacity=float(match.group("amount")), seconds=count * unit, burst=burst)
