@@ -1,0 +1,200 @@
+"""The engine contract shared by every algorithm.
+
+An engine is pure arithmetic: it never reads a clock, takes a lock or does I/O. It holds
+the limit (``rate`` units per second, ``burst`` units at once) and works on a small state
+object that the caller keeps (one per bucket or per key) and passes in with the time.
+
+All engines implement the same admission rule, each with its own bookkeeping: an idle
+limiter admits up to ``burst`` units at once, then ``rate`` units per second; in any
+window of ``w`` seconds at most ``burst + rate * w`` units are admitted. A request that
+does not fit now is given the earliest time it fits (a *reservation*: it is committed at
+once and the caller sleeps until then), or refused when that time is further away than
+``max_wait``. Reservations are handed out in request order, so waiting is FIFO.
+
+Giving back follows Go's ``x/time/rate``: a reservation that is cancelled before its time,
+or reconciled to a smaller amount, returns what no later admission depends on. The proof
+that this never over-admits needs only the latest admission time, which every state keeps
+in two fields: ``stamp``, the time of the latest commit (the admission time of a request
+admitted at once), and ``last``, the latest admission time of a request that had to wait.
+Only admissions move ``stamp``; refunds and debt re-express the state around it.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
+
+__all__ = ("Decision", "Engine", "EngineState")
+
+INF = math.inf
+SLACK = 1e-9
+"""Seconds by which a wait may exceed ``max_wait`` and still be admitted: float rounding
+of clock readings must not turn "exactly the timeout" into a refusal."""
+
+
+class EngineState:
+    """Base of the per-algorithm state: every state knows its latest admission time."""
+
+    __slots__ = ("last", "stamp")
+
+    fields: ClassVar[tuple[str, ...]] = ("stamp", "last")
+
+    def __init__(self) -> None:
+        self.stamp = -INF
+        """Time of the latest commit (admission), at once or reserved."""
+        self.last = -INF
+        """Latest admission time handed to a request that had to wait."""
+
+    @property
+    def latest(self) -> float:
+        """The latest admission time (at once or reserved)."""
+        return self.last if self.last > self.stamp else self.stamp
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.fields)
+        return f"{type(self).__name__}({inner})"
+
+
+S = TypeVar("S", bound=EngineState)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome of one admission decision (see :meth:`Engine.decide`)."""
+
+    admitted: bool
+    """True when the request was admitted and committed to the state."""
+
+    delay: float
+    """Seconds from the decision until the request may go (0 = now); 0 when refused."""
+
+    retry_after: float
+    """When refused: seconds until the amount would be admitted without waiting."""
+
+
+class Engine(ABC, Generic[S]):
+    """One rate-limiting algorithm: ``rate`` units per second with bursts of ``burst``.
+
+    Subclasses implement :meth:`reserve` (the hot path), :meth:`wait_time`,
+    :meth:`give_back`, :meth:`charge` and :meth:`full_at`; the rest is shared.
+    Callers validate amounts: ``0 < amount <= burst`` for :meth:`reserve`.
+    """
+
+    __slots__ = ("burst", "interval", "rate", "tolerance")
+
+    name: ClassVar[str]
+    """The algorithm's name, as accepted by ``algorithm=``."""
+
+    state_type: ClassVar[type[EngineState]]
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = float(rate)
+        self.burst = float(burst)
+        self.interval = 1.0 / self.rate
+        """Seconds per unit (the GCRA emission interval T)."""
+        self.tolerance = self.burst * self.interval
+        """Seconds of burst (the GCRA burst tolerance tau = burst * T)."""
+
+    def new_state(self) -> S:
+        """A state for a full (idle) limiter."""
+        return self.state_type()  # type: ignore[return-value]
+
+    @abstractmethod
+    def reserve(self, state: S, now: float, amount: float, max_wait: float) -> float:
+        """Admit ``amount`` at the earliest time it fits, unless that is beyond ``max_wait``.
+
+        Returns:
+            The delay in seconds (``>= 0``) after which the request may go; the admission
+            is committed to ``state``. A negative number ``-retry_after`` when the delay
+            would exceed ``max_wait`` (by more than :data:`SLACK`); ``state`` is then
+            unchanged. With ``max_wait=0`` the result is 0, at most :data:`SLACK`, or
+            negative.
+        """
+
+    @abstractmethod
+    def wait_time(self, state: S, now: float, amount: float) -> float:
+        """Seconds until ``amount`` would fit (zero or negative: it fits now). Read-only."""
+
+    @abstractmethod
+    def give_back(self, state: S, now: float, amount: float) -> None:
+        """Return ``amount`` units to the limiter at ``now`` (never beyond full)."""
+
+    @abstractmethod
+    def charge(self, state: S, now: float, amount: float) -> None:
+        """Consume ``amount`` more units at ``now`` without any check.
+
+        This is debt: later requests wait until it has been paid back at the rate.
+        """
+
+    @abstractmethod
+    def full_at(self, state: S) -> float:
+        """The time at which the limiter is full again if nothing else is admitted."""
+
+    # -- shared ---------------------------------------------------------------------
+
+    def decide(self, state: S, now: float, amount: float, max_wait: float = INF) -> Decision:
+        """:meth:`reserve`, returning a :class:`Decision` (for readability, not speed)."""
+        delay = self.reserve(state, now, amount, max_wait)
+        if delay < 0:
+            return Decision(admitted=False, delay=0.0, retry_after=-delay)
+        return Decision(admitted=True, delay=delay, retry_after=0.0)
+
+    def remaining(self, state: S, now: float) -> float:
+        """Units that could be admitted at once now (negative while in debt or queued)."""
+        return -self.wait_time(state, now, 0.0) * self.rate
+
+    def refund(self, state: S, now: float, amount: float, admit_time: float) -> float:
+        """Return up to ``amount`` units of an admission made for ``admit_time``.
+
+        Gives back only what no later admission depends on (Go's rule): ``amount`` less
+        what the limiter refilled between ``admit_time`` and the latest admission.
+
+        Returns:
+            The units actually given back (zero or more).
+        """
+        later = state.latest - admit_time
+        given = amount - later * self.rate if later > 0 else amount
+        if given <= 0:
+            return 0.0
+        self.give_back(state, now, given)
+        return given
+
+    def cancel(
+        self,
+        state: S,
+        now: float,
+        amount: float,
+        admit_time: float,
+        before: tuple[Any, ...],
+        after: tuple[Any, ...],
+    ) -> float:
+        """Undo a reservation for ``admit_time`` that will not be used.
+
+        ``before`` and ``after`` are the :meth:`snapshot` of the state around the
+        reservation's commit. If nothing changed the state since, the commit is undone
+        exactly; otherwise only what no later admission depends on is given back. A
+        reservation whose time has come is not given back (its caller may have gone).
+
+        Returns:
+            The units given back.
+        """
+        if admit_time <= now:
+            return 0.0
+        if self.snapshot(state) == after:
+            self.restore(state, before)
+            return amount
+        return self.refund(state, now, amount, admit_time)
+
+    def snapshot(self, state: S) -> tuple[Any, ...]:
+        """The state's values, for :meth:`cancel`."""
+        return tuple(getattr(state, name) for name in state.fields)
+
+    def restore(self, state: S, snapshot: tuple[Any, ...]) -> None:
+        """Put back values taken by :meth:`snapshot`."""
+        for name, value in zip(state.fields, snapshot, strict=True):
+            setattr(state, name, value)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(rate={self.rate!r}, burst={self.burst!r})"
