@@ -1,0 +1,1 @@
+"""Variants kept for limitor 0.6 users."""

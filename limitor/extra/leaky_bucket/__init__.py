@@ -1,0 +1,1 @@
+"""The queue-flavoured async leaky bucket."""

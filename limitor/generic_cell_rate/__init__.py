@@ -1,0 +1,1 @@
+"""Generic cell rate algorithm (GCRA) rate limiters."""

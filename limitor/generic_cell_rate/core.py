@@ -1,0 +1,46 @@
+"""GCRA rate limiters (limitor 0.6 import path), in both of the algorithm's forms.
+
+Virtual scheduling keeps one number per limit (the theoretical arrival time); the
+continuous-state leaky bucket keeps the content and the last conformance time. Both admit
+exactly the same calls. See :mod:`limitor.engines.gcra`.
+"""
+
+from __future__ import annotations
+
+from limitor.base import AsyncBucket, SyncBucket
+from limitor.engines import GcraLeakyBucket, GcraVirtualScheduling
+
+__all__ = (
+    "AsyncLeakyBucketGCRA",
+    "AsyncVirtualSchedulingGCRA",
+    "SyncLeakyBucketGCRA",
+    "SyncVirtualSchedulingGCRA",
+)
+
+
+class SyncVirtualSchedulingGCRA(SyncBucket):
+    """GCRA (virtual scheduling) for threads."""
+
+    __slots__ = ()
+    engine_type = GcraVirtualScheduling
+
+
+class SyncLeakyBucketGCRA(SyncBucket):
+    """GCRA (continuous-state leaky bucket) for threads."""
+
+    __slots__ = ()
+    engine_type = GcraLeakyBucket
+
+
+class AsyncVirtualSchedulingGCRA(AsyncBucket):
+    """GCRA (virtual scheduling) for asyncio and trio tasks."""
+
+    __slots__ = ()
+    engine_type = GcraVirtualScheduling
+
+
+class AsyncLeakyBucketGCRA(AsyncBucket):
+    """GCRA (continuous-state leaky bucket) for asyncio and trio tasks."""
+
+    __slots__ = ()
+    engine_type = GcraLeakyBucket

@@ -1,0 +1,34 @@
+"""Leaky bucket rate limiters (limitor 0.6 import path).
+
+The bucket's level leaks at the configured rate; a call that would overflow the burst
+waits until enough has leaked. See :mod:`limitor.engines.leaky_bucket`.
+"""
+
+from __future__ import annotations
+
+from limitor.base import AsyncBucket, SyncBucket
+from limitor.engines import LeakyBucket
+
+__all__ = ("AsyncLeakyBucket", "SyncLeakyBucket")
+
+
+class SyncLeakyBucket(SyncBucket):
+    """Leaky bucket for threads.
+
+    Example:
+        >>> from limitor.configs import BucketConfig
+        >>> bucket = SyncLeakyBucket(BucketConfig(capacity=10, seconds=1))
+        >>> bucket.acquire()          # blocks only when the limit binds
+        >>> with bucket:
+        ...     pass
+    """
+
+    __slots__ = ()
+    engine_type = LeakyBucket
+
+
+class AsyncLeakyBucket(AsyncBucket):
+    """Leaky bucket for asyncio and trio tasks (``await bucket.acquire()``)."""
+
+    __slots__ = ()
+    engine_type = LeakyBucket

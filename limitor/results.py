@@ -1,0 +1,207 @@
+"""Small result objects: reservations, live status and counters."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from limitor.engines._base import Decision
+
+if TYPE_CHECKING:
+    from limitor.clock import Clock
+
+__all__ = ("Decision", "Reservation", "Stats", "Status")
+
+
+class ReservationOwner(Protocol):
+    """What a reservation needs from the limiter that made it."""
+
+    @property
+    def clock(self) -> Clock:
+        """The limiter's clock."""
+        ...
+
+    def _cancel_reservation(self, reservation: Reservation) -> float: ...
+
+    def _reconcile_reservation(self, reservation: Reservation, actual: float) -> None: ...
+
+
+class Reservation:
+    """A committed admission: the caller may go ``delay`` seconds after it was made.
+
+    Made by ``reserve()``; the limiter has already counted it, so the caller should either
+    wait ``delay`` seconds and go, or :meth:`cancel` it. :meth:`reconcile` corrects the
+    amount once the real cost is known (an LLM call's tokens): unused units are given back,
+    extra units become debt that later callers wait for.
+    """
+
+    __slots__ = (
+        "_after",
+        "_before",
+        "_cancelled",
+        "_owner",
+        "amount",
+        "delay",
+        "key",
+        "reserved_at",
+        "time_to_act",
+    )
+
+    def __init__(
+        self,
+        owner: ReservationOwner,
+        key: Any,
+        amount: float,
+        reserved_at: float,
+        delay: float,
+        before: tuple[Any, ...] = (),
+        after: tuple[Any, ...] = (),
+    ) -> None:
+        self._owner = owner
+        self.key = key
+        """The key of a per-user limiter (``None`` for a single bucket)."""
+        self.amount = amount
+        """Units held by this reservation (updated by :meth:`reconcile`)."""
+        self.reserved_at = reserved_at
+        """Clock time when it was made."""
+        self.delay = delay
+        """Seconds from ``reserved_at`` until the caller may go (0 = at once)."""
+        self.time_to_act = reserved_at + delay
+        """Clock time when the caller may go."""
+        self._before = before
+        self._after = after
+        self._cancelled = False
+
+    @property
+    def ok(self) -> bool:
+        """True unless the reservation was cancelled."""
+        return not self._cancelled
+
+    def delay_from(self, now: float) -> float:
+        """Seconds from ``now`` until the caller may go (0 when its time has come)."""
+        return max(self.time_to_act - now, 0.0)
+
+    def wait(self) -> None:
+        """Block the thread until the reservation's time; cancel it if interrupted."""
+        clock = self._owner.clock
+        try:
+            remaining = self.time_to_act - clock.now()
+            if remaining > 0:
+                clock.sleep(remaining)
+        except BaseException:
+            self.cancel()
+            raise
+
+    async def wait_async(self) -> None:
+        """Await the reservation's time; cancel it if the task is cancelled meanwhile."""
+        clock = self._owner.clock
+        try:
+            remaining = self.time_to_act - clock.now()
+            if remaining > 0:
+                await clock.asleep(remaining)
+        except BaseException:
+            self.cancel()
+            raise
+
+    def cancel(self) -> float:
+        """Give the reservation back, as far as no later admission depends on it.
+
+        A reservation whose time has come is not given back (its caller may have gone).
+        Cancelling twice does nothing.
+
+        Returns:
+            The units given back.
+        """
+        if self._cancelled:
+            return 0.0
+        self._cancelled = True
+        return self._owner._cancel_reservation(self)
+
+    def reconcile(self, actual: float) -> None:
+        """Set the real amount: refund what was unused, charge the excess as debt.
+
+        Never waits and never raises for an amount above the burst: the excess delays
+        later callers instead.
+
+        Raises:
+            ReservationError: the reservation was cancelled.
+            AmountError: ``actual`` is negative, NaN or not a number.
+        """
+        self._owner._reconcile_reservation(self, actual)
+
+    def __repr__(self) -> str:
+        state = "cancelled" if self._cancelled else f"delay={self.delay:.6g}s"
+        key = "" if self.key is None else f" key={self.key!r}"
+        return f"<Reservation amount={self.amount:g}{key} {state}>"
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """A limiter's live state, in the terms of HTTP rate-limit headers."""
+
+    limit: float
+    """The burst: the most units admitted at once."""
+
+    remaining: float
+    """Units that could be admitted right now (never negative)."""
+
+    retry_after: float
+    """Seconds until the asked amount would be admitted (0 = now)."""
+
+    reset_after: float
+    """Seconds until the limiter is full again if nothing else is admitted."""
+
+    def headers(self) -> dict[str, str]:
+        """HTTP headers describing this status.
+
+        ``RateLimit-Limit``, ``RateLimit-Remaining``, ``RateLimit-Reset`` and, when waiting
+        is needed, ``Retry-After``; whole seconds, rounded so as never to invite a call
+        too early.
+        """
+        headers = {
+            "RateLimit-Limit": str(math.floor(self.limit)),
+            "RateLimit-Remaining": str(math.floor(self.remaining)),
+            "RateLimit-Reset": str(math.ceil(self.reset_after)),
+        }
+        if self.retry_after > 0:
+            headers["Retry-After"] = str(math.ceil(self.retry_after))
+        return headers
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """Counters of a limiter since it was made or reset."""
+
+    admitted: int
+    """Calls admitted (at once or after waiting)."""
+
+    waited: int
+    """Calls that had to wait."""
+
+    total_wait: float
+    """Seconds of waiting handed out, summed over the calls that waited."""
+
+    rejected: int
+    """Calls refused (policing, timeout or full queue); they consumed nothing."""
+
+    cancelled: int = 0
+    """Reservations cancelled before their time."""
+
+    waiting: int = 0
+    """Callers sleeping in the limiter right now."""
+
+    users: int = 0
+    """Per-user limiters: buckets held in memory now."""
+
+    evictions: int = 0
+    """Per-user limiters: full buckets dropped to bound memory (harmless)."""
+
+    overflows: int = 0
+    """Per-user limiters: times the cache went beyond ``max_users`` because every bucket
+    in it still held reservations or debt (they are never forgotten)."""
+
+    @property
+    def mean_wait(self) -> float:
+        """Average wait of the calls that waited (0 when none did)."""
+        return self.total_wait / self.waited if self.waited else 0.0
