@@ -177,6 +177,7 @@ def simulate(
     waits.sort()
     admitted = len(waits)
     first = min(arrivals, default=0.0)
+    span = last_admit - first
     return {
         "calls": len(arrivals),
         "admitted": admitted,
@@ -186,7 +187,7 @@ def simulate(
         "wait_p90": percentile(waits, 0.90),
         "wait_p99": percentile(waits, 0.99),
         "wait_max": waits[-1] if waits else 0.0,
-        "admitted_per_second": admitted * amount / (last_admit - first) if last_admit > first else 0,
+        "admitted_per_second": admitted * amount / span if span > 0 else 0.0,
     }
 
 
@@ -229,9 +230,7 @@ def _parser() -> argparse.ArgumentParser:
     demo_parser.add_argument("--calls", type=int, default=10)
     demo_parser.add_argument("--rate", type=float, default=5.0, help="calls per second")
     demo_parser.add_argument("--burst", type=int, default=4)
-    demo_parser.add_argument(
-        "--virtual", action="store_true", help="run in virtual time (instant)"
-    )
+    demo_parser.add_argument("--virtual", action="store_true", help="run in virtual time (instant)")
     sim = commands.add_parser("simulate", help="replay arrivals through a limit, virtually")
     sim.add_argument("--rate", default="10/s", help="the limit, e.g. 10/s or 600/minute")
     sim.add_argument("--burst", type=float, default=None, help="default: the rate's amount")
