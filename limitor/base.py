@@ -1,18 +1,12 @@
 """Rate-limit protocols (the limitor 0.6 names) and the bucket code every algorithm shares.
 
 A bucket is an engine (pure arithmetic, :mod:`limitor.engines`) plus its state, a short
-``threading.Lock`` and a clock. Every verb works the same way: under the lock, read the
-clock once and let the engine decide and commit; then, outside the lock, sleep until the
-committed time. Nothing ever sleeps or awaits while holding the lock, so one bucket serves
-threads and any number of event loops at once, waiters are served in order, and a
-saturated bucket admits at exactly its rate.
-
+``threading.Lock`` and a clock (see :mod:`limitor._core` for how every verb uses them).
 :class:`SyncBucket` and :class:`AsyncBucket` differ only in how they wait.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import (
     AbstractAsyncContextManager,
@@ -24,12 +18,13 @@ from contextvars import ContextVar
 from types import TracebackType
 from typing import Any, ClassVar, Protocol, TypeVar
 
-from limitor._checks import check_amount, check_count, check_quantity, check_timeout
+from limitor._checks import check_amount, check_count, check_quantity
+from limitor._core import LimiterCore
 from limitor._gate import ConcurrencyGate
-from limitor.clock import MONOTONIC, Clock
+from limitor.clock import Clock
 from limitor.configs import BucketConfig, Capacity
-from limitor.engines import Engine
-from limitor.errors import AcquireTimeout, ConfigTypeError, QueueFull, ReservationError
+from limitor.engines import Engine, EngineState
+from limitor.errors import ConfigTypeError
 from limitor.results import Reservation, Stats, Status
 
 __all__ = ("AsyncBucket", "AsyncRateLimit", "Bucket", "HasCapacity", "SyncBucket", "SyncRateLimit")
@@ -99,30 +94,14 @@ class AsyncRateLimit(Protocol):
     ) -> None: ...
 
 
-class Bucket:
-    """The state, lock, clock and counters of one limit; the verbs that never wait.
+class Bucket(LimiterCore):
+    """One limit: an engine's state plus the lock, clock and counters; the verbs that never wait.
 
-    Subclasses set ``engine_type`` (the algorithm) and add the waiting verbs.
+    Subclasses set ``engine_type`` (the algorithm); :class:`SyncBucket` and
+    :class:`AsyncBucket` add the verbs that wait.
     """
 
-    __slots__ = (
-        "__weakref__",
-        "_admitted",
-        "_burst",
-        "_cancelled",
-        "_clock",
-        "_config",
-        "_engine",
-        "_lock",
-        "_max_waiting",
-        "_now",
-        "_rejected",
-        "_reserve",
-        "_state",
-        "_wait_total",
-        "_waited",
-        "_waiting",
-    )
+    __slots__ = ("_config", "_state")
 
     engine_type: ClassVar[type[Engine[Any]]]
 
@@ -132,21 +111,17 @@ class Bucket:
         config = BucketConfig() if bucket_config is None else bucket_config
         if not isinstance(config, BucketConfig):
             raise ConfigTypeError(f"bucket_config must be a BucketConfig, got {config!r}")
-        if clock is None:
-            clock = MONOTONIC
-        elif not isinstance(clock, Clock):
-            raise ConfigTypeError(f"clock must have now(), sleep() and asleep(), got {clock!r}")
+        super().__init__(self.engine_type(config.rate, config.max_burst), clock)
         self._config = config
-        self._engine = self.engine_type(config.rate, config.max_burst)
         self._state = self._engine.new_state()
-        self._reserve = self._engine.reserve
-        self._burst = self._engine.burst
-        self._lock = threading.Lock()
-        self._clock = clock
-        self._now = clock.now
-        self._max_waiting: int | None = None
-        self._admitted = self._waited = self._rejected = self._cancelled = self._waiting = 0
-        self._wait_total = 0.0
+
+    def _state_for(self, key: Any, now: float) -> EngineState:
+        state: EngineState = self._state
+        return state
+
+    def _existing_state(self, key: Any) -> EngineState | None:
+        state: EngineState = self._state
+        return state
 
     # -- read-only views -----------------------------------------------------------
 
@@ -166,26 +141,6 @@ class Bucket:
         return self._config.seconds
 
     @property
-    def rate(self) -> float:
-        """Units per second."""
-        return self._engine.rate
-
-    @property
-    def burst(self) -> float:
-        """The most units admitted at once."""
-        return self._burst
-
-    @property
-    def clock(self) -> Clock:
-        """The clock this bucket reads and sleeps on."""
-        return self._clock
-
-    @property
-    def engine(self) -> Engine[Any]:
-        """The algorithm's engine."""
-        return self._engine
-
-    @property
     def stats(self) -> Stats:
         """Counters since the bucket was made or :meth:`reset`."""
         with self._lock:
@@ -202,16 +157,7 @@ class Bucket:
         """The live state (for ``RateLimit-*`` and ``Retry-After`` headers); changes nothing."""
         amount = check_quantity("amount", amount)
         with self._lock:
-            now = self._now()
-            wait = self._engine.wait_time(self._state, now, amount)
-            remaining = self._engine.remaining(self._state, now)
-            full_at = self._engine.full_at(self._state)
-        return Status(
-            limit=self._burst,
-            remaining=max(remaining, 0.0),
-            retry_after=max(wait, 0.0),
-            reset_after=max(full_at - now, 0.0),
-        )
+            return status_of(self._engine, self._state, self._now(), amount)
 
     def capacity_info(self, amount: float = 1) -> Capacity:
         """Whether ``amount`` would be admitted now and how many units it lacks (read-only)."""
@@ -226,6 +172,7 @@ class Bucket:
         """Forget all admissions and counters: the bucket is full again."""
         with self._lock:
             self._state = self._engine.new_state()
+            self._unwindable.clear()
             self._admitted = self._waited = self._rejected = self._cancelled = 0
             self._wait_total = 0.0
 
@@ -235,102 +182,8 @@ class Bucket:
             waiting = self._waiting
         return (
             f"<{type(self).__name__} rate={self.rate:g}/s burst={self._burst:g} "
-            f"remaining={remaining:.6g} waiting={waiting}>"
+            f"remaining={round(remaining, 9) + 0.0:.6g} waiting={waiting}>"
         )
-
-    # -- deciding -------------------------------------------------------------------
-
-    def _try_now(self, amount: float) -> bool:
-        """Admit a validated, positive ``amount`` if it fits now (policing)."""
-        with self._lock:
-            if self._reserve(self._state, self._now(), amount, 0.0) >= 0.0:
-                self._admitted += 1
-                return True
-            self._rejected += 1
-            return False
-
-    def _commit(self, amount: float, max_wait: float, *, waiter: bool) -> Reservation:
-        """Reserve a validated, positive ``amount``; raise if it would wait beyond ``max_wait``.
-
-        ``waiter`` marks a caller that will sleep inside the bucket (counted in ``waiting``
-        until :meth:`_done_waiting`, and bounded by ``_max_waiting``).
-        """
-        engine = self._engine
-        state = self._state
-        with self._lock:
-            now = self._now()
-            before = engine.snapshot(state)
-            delay = engine.reserve(state, now, amount, max_wait)
-            if delay < 0:
-                self._rejected += 1
-                raise AcquireTimeout(
-                    f"amount {amount:g} would wait {-delay:.6g}s, more than the timeout "
-                    f"({max_wait:g}s)",
-                    retry_after=-delay,
-                )
-            if delay > 0:
-                if waiter:
-                    if self._max_waiting is not None and self._waiting >= self._max_waiting:
-                        engine.restore(state, before)
-                        self._rejected += 1
-                        raise QueueFull(
-                            f"{self._waiting} callers are already waiting (max_size)",
-                            retry_after=delay,
-                        )
-                    self._waiting += 1
-                self._waited += 1
-                self._wait_total += delay
-            self._admitted += 1
-            after = engine.snapshot(state) if delay > 0 else ()
-        return Reservation(self, None, amount, now, delay, before, after)
-
-    def _done_waiting(self) -> None:
-        with self._lock:
-            self._waiting -= 1
-
-    def _zero(self) -> Reservation:
-        return Reservation(self, None, 0.0, self._now(), 0.0)
-
-    # -- giving back ---------------------------------------------------------------
-
-    def _cancel_reservation(self, reservation: Reservation) -> float:
-        if reservation.amount == 0:
-            return 0.0
-        with self._lock:
-            now = self._now()
-            if reservation.time_to_act <= now:
-                return 0.0
-            given = self._engine.cancel(
-                self._state,
-                now,
-                reservation.amount,
-                reservation.time_to_act,
-                reservation._before,
-                reservation._after,
-            )
-            self._admitted -= 1
-            self._cancelled += 1
-            return given
-
-    def _reconcile_reservation(self, reservation: Reservation, actual: float) -> None:
-        if not reservation.ok:
-            raise ReservationError("cannot reconcile a cancelled reservation")
-        actual = check_quantity("actual", actual)
-        self._adjust(actual - reservation.amount, reservation.time_to_act)
-        reservation.amount = actual
-
-    def _adjust(self, extra: float, admit_time: float | None) -> None:
-        """Charge ``extra`` units as debt (positive) or refund them (negative)."""
-        if extra == 0:
-            return
-        engine = self._engine
-        with self._lock:
-            now = self._now()
-            if extra > 0:
-                engine.charge(self._state, now, extra)
-            else:
-                when = self._state.last if admit_time is None else admit_time
-                engine.refund(self._state, now, -extra, when)
 
     def _reconcile(self, actual: float, estimated: float) -> None:
         actual = check_quantity("actual", actual)
@@ -341,7 +194,18 @@ class Bucket:
         else:
             # Without its reservation, treat the estimate as the latest admission: exact
             # for one caller at a time; use reserve()/acquire_ctx() when calls overlap.
-            self._adjust(actual - estimated, None)
+            self._adjust(None, actual - estimated, None)
+
+
+def status_of(engine: Engine[Any], state: EngineState, now: float, amount: float) -> Status:
+    """The :class:`Status` of ``state`` at ``now`` for ``amount``."""
+    wait = engine.wait_time(state, now, amount)
+    return Status(
+        limit=engine.burst,
+        remaining=max(engine.remaining(state, now), 0.0),
+        retry_after=max(wait, 0.0),
+        reset_after=max(engine.full_at(state) - now, 0.0),
+    )
 
 
 class SyncBucket(Bucket):
@@ -372,25 +236,12 @@ class SyncBucket(Bucket):
                         return
         except TypeError:
             pass
-        self._acquire_blocking(amount, timeout)
-
-    def _acquire_blocking(self, amount: object, timeout: object) -> Reservation:
-        n = check_amount(amount, self._burst)
-        max_wait = check_timeout(timeout)
-        if n == 0:
-            return self._zero()
-        reservation = self._commit(n, max_wait, waiter=True)
-        if reservation.delay > 0:
-            try:
-                reservation.wait()
-            finally:
-                self._done_waiting()
-        return reservation
+        self._acquire_sync(None, amount, timeout)
 
     def try_acquire(self, amount: float = 1) -> bool:
         """Take ``amount`` if it fits right now and return True; else take nothing, False."""
         n = check_amount(amount, self._burst)
-        return True if n == 0 else self._try_now(n)
+        return n == 0 or self._police(None, n) == 0.0
 
     def reserve(self, amount: float = 1, timeout: float | None = None) -> Reservation:
         """Commit ``amount`` for the earliest time it fits and return at once.
@@ -401,9 +252,7 @@ class SyncBucket(Bucket):
         Raises:
             AcquireTimeout: the delay would exceed ``timeout``; nothing is committed.
         """
-        n = check_amount(amount, self._burst)
-        max_wait = check_timeout(timeout)
-        return self._zero() if n == 0 else self._commit(n, max_wait, waiter=False)
+        return self._reserve_for(None, amount, timeout)
 
     def reconcile(self, actual: float, estimated: float) -> None:
         """Correct an estimate once the real amount is known; never waits or raises for debt.
@@ -419,7 +268,7 @@ class SyncBucket(Bucket):
 
         ``reconcile`` inside the block corrects that block's reservation exactly.
         """
-        reservation = self._acquire_blocking(amount, timeout)
+        reservation = self._acquire_sync(None, amount, timeout)
         token = _CURRENT.set(reservation)
         try:
             yield self
@@ -481,25 +330,12 @@ class AsyncBucket(Bucket):
                         return
         except TypeError:
             pass
-        await self._acquire_waiting(amount, timeout)
-
-    async def _acquire_waiting(self, amount: object, timeout: object) -> Reservation:
-        n = check_amount(amount, self._burst)
-        max_wait = check_timeout(timeout)
-        if n == 0:
-            return self._zero()
-        reservation = self._commit(n, max_wait, waiter=True)
-        if reservation.delay > 0:
-            try:
-                await reservation.wait_async()
-            finally:
-                self._done_waiting()
-        return reservation
+        await self._acquire_async(None, amount, timeout)
 
     async def try_acquire(self, amount: float = 1) -> bool:
         """Take ``amount`` if it fits right now and return True; else take nothing, False."""
         n = check_amount(amount, self._burst)
-        return True if n == 0 else self._try_now(n)
+        return n == 0 or self._police(None, n) == 0.0
 
     async def reserve(self, amount: float = 1, timeout: float | None = None) -> Reservation:
         """Commit ``amount`` for the earliest time it fits and return at once.
@@ -507,9 +343,7 @@ class AsyncBucket(Bucket):
         Raises:
             AcquireTimeout: the delay would exceed ``timeout``; nothing is committed.
         """
-        n = check_amount(amount, self._burst)
-        max_wait = check_timeout(timeout)
-        return self._zero() if n == 0 else self._commit(n, max_wait, waiter=False)
+        return self._reserve_for(None, amount, timeout)
 
     async def reconcile(self, actual: float, estimated: float) -> None:
         """Correct an estimate once the real amount is known; never waits or raises for debt."""
@@ -528,7 +362,7 @@ class AsyncBucket(Bucket):
         if gate is not None:
             await gate.acquire()
         try:
-            reservation = await self._acquire_waiting(amount, timeout)
+            reservation = await self._acquire_async(None, amount, timeout)
             token = _CURRENT.set(reservation)
             try:
                 yield self

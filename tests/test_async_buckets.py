@@ -119,10 +119,10 @@ async def test_cancelling_a_crowd_of_waiters_never_over_admits(async_cls: Any) -
         await wait_all_tasks_blocked()
         assert bucket.stats.waiting == 10
         tg.cancel_scope.cancel()
-    # Whatever was given back, the next slot is never before 1.0 (the burst was used at 0).
-    next_delay = (await bucket.reserve()).delay
-    assert 1.0 - 1e-9 <= next_delay <= 11.0 + 1e-9
+    # Cancelled in whatever order the event loop chose, all ten slots come back.
+    assert (await bucket.reserve()).delay == pytest.approx(1.0)
     assert bucket.stats.waiting == 0
+    assert bucket.stats.cancelled == 10
 
 
 async def test_cancel_scope_timeout_while_waiting(async_cls: Any) -> None:

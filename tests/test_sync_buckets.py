@@ -168,6 +168,44 @@ def test_cancel_gives_a_waiting_reservation_back(sync_cls: Any, clock: FakeClock
     assert bucket.stats.cancelled == 1
 
 
+@pytest.mark.parametrize("order", ["fifo", "lifo", "middle-out"])
+def test_cancelling_every_waiter_in_any_order_gives_everything_back(
+    sync_cls: Any, clock: FakeClock, order: str
+) -> None:
+    bucket = sync_cls(BucketConfig(capacity=1, seconds=1), clock=clock)
+    bucket.acquire()
+    held = [bucket.reserve() for _ in range(6)]
+    if order == "lifo":
+        held.reverse()
+    elif order == "middle-out":
+        held = held[2:4] + held[:2] + held[4:]
+    assert sum(reservation.cancel() for reservation in held) == pytest.approx(6)
+    assert bucket.reserve().delay == pytest.approx(1.0)
+
+
+def test_a_cancelled_reservation_that_a_live_one_depends_on_gives_nothing_back(
+    sync_cls: Any, clock: FakeClock
+) -> None:
+    bucket = sync_cls(BucketConfig(capacity=1, seconds=1), clock=clock)
+    bucket.acquire()
+    first, second = bucket.reserve(), bucket.reserve()  # at 1.0 and 2.0
+    assert first.cancel() == 0  # second still goes at 2.0, counting on first's unit
+    assert bucket.reserve().delay == pytest.approx(3.0)
+    assert second.delay == pytest.approx(2.0)
+
+
+def test_undoing_a_later_reservation_never_undoes_past_a_live_one(
+    sync_cls: Any, clock: FakeClock
+) -> None:
+    bucket = sync_cls(BucketConfig(capacity=1, seconds=1), clock=clock)
+    bucket.acquire()
+    first, second, third = bucket.reserve(), bucket.reserve(), bucket.reserve()  # 1, 2, 3
+    assert first.cancel() == 0  # remembered: second and third depend on it
+    assert third.cancel() == 1  # undone exactly; first is not, as second is still live
+    assert bucket.reserve().delay == pytest.approx(3.0)
+    assert second.ok
+
+
 def test_cancel_after_its_time_gives_nothing_back(sync_cls: Any, clock: FakeClock) -> None:
     bucket = sync_cls(BucketConfig(capacity=1, seconds=1), clock=clock)
     bucket.acquire()

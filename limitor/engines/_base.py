@@ -37,15 +37,18 @@ of clock readings must not turn "exactly the timeout" into a refusal."""
 class EngineState:
     """Base of the per-algorithm state: every state knows its latest admission time."""
 
-    __slots__ = ("last", "stamp")
+    __slots__ = ("expires", "last", "stamp")
 
     fields: ClassVar[tuple[str, ...]] = ("stamp", "last")
+    """The slots that hold the limit's state (``expires`` is the holder's bookkeeping)."""
 
     def __init__(self) -> None:
         self.stamp = -INF
         """Time of the latest commit (admission), at once or reserved."""
         self.last = -INF
         """Latest admission time handed to a request that had to wait."""
+        self.expires = INF
+        """When a per-key cache may drop this state (set by the cache, not the engine)."""
 
     @property
     def latest(self) -> float:
@@ -161,6 +164,19 @@ class Engine(ABC, Generic[S]):
         self.give_back(state, now, given)
         return given
 
+    def undo(self, state: S, before: tuple[Any, ...], after: tuple[Any, ...]) -> bool:
+        """Undo a commit exactly if nothing changed the state since it.
+
+        ``before`` and ``after`` are the :meth:`snapshot` of the state around the commit.
+
+        Returns:
+            True if the state was put back to ``before``.
+        """
+        if self.snapshot(state) != after:
+            return False
+        self.restore(state, before)
+        return True
+
     def cancel(
         self,
         state: S,
@@ -172,18 +188,17 @@ class Engine(ABC, Generic[S]):
     ) -> float:
         """Undo a reservation for ``admit_time`` that will not be used.
 
-        ``before`` and ``after`` are the :meth:`snapshot` of the state around the
-        reservation's commit. If nothing changed the state since, the commit is undone
-        exactly; otherwise only what no later admission depends on is given back. A
-        reservation whose time has come is not given back (its caller may have gone).
+        If nothing changed the state since the reservation, its commit is undone exactly
+        (:meth:`undo`); otherwise only what no later admission depends on is given back
+        (:meth:`refund`). A reservation whose time has come is not given back (its
+        caller may have gone).
 
         Returns:
             The units given back.
         """
         if admit_time <= now:
             return 0.0
-        if self.snapshot(state) == after:
-            self.restore(state, before)
+        if self.undo(state, before, after):
             return amount
         return self.refund(state, now, amount, admit_time)
 

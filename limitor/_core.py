@@ -1,0 +1,289 @@
+"""The machinery shared by every in-memory limiter: one bucket or one bucket per key.
+
+A limiter is an engine (pure arithmetic), its state(s), one short ``threading.Lock`` and
+a clock. Every verb works the same way: under the lock, read the clock once and let the
+engine decide and commit; then, outside the lock, sleep until the committed time. Nothing
+sleeps or awaits while holding the lock, so a limiter serves threads and any number of
+event loops at once, waiters are served in order, and a saturated limiter admits at
+exactly its rate.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from limitor._checks import check_amount, check_quantity, check_timeout
+from limitor.clock import MONOTONIC, Clock
+from limitor.engines import Engine, EngineState
+from limitor.errors import (
+    AcquireTimeout,
+    ConfigTypeError,
+    QueueFull,
+    RateLimitExceeded,
+    ReservationError,
+)
+from limitor.results import Reservation
+
+_UNWIND_LIMIT = 256
+"""The most cancelled reservations remembered per key for :meth:`LimiterCore._unwind`."""
+
+
+def check_clock(clock: object) -> Clock:
+    """``clock`` if it has ``now()``, ``sleep()`` and ``asleep()`` (``None``: the default)."""
+    if clock is None:
+        return MONOTONIC
+    if not isinstance(clock, Clock):
+        raise ConfigTypeError(f"clock must have now(), sleep() and asleep(), got {clock!r}")
+    return clock
+
+
+class LimiterCore:
+    """Engine, lock, clock and counters, with the verbs' slow paths for any key.
+
+    Subclasses say where a key's state lives (:meth:`_state_for`, :meth:`_existing_state`)
+    and add the public verbs and their fast paths.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_admitted",
+        "_burst",
+        "_cancelled",
+        "_clock",
+        "_engine",
+        "_lock",
+        "_max_waiting",
+        "_now",
+        "_rejected",
+        "_reserve",
+        "_unwindable",
+        "_wait_total",
+        "_waited",
+        "_waiting",
+    )
+
+    def __init__(self, engine: Engine[Any], clock: object) -> None:
+        self._engine = engine
+        self._reserve = engine.reserve
+        self._burst = engine.burst
+        self._clock = check_clock(clock)
+        self._now = self._clock.now
+        self._lock = threading.Lock()
+        self._max_waiting: int | None = None
+        self._unwindable: dict[Any, dict[tuple[Any, ...], Reservation]] = {}
+        self._admitted = self._waited = self._rejected = self._cancelled = self._waiting = 0
+        self._wait_total = 0.0
+
+    # -- where states live (called under the lock) ---------------------------------
+
+    def _state_for(self, key: Any, now: float) -> EngineState:
+        """The state of ``key``, created if there is none."""
+        raise NotImplementedError
+
+    def _existing_state(self, key: Any) -> EngineState | None:
+        """The state of ``key`` if the limiter holds one."""
+        raise NotImplementedError
+
+    def _committed(self, key: Any, state: EngineState, now: float) -> None:
+        """Called after every change to a state (per-key caches refresh their expiry)."""
+
+    # -- read-only views -------------------------------------------------------------
+
+    @property
+    def clock(self) -> Clock:
+        """The clock this limiter reads and sleeps on."""
+        return self._clock
+
+    @property
+    def engine(self) -> Engine[Any]:
+        """The algorithm's engine."""
+        return self._engine
+
+    @property
+    def rate(self) -> float:
+        """Units per second."""
+        return self._engine.rate
+
+    @property
+    def burst(self) -> float:
+        """The most units admitted at once."""
+        return self._burst
+
+    # -- deciding -------------------------------------------------------------------
+
+    def _police(self, key: Any, amount: float) -> float:
+        """Admit a validated, positive ``amount`` now, or refuse it.
+
+        Returns:
+            0.0 when admitted; else the seconds until it would be (``retry_after``).
+        """
+        with self._lock:
+            now = self._now()
+            state = self._state_for(key, now)
+            delay = self._reserve(state, now, amount, 0.0)
+            if delay >= 0:
+                self._admitted += 1
+                self._committed(key, state, now)
+                return 0.0
+            self._rejected += 1
+            return -delay
+
+    def _commit(
+        self,
+        key: Any,
+        amount: float,
+        max_wait: float,
+        *,
+        waiter: bool,
+        refusal: type[RateLimitExceeded] = AcquireTimeout,
+    ) -> Reservation:
+        """Reserve a validated, positive ``amount``; raise if it would wait beyond ``max_wait``.
+
+        ``waiter`` marks a caller that will sleep inside the limiter: it is counted in
+        ``waiting`` until :meth:`_done_waiting` and bounded by ``_max_waiting``.
+        ``refusal`` is the error raised when it would wait too long.
+        """
+        engine = self._engine
+        with self._lock:
+            now = self._now()
+            state = self._state_for(key, now)
+            before = engine.snapshot(state)
+            delay = engine.reserve(state, now, amount, max_wait)
+            if delay < 0:
+                self._rejected += 1
+                raise refusal(
+                    f"amount {amount:g} would wait {-delay:.6g}s, more than "
+                    + (f"the timeout ({max_wait:g}s)" if max_wait else "allowed (policing)"),
+                    retry_after=-delay,
+                )
+            if delay > 0:
+                if waiter:
+                    if self._max_waiting is not None and self._waiting >= self._max_waiting:
+                        engine.restore(state, before)
+                        self._rejected += 1
+                        raise QueueFull(
+                            f"{self._waiting} callers are already waiting (max_size)",
+                            retry_after=delay,
+                        )
+                    self._waiting += 1
+                self._waited += 1
+                self._wait_total += delay
+            self._admitted += 1
+            self._committed(key, state, now)
+            after = engine.snapshot(state) if delay > 0 else ()
+        return Reservation(self, key, amount, now, delay, before, after)
+
+    def _done_waiting(self) -> None:
+        with self._lock:
+            self._waiting -= 1
+
+    def _zero(self, key: Any) -> Reservation:
+        return Reservation(self, key, 0.0, self._now(), 0.0)
+
+    def _acquire_sync(self, key: Any, amount: object, timeout: object) -> Reservation:
+        """Validate, commit, and block the thread until the admission time."""
+        n = check_amount(amount, self._burst)
+        max_wait = check_timeout(timeout)
+        if n == 0:
+            return self._zero(key)
+        reservation = self._commit(key, n, max_wait, waiter=True)
+        if reservation.delay > 0:
+            try:
+                reservation.wait()
+            finally:
+                self._done_waiting()
+        return reservation
+
+    async def _acquire_async(self, key: Any, amount: object, timeout: object) -> Reservation:
+        """Validate, commit, and await the admission time (cancellation gives back)."""
+        n = check_amount(amount, self._burst)
+        max_wait = check_timeout(timeout)
+        if n == 0:
+            return self._zero(key)
+        reservation = self._commit(key, n, max_wait, waiter=True)
+        if reservation.delay > 0:
+            try:
+                await reservation.wait_async()
+            finally:
+                self._done_waiting()
+        return reservation
+
+    def _reserve_for(self, key: Any, amount: object, timeout: object) -> Reservation:
+        n = check_amount(amount, self._burst)
+        max_wait = check_timeout(timeout)
+        return self._zero(key) if n == 0 else self._commit(key, n, max_wait, waiter=False)
+
+    # -- giving back ----------------------------------------------------------------
+
+    def _cancel_reservation(self, reservation: Reservation) -> float:
+        if reservation.amount == 0:
+            return 0.0
+        engine = self._engine
+        key = reservation.key
+        with self._lock:
+            now = self._now()
+            state = self._existing_state(key)
+            if state is None or reservation.time_to_act <= now:
+                return 0.0
+            self._admitted -= 1
+            self._cancelled += 1
+            if engine.undo(state, reservation._before, reservation._after):
+                given = reservation.amount + self._unwind(key, state)
+            else:
+                given = engine.refund(state, now, reservation.amount, reservation.time_to_act)
+                if given == 0:
+                    self._remember_cancelled(key, reservation)
+            self._committed(key, state, now)
+            return given
+
+    def _remember_cancelled(self, key: Any, reservation: Reservation) -> None:
+        """Keep a cancelled reservation that later ones still depend on (state unchanged).
+
+        Once the commits after it are undone, :meth:`_unwind` undoes it too: a crowd of
+        waiters cancelled in any order gives everything back. Keyed by the state right
+        after its commit, which is what the state will be again when it is the latest.
+        """
+        remembered = self._unwindable.setdefault(key, {})
+        remembered[reservation._after] = reservation
+        if len(remembered) > _UNWIND_LIMIT:
+            del remembered[next(iter(remembered))]  # the oldest
+
+    def _unwind(self, key: Any, state: EngineState) -> float:
+        """Undo remembered cancelled reservations that have become the latest commits."""
+        remembered = self._unwindable.get(key)
+        if not remembered:
+            return 0.0
+        given = 0.0
+        while (latest := remembered.pop(self._engine.snapshot(state), None)) is not None:
+            self._engine.restore(state, latest._before)
+            given += latest.amount
+        if not remembered:
+            del self._unwindable[key]
+        return given
+
+    def _reconcile_reservation(self, reservation: Reservation, actual: float) -> None:
+        if not reservation.ok:
+            raise ReservationError("cannot reconcile a cancelled reservation")
+        actual = check_quantity("actual", actual)
+        self._adjust(reservation.key, actual - reservation.amount, reservation.time_to_act)
+        reservation.amount = actual
+
+    def _adjust(self, key: Any, extra: float, admit_time: float | None) -> None:
+        """Charge ``extra`` units as debt (positive) or refund them (negative)."""
+        if extra == 0:
+            return
+        engine = self._engine
+        with self._lock:
+            now = self._now()
+            if extra > 0:
+                state = self._state_for(key, now)
+                engine.charge(state, now, extra)
+            else:
+                existing = self._existing_state(key)
+                if existing is None:  # forgotten because it was full: nothing to refund
+                    return
+                state = existing
+                when = state.latest if admit_time is None else admit_time
+                engine.refund(state, now, -extra, when)
+            self._committed(key, state, now)
