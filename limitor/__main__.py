@@ -134,7 +134,8 @@ def arrivals_for(pattern: str, arrival_rate: float, duration: float, seed: int) 
         return [k / arrival_rate for k in range(count)]
     if pattern == "poisson":
         rng = random.Random(seed)
-        times, now = [], 0.0
+        times: list[float] = []
+        now = 0.0
         while True:
             now += rng.expovariate(arrival_rate)
             if now >= duration:

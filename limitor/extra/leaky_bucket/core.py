@@ -24,6 +24,7 @@ class AsyncLeakyBucket(AsyncBucket):
     Args:
         bucket_config: the limit.
         max_size: the most callers waiting at once; 0 (the default) means no bound.
+        max_concurrent: the most ``async with`` bodies running at once.
         clock: the time source (tests pass a ``FakeClock``).
     """
 
@@ -35,9 +36,10 @@ class AsyncLeakyBucket(AsyncBucket):
         bucket_config: BucketConfig | None = None,
         max_size: int = 0,
         *,
+        max_concurrent: int | None = None,
         clock: Clock | None = None,
     ) -> None:
-        super().__init__(bucket_config, clock=clock)
+        super().__init__(bucket_config, max_concurrent, clock=clock)
         self._max_waiting = check_count("max_size", max_size, minimum=0) or None
 
     @property
