@@ -30,3 +30,4 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package."""
     session.install("-e", ".[dev]")
     session.run("mypy", "--strict", "limitor")
+    session.run("mypy", "--strict", "tests/typing")

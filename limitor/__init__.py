@@ -9,6 +9,7 @@ from __future__ import annotations
 from limitor.base import AsyncBucket, AsyncRateLimit, SyncBucket, SyncRateLimit
 from limitor.clock import MONOTONIC, AnyioClock, Clock, MonotonicClock
 from limitor.configs import BucketConfig, Capacity, parse_rate
+from limitor.decorators import async_rate_limit, limiter_of, rate_limit, rate_limit_per_user
 from limitor.errors import (
     AcquireTimeout,
     AmountError,
@@ -28,6 +29,7 @@ from limitor.generic_cell_rate.core import (
     SyncVirtualSchedulingGCRA,
 )
 from limitor.leaky_bucket.core import AsyncLeakyBucket, SyncLeakyBucket
+from limitor.per_user import PerUserLimiter
 from limitor.results import Reservation, Stats, Status
 from limitor.token_bucket.core import AsyncTokenBucket, SyncTokenBucket
 
@@ -53,6 +55,7 @@ __all__ = (
     "ConfigTypeError",
     "LimitorError",
     "MonotonicClock",
+    "PerUserLimiter",
     "QueueFull",
     "RateLimitExceeded",
     "Reservation",
@@ -65,5 +68,9 @@ __all__ = (
     "SyncRateLimit",
     "SyncTokenBucket",
     "SyncVirtualSchedulingGCRA",
+    "async_rate_limit",
+    "limiter_of",
     "parse_rate",
+    "rate_limit",
+    "rate_limit_per_user",
 )

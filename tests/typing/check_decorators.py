@@ -1,0 +1,70 @@
+# mypy: disable-error-code="unused-coroutine"
+"""Type-checked by ``mypy --strict tests/typing`` in CI, never run.
+
+Decorated functions keep their parameter and return types, sync and async, so a wrong
+call is still an error. Every ``type: ignore`` below marks a call that mypy must reject:
+with ``warn_unused_ignores`` (part of --strict) a decorator that lost the types would make
+the ignore unused, and the check would fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine
+from typing import Any
+
+from typing_extensions import assert_type
+
+from limitor import limiter_of, rate_limit, rate_limit_per_user
+
+
+@rate_limit(capacity=10, seconds=1)
+def fetch(url: str, *, retries: int = 3) -> bytes:
+    return url.encode()
+
+
+@rate_limit
+def bare(n: int) -> int:
+    return n
+
+
+@rate_limit(capacity=100_000, seconds=60, token_estimate=lambda prompt, **kw: len(prompt) // 4)
+async def complete(prompt: str, max_tokens: int = 512) -> str:
+    return prompt
+
+
+@rate_limit_per_user(capacity=2, seconds=1, max_users=10_000, ttl=600)
+def handler(request: dict[str, str], *, user_id: str | None = None) -> int:
+    return len(request)
+
+
+class Client:
+    @rate_limit(capacity=5)
+    def get(self, path: str) -> str:
+        return path
+
+    @rate_limit(capacity=5)
+    async def aget(self, path: str) -> str:
+        return path
+
+
+def check() -> None:
+    assert_type(fetch("https://example.com"), bytes)
+    assert_type(fetch("u", retries=1), bytes)
+    fetch(42)  # type: ignore[arg-type]
+    fetch("u", retries="x")  # type: ignore[arg-type]
+    assert_type(bare(1), int)
+    bare("1")  # type: ignore[arg-type]
+    assert_type(complete("hi"), Coroutine[Any, Any, str])
+    complete(1)  # type: ignore[arg-type]
+    assert_type(handler({"a": "b"}, user_id="u"), int)
+    handler({"a": "b"}, user_id=3)  # type: ignore[arg-type]
+    client = Client()
+    assert_type(client.get("/x"), str)
+    client.get(1)  # type: ignore[arg-type]
+    assert_type(client.aget("/x"), Coroutine[Any, Any, str])
+    limiter_of(fetch)
+
+
+async def check_async() -> None:
+    assert_type(await complete("hi", max_tokens=5), str)
+    assert_type(await Client().aget("/"), str)
