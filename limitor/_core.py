@@ -88,6 +88,32 @@ class LimiterCore:
     def _committed(self, key: Any, state: EngineState, now: float) -> None:
         """Called after every change to a state (per-key caches refresh their expiry)."""
 
+    # -- what an amount is (scalar here; limiters of several limits override) ----------
+
+    def _check(self, amount: object) -> Any:
+        """A valid amount for this limiter, normalised; raise ``AmountError`` otherwise."""
+        return check_amount(amount, self._burst)
+
+    def _check_actual(self, actual: object, reserved: Any) -> Any:
+        """A valid actual amount to reconcile ``reserved`` to."""
+        return check_quantity("actual", actual)
+
+    def _is_nothing(self, amount: Any) -> bool:
+        """True for an amount that takes nothing from any limit."""
+        return bool(amount == 0)
+
+    def _describe(self, amount: Any) -> str:
+        """The amount, for error messages."""
+        return f"{amount:g}"
+
+    def _split(self, actual: Any, reserved: Any) -> tuple[Any, Any]:
+        """``(extra, unused)``: what to charge as debt and what to refund (None: nothing)."""
+        if actual > reserved:
+            return actual - reserved, None
+        if actual < reserved:
+            return None, reserved - actual
+        return None, None
+
     # -- read-only views -------------------------------------------------------------
 
     @property
@@ -153,7 +179,7 @@ class LimiterCore:
             if delay < 0:
                 self._rejected += 1
                 raise refusal(
-                    f"amount {amount:g} would wait {-delay:.6g}s, more than "
+                    f"amount {self._describe(amount)} would wait {-delay:.6g}s, more than "
                     + (f"the timeout ({max_wait:g}s)" if max_wait else "allowed (policing)"),
                     retry_after=-delay,
                 )
@@ -178,15 +204,15 @@ class LimiterCore:
         with self._lock:
             self._waiting -= 1
 
-    def _zero(self, key: Any) -> Reservation:
-        return Reservation(self, key, 0.0, self._now(), 0.0)
+    def _zero(self, key: Any, amount: Any = 0.0) -> Reservation:
+        return Reservation(self, key, amount, self._now(), 0.0)
 
     def _acquire_sync(self, key: Any, amount: object, timeout: object) -> Reservation:
         """Validate, commit, and block the thread until the admission time."""
-        n = check_amount(amount, self._burst)
+        n = self._check(amount)
         max_wait = check_timeout(timeout)
-        if n == 0:
-            return self._zero(key)
+        if self._is_nothing(n):
+            return self._zero(key, n)
         reservation = self._commit(key, n, max_wait, waiter=True)
         if reservation.delay > 0:
             try:
@@ -197,10 +223,10 @@ class LimiterCore:
 
     async def _acquire_async(self, key: Any, amount: object, timeout: object) -> Reservation:
         """Validate, commit, and await the admission time (cancellation gives back)."""
-        n = check_amount(amount, self._burst)
+        n = self._check(amount)
         max_wait = check_timeout(timeout)
-        if n == 0:
-            return self._zero(key)
+        if self._is_nothing(n):
+            return self._zero(key, n)
         reservation = self._commit(key, n, max_wait, waiter=True)
         if reservation.delay > 0:
             try:
@@ -210,14 +236,33 @@ class LimiterCore:
         return reservation
 
     def _reserve_for(self, key: Any, amount: object, timeout: object) -> Reservation:
-        n = check_amount(amount, self._burst)
+        n = self._check(amount)
         max_wait = check_timeout(timeout)
-        return self._zero(key) if n == 0 else self._commit(key, n, max_wait, waiter=False)
+        if self._is_nothing(n):
+            return self._zero(key, n)
+        return self._commit(key, n, max_wait, waiter=False)
+
+    def _police_checked(self, key: Any, amount: object, *, hold: bool) -> Reservation | None:
+        """Admit ``amount`` now or raise :class:`RateLimitExceeded` (nothing taken).
+
+        With ``hold``, return the reservation (to reconcile later).
+        """
+        n = self._check(amount)
+        if self._is_nothing(n):
+            return self._zero(key, n)
+        if hold:
+            return self._commit(key, n, 0.0, waiter=False, refusal=RateLimitExceeded)
+        retry_after = self._police(key, n)
+        if retry_after:
+            raise RateLimitExceeded(
+                f"rate limit exceeded; retry in {retry_after:.6g}s", retry_after=retry_after
+            )
+        return None
 
     # -- giving back ----------------------------------------------------------------
 
     def _cancel_reservation(self, reservation: Reservation) -> float:
-        if reservation.amount == 0:
+        if self._is_nothing(reservation.amount):
             return 0.0
         engine = self._engine
         key = reservation.key
@@ -232,7 +277,7 @@ class LimiterCore:
                 given = reservation.amount + self._unwind(key, state)
             else:
                 given = engine.refund(state, now, reservation.amount, reservation.time_to_act)
-                if given == 0:
+                if not given:
                     self._remember_cancelled(key, reservation)
             self._committed(key, state, now)
             return given
@@ -262,21 +307,22 @@ class LimiterCore:
             del self._unwindable[key]
         return given
 
-    def _reconcile_reservation(self, reservation: Reservation, actual: float) -> None:
+    def _reconcile_reservation(self, reservation: Reservation, actual: object) -> None:
         if not reservation.ok:
             raise ReservationError("cannot reconcile a cancelled reservation")
-        actual = check_quantity("actual", actual)
-        self._adjust(reservation.key, actual - reservation.amount, reservation.time_to_act)
-        reservation.amount = actual
+        checked = self._check_actual(actual, reservation.amount)
+        extra, unused = self._split(checked, reservation.amount)
+        self._adjust(reservation.key, extra, unused, reservation.time_to_act)
+        reservation.amount = checked
 
-    def _adjust(self, key: Any, extra: float, admit_time: float | None) -> None:
-        """Charge ``extra`` units as debt (positive) or refund them (negative)."""
-        if extra == 0:
+    def _adjust(self, key: Any, extra: Any, unused: Any, admit_time: float | None) -> None:
+        """Charge ``extra`` as debt and refund ``unused`` (either may be None)."""
+        if extra is None and unused is None:
             return
         engine = self._engine
         with self._lock:
             now = self._now()
-            if extra > 0:
+            if extra is not None:
                 state = self._state_for(key, now)
                 engine.charge(state, now, extra)
             else:
@@ -284,6 +330,7 @@ class LimiterCore:
                 if existing is None:  # forgotten because it was full: nothing to refund
                     return
                 state = existing
+            if unused is not None:
                 when = state.latest if admit_time is None else admit_time
-                engine.refund(state, now, -extra, when)
+                engine.refund(state, now, unused, when)
             self._committed(key, state, now)

@@ -18,7 +18,7 @@ from contextvars import ContextVar
 from types import TracebackType
 from typing import Any, ClassVar, Protocol, TypeVar
 
-from limitor._checks import check_amount, check_count, check_quantity
+from limitor._checks import check_count, check_quantity
 from limitor._core import LimiterCore
 from limitor._gate import ConcurrencyGate
 from limitor.clock import Clock
@@ -194,7 +194,7 @@ class Bucket(LimiterCore):
         else:
             # Without its reservation, treat the estimate as the latest admission: exact
             # for one caller at a time; use reserve()/acquire_ctx() when calls overlap.
-            self._adjust(None, actual - estimated, None)
+            self._adjust(None, *self._split(actual, estimated), None)
 
 
 def status_of(engine: Engine[Any], state: EngineState, now: float, amount: float) -> Status:
@@ -240,7 +240,7 @@ class SyncBucket(Bucket):
 
     def try_acquire(self, amount: float = 1) -> bool:
         """Take ``amount`` if it fits right now and return True; else take nothing, False."""
-        n = check_amount(amount, self._burst)
+        n = self._check(amount)
         return n == 0 or self._police(None, n) == 0.0
 
     def reserve(self, amount: float = 1, timeout: float | None = None) -> Reservation:
@@ -334,7 +334,7 @@ class AsyncBucket(Bucket):
 
     async def try_acquire(self, amount: float = 1) -> bool:
         """Take ``amount`` if it fits right now and return True; else take nothing, False."""
-        n = check_amount(amount, self._burst)
+        n = self._check(amount)
         return n == 0 or self._police(None, n) == 0.0
 
     async def reserve(self, amount: float = 1, timeout: float | None = None) -> Reservation:

@@ -23,7 +23,7 @@ import anyio.to_thread
 import wrapt
 
 from limitor._binding import ArgumentBinder
-from limitor._checks import check_amount, check_timeout
+from limitor._checks import check_timeout
 from limitor._core import LimiterCore
 from limitor.base import AsyncBucket, Bucket, SyncBucket
 from limitor.clock import Clock
@@ -165,18 +165,7 @@ class _Ours(_Adapter):
         return await self.go_async(key, amount, timeout)
 
     def police(self, key: Any, amount: float, hold: bool) -> Reservation | None:
-        limiter = self.limiter
-        n = check_amount(amount, limiter.burst)
-        if n == 0:
-            return limiter._zero(key)
-        if hold:
-            return limiter._commit(key, n, 0.0, waiter=False, refusal=RateLimitExceeded)
-        retry_after = limiter._police(key, n)
-        if retry_after:
-            raise RateLimitExceeded(
-                f"rate limit exceeded; retry in {retry_after:.6g}s", retry_after=retry_after
-            )
-        return None
+        return self.limiter._police_checked(key, amount, hold=hold)
 
     def settle(self, reservation: Reservation | None, estimated: float, actual: float) -> None:
         if reservation is not None:
