@@ -11,6 +11,7 @@ exactly its rate.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from limitor._checks import check_amount, check_quantity, check_timeout
@@ -199,6 +200,14 @@ class LimiterCore:
             self._committed(key, state, now)
             after = engine.snapshot(state) if delay > 0 else ()
         return Reservation(self, key, amount, now, delay, before, after)
+
+    def _apply(self, key: Any, change: Callable[[EngineState, float], None]) -> None:
+        """Run ``change(state, now)`` on ``key``'s state under the lock."""
+        with self._lock:
+            now = self._now()
+            state = self._state_for(key, now)
+            change(state, now)
+            self._committed(key, state, now)
 
     def _done_waiting(self) -> None:
         with self._lock:

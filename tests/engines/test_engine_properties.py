@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -147,3 +148,62 @@ def test_refusals_change_nothing(engine_type: type, limit: tuple, steps: list) -
         if delay < 0:
             assert engine.snapshot(state) == before
             assert engine.wait_time(state, now, amount) == pytest.approx(-delay, abs=1e-9)
+
+
+# -- several limits at once ----------------------------------------------------------------
+
+multi_ops = st.lists(
+    st.tuples(
+        st.sampled_from(["req", "req", "req", "cancel", "refund"]),
+        st.integers(min_value=0, max_value=40).map(lambda k: k / 8),  # time step
+        st.tuples(st.floats(0.0, 1.0), st.floats(0.0, 1.0)),  # shares of each burst
+        st.sampled_from([0.0, 0.5, 3.0, INF]),  # max_wait
+        st.integers(min_value=0, max_value=1000),  # which cell
+        st.floats(min_value=0.0, max_value=1.0),  # refund: share kept
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    limits=st.lists(
+        st.tuples(st.sampled_from([0.5, 2.0, 10.0]), st.integers(1, 10)), min_size=2, max_size=2
+    ),
+    steps=multi_ops,
+)
+def test_several_limits_never_over_admit_any_of_them(limits: list[Any], steps: list[Any]) -> None:
+    from limitor.engines import GcraVirtualScheduling, LeakyBucket, MultiEngine
+
+    engine = MultiEngine(
+        [GcraVirtualScheduling(*limits[0]), LeakyBucket(*limits[1])]  # two bookkeepings
+    )
+    state = engine.new_state()
+    now = 0.0
+    cells: list[list[Any]] = []  # [admit, amounts, before, after]
+    for kind, dt, shares, max_wait, pick, kept in steps:
+        now += dt
+        if kind == "req":
+            amounts = tuple(round(s * b, 3) for s, (_, b) in zip(shares, limits, strict=True))
+            before = engine.snapshot(state)
+            delay = engine.reserve(state, now, amounts, max_wait)
+            if delay >= 0:
+                cells.append([now + delay, amounts, before, engine.snapshot(state)])
+            else:
+                assert engine.snapshot(state) == before  # all or nothing
+        elif cells:
+            cell = cells[pick % len(cells)]
+            if not any(cell[1]):
+                continue
+            if kind == "cancel" and cell[0] > now:
+                engine.cancel(state, now, cell[1], cell[0], cell[2], cell[3])
+                cell[1] = (0.0, 0.0)
+            elif kind == "refund":
+                actual = tuple(a * kept for a in cell[1])
+                engine.refund(
+                    state, now, tuple(a - b for a, b in zip(cell[1], actual, strict=True)), cell[0]
+                )
+                cell[1] = actual
+    for index, (rate, burst) in enumerate(limits):
+        part = [Cell(c[0], c[1][index], (), ()) for c in cells]
+        assert worst_excess(part, rate, burst) <= 1e-6 * burst

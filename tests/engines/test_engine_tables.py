@@ -166,3 +166,32 @@ def test_repr_shows_the_limit_and_the_state(engine_type: type[Engine]) -> None: 
     engine = engine_type(5, 2)
     assert "rate=5.0" in repr(engine)
     assert "last=" in repr(engine.new_state())
+
+
+def test_several_limits_commit_every_part_at_the_common_admission_time() -> None:
+    """A call held back by one limit must not count against another limit earlier than
+    it really goes, or a call at its real time could slip in beside it."""
+    from limitor.engines import GcraVirtualScheduling, MultiEngine
+
+    engine = MultiEngine([GcraVirtualScheduling(1, 1), GcraVirtualScheduling(0.1, 1)])
+    state = engine.new_state()
+    assert engine.reserve(state, 0.0, (1, 1), INF) == 0.0  # both parts used at 0
+    held = engine.reserve(state, 0.0, (1, 1), INF)  # the slow part binds: at 10
+    assert held == pytest.approx(10.0)
+    # At 10 the first part's unit is taken by the held call: the next one waits 1 s.
+    assert engine.reserve(state, 10.0, (1, 0), INF) == pytest.approx(1.0)
+
+
+def test_several_limits_refuse_all_or_nothing() -> None:
+    from limitor.engines import GcraVirtualScheduling, MultiEngine
+
+    engine = MultiEngine([GcraVirtualScheduling(1, 5), GcraVirtualScheduling(1, 1)])
+    state = engine.new_state()
+    engine.reserve(state, 0.0, (1, 1), INF)
+    before = engine.snapshot(state)
+    assert engine.reserve(state, 0.0, (1, 1), 0.5) == pytest.approx(-1.0)
+    assert engine.snapshot(state) == before
+    assert engine.wait_time(state, 0.0, (5, 0)) == pytest.approx(1.0)  # 4 left of 5
+    engine.hold_until(state, 7.0)
+    assert engine.wait_time(state, 0.0, (0, 0)) == pytest.approx(7.0)
+    assert engine.full_at(state) == pytest.approx(7.0)
