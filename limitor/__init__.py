@@ -29,6 +29,7 @@ from limitor.generic_cell_rate.core import (
     SyncVirtualSchedulingGCRA,
 )
 from limitor.leaky_bucket.core import AsyncLeakyBucket, SyncLeakyBucket
+from limitor.llm import Cost, LLMLimiter, llm_rate_limit
 from limitor.per_user import PerUserLimiter
 from limitor.results import Reservation, Stats, Status
 from limitor.token_bucket.core import AsyncTokenBucket, SyncTokenBucket
@@ -53,6 +54,8 @@ __all__ = (
     "Clock",
     "ConfigError",
     "ConfigTypeError",
+    "Cost",
+    "LLMLimiter",
     "LimitorError",
     "MonotonicClock",
     "PerUserLimiter",
@@ -70,6 +73,7 @@ __all__ = (
     "SyncVirtualSchedulingGCRA",
     "async_rate_limit",
     "limiter_of",
+    "llm_rate_limit",
     "parse_rate",
     "rate_limit",
     "rate_limit_per_user",

@@ -202,9 +202,9 @@ def status_of(engine: Engine[Any], state: EngineState, now: float, amount: float
     wait = engine.wait_time(state, now, amount)
     return Status(
         limit=engine.burst,
-        remaining=max(engine.remaining(state, now), 0.0),
-        retry_after=max(wait, 0.0),
-        reset_after=max(engine.full_at(state) - now, 0.0),
+        remaining=max(0.0, engine.remaining(state, now)),
+        retry_after=max(0.0, wait),
+        reset_after=max(0.0, engine.full_at(state) - now),
     )
 
 

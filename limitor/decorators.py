@@ -275,14 +275,18 @@ def _build_wrapper(
     *,
     is_async: bool,
     key_of: Callable[[tuple[Any, ...], dict[str, Any]], Any] | None,
-    token_estimate: Callable[..., float] | None,
-    token_reconcile: Callable[[Any], float] | None,
+    token_estimate: Callable[..., Any] | None,
+    token_reconcile: Callable[[Any], Any] | None,
     timeout: float | None,
     police: bool,
+    on_outcome: Callable[[Any, Any], None] | None = None,
 ) -> Callable[..., Any]:
-    """The ``(wrapped, instance, args, kwargs)`` wrapper for one configuration."""
+    """The ``(wrapped, instance, args, kwargs)`` wrapper for one configuration.
+
+    ``on_outcome(key, result_or_exception)`` runs after each call (errors are logged).
+    """
     adapter = _adapter(limiter)
-    needs_args = key_of is not None or token_estimate is not None
+    needs_args = key_of is not None or token_estimate is not None or on_outcome is not None
     hold = token_reconcile is not None  # keep a reservation to reconcile after the call
 
     # The common case gets a wrapper with nothing but the wait in it.
@@ -342,19 +346,20 @@ def _build_wrapper(
                 reservation = adapter.police(key, amount, hold)
             else:
                 reservation = await adapter.wait_async(key, amount, timeout, hold)
-            if not hold:
+            if not hold and on_outcome is None:
                 return await wrapped(*args, **kwargs)
             try:
                 result = await wrapped(*args, **kwargs)
-            except BaseException:
-                await _settle_safely_async(adapter, reservation, amount, 0.0)  # refund all
+            except BaseException as error:
+                if hold:
+                    await _settle_safely_async(adapter, reservation, amount, 0.0)  # refund all
+                _report(on_outcome, key, error)
                 raise
-            try:
-                actual = token_reconcile(result)  # type: ignore[misc]
-            except Exception as error:
-                log.warning("limitor: token_reconcile failed, keeping the estimate: %r", error)
-            else:
-                await _settle_safely_async(adapter, reservation, amount, actual)
+            if hold:
+                actual = _actual(token_reconcile, result)
+                if actual is not None:
+                    await _settle_safely_async(adapter, reservation, amount, actual)
+            _report(on_outcome, key, result)
             return result
 
         return general_async
@@ -365,22 +370,43 @@ def _build_wrapper(
             reservation = adapter.police(key, amount, hold)
         else:
             reservation = adapter.wait(key, amount, timeout, hold)
-        if not hold:
+        if not hold and on_outcome is None:
             return wrapped(*args, **kwargs)
         try:
             result = wrapped(*args, **kwargs)
-        except BaseException:
-            _settle_safely(adapter, reservation, amount, 0.0)  # refund the estimate
+        except BaseException as error:
+            if hold:
+                _settle_safely(adapter, reservation, amount, 0.0)  # refund the estimate
+            _report(on_outcome, key, error)
             raise
-        try:
-            actual = token_reconcile(result)  # type: ignore[misc]
-        except Exception as error:
-            log.warning("limitor: token_reconcile failed, keeping the estimate: %r", error)
-        else:
-            _settle_safely(adapter, reservation, amount, actual)
+        if hold:
+            actual = _actual(token_reconcile, result)
+            if actual is not None:
+                _settle_safely(adapter, reservation, amount, actual)
+        _report(on_outcome, key, result)
         return result
 
     return general
+
+
+def _actual(token_reconcile: Callable[[Any], Any] | None, result: Any) -> Any:
+    """``token_reconcile(result)``, or None (logged) if it fails: the estimate then stands."""
+    try:
+        return token_reconcile(result)  # type: ignore[misc]
+    except Exception as error:
+        log.warning("limitor: token_reconcile failed, keeping the estimate: %r", error)
+        return None
+
+
+def _report(on_outcome: Callable[[Any, Any], None] | None, key: Any, outcome: Any) -> None:
+    if on_outcome is None or (
+        isinstance(outcome, BaseException) and not isinstance(outcome, Exception)
+    ):
+        return  # nothing to learn from a cancellation or an interrupt
+    try:
+        on_outcome(key, outcome)
+    except Exception as error:
+        log.warning("limitor: could not read the call's rate-limit feedback: %r", error)
 
 
 def _wrap(func: Any, wrapper: Callable[..., Any], limiter: Any) -> Any:

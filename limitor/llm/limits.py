@@ -1,0 +1,362 @@
+"""Requests-per-minute and tokens-per-minute limits together, as LLM providers set them.
+
+An :class:`LLMLimiter` holds several :class:`Limit` s (requests, tokens, optionally input
+and output tokens separately, per minute and per day) and admits a call only when every
+one has room, at the same time for all: a call refused or timed out takes nothing from
+any limit. A call's :class:`Cost` is estimated before it runs and reconciled after: unused
+tokens come back at once, an underestimate becomes debt that delays later calls.
+Token limits refill continuously, as the providers' ``x-ratelimit-reset-tokens`` describe.
+"""
+
+from __future__ import annotations
+
+import logging
+import numbers
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal
+
+from limitor._checks import check_quantity
+from limitor._keyed import KeyedLimiter
+from limitor.base import status_of
+from limitor.configs import check_positive
+from limitor.engines import GcraVirtualScheduling, MultiEngine, MultiState
+from limitor.errors import AmountError, AmountTypeError, ConfigError, ConfigTypeError
+from limitor.llm.headers import ProviderReport, parse_rate_limit_headers
+from limitor.results import Reservation, Status
+
+__all__ = ("UNITS", "Cost", "LLMLimiter", "Limit")
+
+log = logging.getLogger("limitor")
+
+Unit = Literal["requests", "tokens", "input_tokens", "output_tokens"]
+UNITS: tuple[str, ...] = ("requests", "tokens", "input_tokens", "output_tokens")
+"""What a limit can count."""
+
+_PERIODS = {1.0: "second", 60.0: "minute", 3600.0: "hour", 86400.0: "day"}
+
+
+@dataclass(frozen=True)
+class Limit:
+    """``capacity`` units of ``unit`` every ``seconds``, refilling continuously.
+
+    Args:
+        unit: ``"requests"``, ``"tokens"`` (input and output together),
+            ``"input_tokens"`` or ``"output_tokens"``.
+        capacity: units per ``seconds``.
+        seconds: the period (60 for per-minute limits, 86400 for per-day ones).
+        burst: the most units at once (default: ``capacity``, as providers do).
+    """
+
+    unit: Unit
+    capacity: float
+    seconds: float = 60.0
+    burst: float | None = None
+
+    def __post_init__(self) -> None:
+        """Validate the fields."""
+        if self.unit not in UNITS:
+            raise ConfigError(f"unit must be one of {UNITS}, got {self.unit!r}")
+        check_positive("capacity", self.capacity)
+        check_positive("seconds", self.seconds)
+        if self.burst is not None:
+            check_positive("burst", self.burst)
+
+    @property
+    def name(self) -> str:
+        """``"tokens_per_minute"``, ``"requests_per_day"``, ...; ``"tokens_per_90s"`` otherwise."""
+        period = _PERIODS.get(float(self.seconds), f"{float(self.seconds):g}s")
+        return f"{self.unit}_per_{period}"
+
+    @property
+    def rate(self) -> float:
+        """Units per second."""
+        return float(self.capacity) / float(self.seconds)
+
+    @property
+    def max_burst(self) -> float:
+        """The effective burst."""
+        return float(self.capacity if self.burst is None else self.burst)
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """What one call takes: one request and some tokens.
+
+    ``tokens`` is the total that a ``"tokens"`` limit counts; it defaults to
+    ``input_tokens + output_tokens``. Limiters with separate input and output limits need
+    the split.
+    """
+
+    input_tokens: float = 0.0
+    output_tokens: float = 0.0
+    tokens: float | None = None
+    requests: float = 1.0
+
+    @property
+    def total_tokens(self) -> float:
+        """``tokens`` if given, else ``input_tokens + output_tokens``."""
+        return self.input_tokens + self.output_tokens if self.tokens is None else self.tokens
+
+    def units(self, unit: str) -> float:
+        """How many units of ``unit`` this cost takes."""
+        if unit == "requests":
+            return self.requests
+        if unit == "tokens":
+            return self.total_tokens
+        if unit == "input_tokens":
+            return self.input_tokens
+        return self.output_tokens
+
+
+def as_cost(value: object, name: str = "amount") -> tuple[Cost, bool]:
+    """``value`` (a Cost, a number of tokens or a mapping) as a validated :class:`Cost`.
+
+    Returns:
+        The cost, and whether it says how its tokens split into input and output.
+    """
+    if isinstance(value, Cost):
+        cost, split = value, value.tokens is None or bool(value.input_tokens or value.output_tokens)
+    elif isinstance(value, Mapping):
+        unknown = set(value) - {"input_tokens", "output_tokens", "tokens", "requests"}
+        if unknown:
+            raise AmountTypeError(f"{name} has unknown keys {sorted(unknown)}")
+        cost, split = Cost(**value), "input_tokens" in value or "output_tokens" in value
+    elif isinstance(value, bool) or not isinstance(value, (numbers.Real, Decimal)):
+        raise AmountTypeError(
+            f"{name} must be a number of tokens, a Cost or a mapping, got {value!r}"
+        )
+    else:
+        cost, split = Cost(tokens=float(value), requests=1.0), False
+    for field in ("input_tokens", "output_tokens", "tokens", "requests"):
+        units = getattr(cost, field)
+        if units is not None:
+            check_quantity(f"{name}.{field}", units)
+    return cost, split
+
+
+class MultiLimitBase(KeyedLimiter):
+    """Several limits (requests, tokens...) admitted together, all or nothing.
+
+    The configuration, amounts, status and provider feedback shared by
+    :class:`LLMLimiter` and the LLM buckets of :mod:`limitor.llm_token.core`.
+
+    Args:
+        requests_per_minute: requests per minute (RPM).
+        tokens_per_minute: input plus output tokens per minute (TPM).
+        input_tokens_per_minute: input tokens per minute (ITPM).
+        output_tokens_per_minute: output tokens per minute (OTPM).
+        requests_per_day: requests per day (RPD).
+        tokens_per_day: tokens per day (TPD).
+        limits: more :class:`Limit` s (custom periods or bursts).
+        max_keys: how many keys' limits to keep in memory (see ``PerUserLimiter``).
+        ttl: keep a key's limits at least this long after they were stored.
+        clock: the time source (tests pass a ``FakeClock``).
+    """
+
+    __slots__ = ("_limits", "_split_units")
+
+    def __init__(
+        self,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        *,
+        input_tokens_per_minute: float | None = None,
+        output_tokens_per_minute: float | None = None,
+        requests_per_day: float | None = None,
+        tokens_per_day: float | None = None,
+        limits: Sequence[Limit] = (),
+        max_keys: int = 10_000,
+        ttl: float | None = None,
+        clock: Any = None,
+    ) -> None:
+        named = [
+            ("requests", requests_per_minute, 60.0),
+            ("tokens", tokens_per_minute, 60.0),
+            ("input_tokens", input_tokens_per_minute, 60.0),
+            ("output_tokens", output_tokens_per_minute, 60.0),
+            ("requests", requests_per_day, 86400.0),
+            ("tokens", tokens_per_day, 86400.0),
+        ]
+        all_limits = [
+            Limit(unit, amount, seconds)  # type: ignore[arg-type]
+            for unit, amount, seconds in named
+            if amount is not None
+        ]
+        for limit in limits:
+            if not isinstance(limit, Limit):
+                raise ConfigTypeError(f"limits must be Limit objects, got {limit!r}")
+            all_limits.append(limit)
+        if not all_limits:
+            raise ConfigError("give at least one limit (requests_per_minute=, ...)")
+        names = [limit.name for limit in all_limits]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"each limit may be given once, got {names}")
+        engine = MultiEngine(
+            [GcraVirtualScheduling(limit.rate, limit.max_burst) for limit in all_limits]
+        )
+        super().__init__(engine, max_keys=max_keys, ttl=ttl, clock=clock)
+        self._limits = tuple(all_limits)
+        self._split_units = any(
+            limit.unit in ("input_tokens", "output_tokens") for limit in all_limits
+        )
+
+    @property
+    def limits(self) -> tuple[Limit, ...]:
+        """The limits, in the order amounts list them."""
+        return self._limits
+
+    # -- amounts ---------------------------------------------------------------------
+
+    def _vector(self, cost: Cost) -> tuple[float, ...]:
+        return tuple(float(cost.units(limit.unit)) for limit in self._limits)
+
+    def _check(self, amount: object) -> Any:
+        cost, split = as_cost(amount)
+        if self._split_units and not split:
+            raise AmountError(
+                "these limits count input and output tokens separately: give "
+                "Cost(input_tokens=..., output_tokens=...)"
+            )
+        vector = self._vector(cost)
+        for limit, units in zip(self._limits, vector, strict=True):
+            if units > limit.max_burst:
+                raise AmountError(
+                    f"{units:g} {limit.unit} is more than {limit.name} allows at once "
+                    f"({limit.max_burst:g}) and can never be admitted"
+                )
+        return vector
+
+    def _check_actual(self, actual: object, reserved: Any) -> Any:
+        cost, split = as_cost(actual, "actual")
+        vector = self._vector(cost)
+        return tuple(
+            reserved_units
+            if limit.unit == "requests" or (limit.unit != "tokens" and not split)
+            else units  # requests stay as reserved; input/output need the split
+            for limit, units, reserved_units in zip(self._limits, vector, reserved, strict=True)
+        )
+
+    def _is_nothing(self, amount: Any) -> bool:
+        return not any(amount)
+
+    def _describe(self, amount: Any) -> str:
+        return ", ".join(
+            f"{units:g} {limit.unit}" for limit, units in zip(self._limits, amount, strict=True)
+        )
+
+    def _split(self, actual: Any, reserved: Any) -> tuple[Any, Any]:
+        extra = tuple(max(a - r, 0.0) for a, r in zip(actual, reserved, strict=True))
+        unused = tuple(max(r - a, 0.0) for a, r in zip(actual, reserved, strict=True))
+        return (extra if any(extra) else None), (unused if any(unused) else None)
+
+    def status(self, key: Hashable = None, amount: object = 0) -> dict[str, Status]:
+        """Each limit's live state, by limit name; changes nothing."""
+        cost, _ = as_cost(amount)
+        vector = self._vector(cost)
+        engine = self._engine
+        assert isinstance(engine, MultiEngine)
+        with self._lock:
+            now = self._now()
+            state = self._existing_state(key) or engine.new_state()
+            assert isinstance(state, MultiState)
+            return {
+                limit.name: status_of(part_engine, part, now, units)
+                for limit, part_engine, part, units in zip(
+                    self._limits, engine.engines, state.parts, vector, strict=True
+                )
+            }
+
+    # -- provider feedback -------------------------------------------------------------
+
+    def update_from_headers(self, headers: object, *, key: Hashable = None) -> ProviderReport:
+        """Bring the limits in line with a response's rate-limit headers.
+
+        Reads OpenAI-style ``x-ratelimit-remaining-requests/tokens`` and
+        ``x-ratelimit-reset-*``, Anthropic-style ``anthropic-ratelimit-*`` and
+        ``retry-after``. Only ever tightens: when the provider reports fewer units left
+        than the limiter believes, the difference is charged as debt; a ``retry-after``
+        admits nothing until then. Malformed values are skipped with a warning.
+
+        Returns:
+            What was understood from the headers.
+        """
+        report = parse_rate_limit_headers(headers, strict=False)
+        self._apply(key, lambda state, now: self._tighten(state, now, report))
+        return report
+
+    def _tighten(self, state: Any, now: float, report: ProviderReport) -> None:
+        engine = self._engine
+        assert isinstance(engine, MultiEngine)
+        for unit, remaining in report.remaining.items():
+            index = self._shortest(unit)
+            if index is None:
+                continue
+            part_engine, part = engine.engines[index], state.parts[index]
+            believed = part_engine.remaining(part, now)
+            if believed > remaining:
+                part_engine.charge(part, now, believed - remaining)
+        if report.retry_after:
+            engine.hold_until(state, now + report.retry_after)
+
+    def _shortest(self, unit: str) -> int | None:
+        """The index of the limit on ``unit`` with the shortest period (the per-minute one)."""
+        candidates = [
+            (limit.seconds, index) for index, limit in enumerate(self._limits) if limit.unit == unit
+        ]
+        return min(candidates)[1] if candidates else None
+
+    def __repr__(self) -> str:
+        limits = ", ".join(f"{limit.name}={limit.capacity:g}" for limit in self._limits)
+        return f"<{type(self).__name__} {limits} keys={len(self._cache)}>"
+
+
+class LLMLimiter(MultiLimitBase):
+    """Several limits (requests, tokens...) admitted together, per key or shared.
+
+    Most code uses :func:`limitor.llm_rate_limit`; this is the limiter underneath. The
+    key ``None`` (the default) is one shared set of limits; other keys (a user, a model)
+    each get their own, kept as :class:`~limitor.per_user.PerUserLimiter` keeps buckets.
+    The arguments are those of :class:`MultiLimitBase`.
+
+    Example:
+        >>> limiter = LLMLimiter(requests_per_minute=500, tokens_per_minute=200_000)
+        >>> reservation = limiter.reserve(Cost(input_tokens=900, output_tokens=512))
+        >>> reservation.reconcile(Cost(input_tokens=900, output_tokens=120))  # refund 392
+    """
+
+    __slots__ = ()
+
+    # -- the verbs -------------------------------------------------------------------
+
+    def acquire(
+        self, amount: object = 0, *, key: Hashable = None, timeout: float | None = None
+    ) -> Reservation:
+        """Block until the call may go; ``amount`` is its tokens (a number or a Cost).
+
+        Returns the reservation, to :meth:`~limitor.results.Reservation.reconcile` once
+        the real usage is known.
+
+        Raises:
+            AmountError: an amount that no limit could ever admit.
+            AcquireTimeout: the wait would exceed ``timeout``; raised at once.
+        """
+        return self._acquire_sync(key, amount, timeout)
+
+    async def acquire_async(
+        self, amount: object = 0, *, key: Hashable = None, timeout: float | None = None
+    ) -> Reservation:
+        """Like :meth:`acquire`, awaiting without blocking the event loop."""
+        return await self._acquire_async(key, amount, timeout)
+
+    def try_acquire(self, amount: object = 0, *, key: Hashable = None) -> bool:
+        """Take the call's cost if every limit has room right now; never waits."""
+        vector = self._check(amount)
+        return self._is_nothing(vector) or self._police(key, vector) == 0.0
+
+    def reserve(
+        self, amount: object = 0, *, key: Hashable = None, timeout: float | None = None
+    ) -> Reservation:
+        """Commit the call's cost at the earliest time all limits allow; return at once."""
+        return self._reserve_for(key, amount, timeout)

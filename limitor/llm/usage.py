@@ -1,0 +1,65 @@
+"""Reading token usage from LLM responses, for ``token_reconcile``.
+
+Works with response objects and with plain dicts, OpenAI-style (``usage.prompt_tokens``,
+``usage.completion_tokens``, ``usage.total_tokens``, or the Responses API's
+``input_tokens``/``output_tokens``) and Anthropic-style (``usage.input_tokens``,
+``usage.output_tokens`` and the prompt-cache counts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from limitor.errors import LimitorError
+from limitor.llm.limits import Cost
+
+__all__ = ("UsageError", "usage_tokens")
+
+
+class UsageError(LimitorError, ValueError):
+    """A response carries no token usage that limitor can read."""
+
+
+def _get(obj: Any, name: str) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def _count(usage: Any, *names: str) -> float | None:
+    for name in names:
+        value = _get(usage, name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
+def usage_tokens(response: Any) -> Cost:
+    """The tokens a response reports having used, as a :class:`~limitor.llm.Cost`.
+
+    Input tokens include Anthropic's ``cache_creation_input_tokens`` (they count against
+    input-token limits) but not ``cache_read_input_tokens`` (which, for most models, do
+    not).
+
+    Raises:
+        UsageError: the response has no usage field with token counts.
+
+    Example:
+        >>> usage_tokens({"usage": {"prompt_tokens": 12, "completion_tokens": 30}})
+        Cost(input_tokens=12.0, output_tokens=30.0, tokens=42.0, requests=1.0)
+    """
+    usage = _get(response, "usage")
+    if usage is None:
+        usage = response  # perhaps the usage itself
+    input_tokens = _count(usage, "prompt_tokens", "input_tokens")
+    output_tokens = _count(usage, "completion_tokens", "output_tokens")
+    total = _count(usage, "total_tokens")
+    if input_tokens is None and output_tokens is None and total is None:
+        raise UsageError(f"no token usage found in {type(response).__name__}")
+    cache_creation = _count(usage, "cache_creation_input_tokens") or 0.0
+    input_count = (input_tokens or 0.0) + cache_creation
+    output_count = output_tokens or 0.0
+    if total is None or cache_creation:
+        total = input_count + output_count
+    return Cost(input_tokens=input_count, output_tokens=output_count, tokens=total)

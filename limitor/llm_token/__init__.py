@@ -1,0 +1,1 @@
+"""LLM token buckets: requests and tokens per minute in one limiter."""
