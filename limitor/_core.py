@@ -14,9 +14,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from limitor._checks import check_amount, check_quantity, check_timeout
+from limitor._checks import INF, check_amount, check_quantity, check_timeout
 from limitor.clock import MONOTONIC, Clock
 from limitor.engines import Engine, EngineState
+from limitor.engines._base import SLACK
 from limitor.errors import (
     AcquireTimeout,
     ConfigTypeError,
@@ -175,30 +176,33 @@ class LimiterCore:
         with self._lock:
             now = self._now()
             state = self._state_for(key, now)
-            before = engine.snapshot(state)
-            delay = engine.reserve(state, now, amount, max_wait)
-            if delay < 0:
+            delay = engine.reserve(state, now, amount, 0.0)
+            if delay >= 0.0:  # admitted now (within SLACK): nothing to snapshot or wait for
+                self._admitted += 1
+                self._committed(key, state, now)
+                return Reservation(self, key, amount, now, 0.0)
+            if -delay > max_wait + SLACK:
                 self._rejected += 1
                 raise refusal(
                     f"amount {self._describe(amount)} would wait {-delay:.6g}s, more than "
                     + (f"the timeout ({max_wait:g}s)" if max_wait else "allowed (policing)"),
                     retry_after=-delay,
                 )
-            if delay > 0:
-                if waiter:
-                    if self._max_waiting is not None and self._waiting >= self._max_waiting:
-                        engine.restore(state, before)
-                        self._rejected += 1
-                        raise QueueFull(
-                            f"{self._waiting} callers are already waiting (max_size)",
-                            retry_after=delay,
-                        )
-                    self._waiting += 1
-                self._waited += 1
-                self._wait_total += delay
+            if waiter and self._max_waiting is not None and self._waiting >= self._max_waiting:
+                self._rejected += 1
+                raise QueueFull(
+                    f"{self._waiting} callers are already waiting (max_size)",
+                    retry_after=-delay,
+                )
+            before = engine.snapshot(state)
+            delay = engine.reserve(state, now, amount, INF)
+            if waiter:
+                self._waiting += 1
+            self._waited += 1
+            self._wait_total += delay
             self._admitted += 1
             self._committed(key, state, now)
-            after = engine.snapshot(state) if delay > 0 else ()
+            after = engine.snapshot(state)
         return Reservation(self, key, amount, now, delay, before, after)
 
     def _apply(self, key: Any, change: Callable[[EngineState, float], None]) -> None:
@@ -219,7 +223,7 @@ class LimiterCore:
     def _acquire_sync(self, key: Any, amount: object, timeout: object) -> Reservation:
         """Validate, commit, and block the thread until the admission time."""
         n = self._check(amount)
-        max_wait = check_timeout(timeout)
+        max_wait = INF if timeout is None else check_timeout(timeout)
         if self._is_nothing(n):
             return self._zero(key, n)
         reservation = self._commit(key, n, max_wait, waiter=True)
@@ -233,7 +237,7 @@ class LimiterCore:
     async def _acquire_async(self, key: Any, amount: object, timeout: object) -> Reservation:
         """Validate, commit, and await the admission time (cancellation gives back)."""
         n = self._check(amount)
-        max_wait = check_timeout(timeout)
+        max_wait = INF if timeout is None else check_timeout(timeout)
         if self._is_nothing(n):
             return self._zero(key, n)
         reservation = self._commit(key, n, max_wait, waiter=True)

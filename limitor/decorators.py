@@ -332,16 +332,14 @@ def _build_wrapper(
 
         return wait_then_call_any
 
-    def admission(instance: Any, args: Any, kwargs: Any) -> tuple[Any, float]:
-        call_args = args if instance is None else (instance, *args)
-        key = None if key_of is None else key_of(call_args, kwargs)
-        amount = 1.0 if token_estimate is None else token_estimate(*call_args, **kwargs)
-        return key, amount
+    fast = adapter.go if isinstance(adapter, _Ours) and not hold and not police else None
 
     if is_async:
 
         async def general_async(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-            key, amount = admission(instance, args, kwargs)
+            call_args = args if instance is None else (instance, *args)
+            key = None if key_of is None else key_of(call_args, kwargs)
+            amount = 1.0 if token_estimate is None else token_estimate(*call_args, **kwargs)
             if police:
                 reservation = adapter.police(key, amount, hold)
             else:
@@ -365,8 +363,12 @@ def _build_wrapper(
         return general_async
 
     def general(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        key, amount = admission(instance, args, kwargs)
-        if police:
+        call_args = args if instance is None else (instance, *args)
+        key = None if key_of is None else key_of(call_args, kwargs)
+        amount = 1.0 if token_estimate is None else token_estimate(*call_args, **kwargs)
+        if fast is not None:
+            reservation = fast(key, amount, timeout)
+        elif police:
             reservation = adapter.police(key, amount, hold)
         else:
             reservation = adapter.wait(key, amount, timeout, hold)

@@ -59,7 +59,10 @@ class GcraVirtualScheduling(Engine[GcraState]):
         return delay
 
     def wait_time(self, state: GcraState, now: float, amount: float) -> float:
-        return max(state.tat - now, 0.0) + amount * self.interval - self.tolerance
+        ahead = state.tat - now
+        if ahead < 0.0:
+            ahead = 0.0
+        return ahead + amount * self.interval - self.tolerance
 
     def give_back(self, state: GcraState, now: float, amount: float) -> None:
         state.tat = max(state.tat - amount * self.interval, now)

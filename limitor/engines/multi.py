@@ -57,13 +57,15 @@ class MultiEngine(Engine[MultiState]):
         return MultiState(tuple(engine.new_state() for engine in self.engines))
 
     def wait_time(self, state: MultiState, now: float, amount: Any) -> float:
-        return max(
-            state.hold - now,
-            *(
-                engine.wait_time(part, now, units) if units else -INF
-                for engine, part, units in zip(self.engines, state.parts, amount, strict=True)
-            ),
-        )
+        wait = state.hold - now
+        parts = state.parts
+        for index, engine in enumerate(self.engines):
+            units = amount[index]
+            if units:
+                part_wait = engine.wait_time(parts[index], now, units)
+                if part_wait > wait:
+                    wait = part_wait
+        return wait
 
     def hold_until(self, state: MultiState, until: float) -> None:
         """Admit nothing before ``until``; after it, every limit is as it would have been."""
@@ -77,9 +79,11 @@ class MultiEngine(Engine[MultiState]):
         elif delay > max_wait + SLACK:
             return -delay
         at = now + delay
-        for engine, part, units in zip(self.engines, state.parts, amount, strict=True):
+        parts = state.parts
+        for index, engine in enumerate(self.engines):
+            units = amount[index]
             if units:
-                engine.reserve(part, at, units, INF)  # fits at `at`: commit it as of then
+                engine.reserve(parts[index], at, units, INF)  # fits at `at`: commit as of then
         return delay
 
     def give_back(self, state: MultiState, now: float, amount: Any) -> None:

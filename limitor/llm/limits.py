@@ -11,6 +11,7 @@ Token limits refill continuously, as the providers' ``x-ratelimit-reset-tokens``
 from __future__ import annotations
 
 import logging
+import math
 import numbers
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -80,13 +81,13 @@ class Limit:
         return float(self.capacity if self.burst is None else self.burst)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Cost:
     """What one call takes: one request and some tokens.
 
     ``tokens`` is the total that a ``"tokens"`` limit counts; it defaults to
     ``input_tokens + output_tokens``. Limiters with separate input and output limits need
-    the split.
+    the split. (A plain value object; not frozen, as it is made on every call.)
     """
 
     input_tokens: float = 0.0
@@ -155,7 +156,7 @@ class MultiLimitBase(KeyedLimiter):
         clock: the time source (tests pass a ``FakeClock``).
     """
 
-    __slots__ = ("_limits", "_split_units")
+    __slots__ = ("_limits", "_split_units", "_tokens_burst", "_units")
 
     def __init__(
         self,
@@ -198,6 +199,12 @@ class MultiLimitBase(KeyedLimiter):
         )
         super().__init__(engine, max_keys=max_keys, ttl=ttl, clock=clock)
         self._limits = tuple(all_limits)
+        self._units = tuple(limit.unit for limit in all_limits)
+        self._tokens_burst = min(
+            (limit.max_burst for limit in all_limits if limit.unit == "tokens"), default=math.inf
+        )
+        if any(limit.unit == "requests" and limit.max_burst < 1 for limit in all_limits):
+            raise ConfigError("a requests limit needs a burst of at least 1 request")
         self._split_units = any(
             limit.unit in ("input_tokens", "output_tokens") for limit in all_limits
         )
@@ -213,6 +220,16 @@ class MultiLimitBase(KeyedLimiter):
         return tuple(float(cost.units(limit.unit)) for limit in self._limits)
 
     def _check(self, amount: object) -> Any:
+        kind = type(amount)
+        if (kind is int or kind is float) and not self._split_units:
+            # The common case, a plain number of tokens: no Cost object needed.
+            tokens = float(amount)  # type: ignore[arg-type]
+            if 0.0 <= tokens <= self._tokens_burst:  # also rejects NaN
+                return tuple(1.0 if unit == "requests" else tokens for unit in self._units)
+        elif isinstance(amount, Cost) and amount.tokens is None:
+            vector = self._fast_vector(amount)
+            if vector is not None:
+                return vector
         cost, split = as_cost(amount)
         if self._split_units and not split:
             raise AmountError(
@@ -228,7 +245,38 @@ class MultiLimitBase(KeyedLimiter):
                 )
         return vector
 
+    def _fast_vector(self, cost: Cost) -> tuple[float, ...] | None:
+        """The vector of an estimate whose fields are plain, valid numbers (else None)."""
+        inputs, outputs, requests = cost.input_tokens, cost.output_tokens, cost.requests
+        if not (
+            type(inputs) is float
+            and type(outputs) is float
+            and type(requests) is float
+            and 0.0 <= inputs < math.inf
+            and 0.0 <= outputs < math.inf
+            and 0.0 <= requests < math.inf
+        ):
+            return None
+        vector = tuple(
+            requests
+            if unit == "requests"
+            else inputs + outputs
+            if unit == "tokens"
+            else inputs
+            if unit == "input_tokens"
+            else outputs
+            for unit in self._units
+        )
+        for units, limit in zip(vector, self._limits, strict=True):
+            if units > limit.max_burst:
+                return None  # let the full check raise the error
+        return vector
+
     def _check_actual(self, actual: object, reserved: Any) -> Any:
+        if isinstance(actual, Cost):
+            fast = self._fast_actual(actual, reserved)
+            if fast is not None:
+                return fast
         cost, split = as_cost(actual, "actual")
         vector = self._vector(cost)
         return tuple(
@@ -236,6 +284,31 @@ class MultiLimitBase(KeyedLimiter):
             if limit.unit == "requests" or (limit.unit != "tokens" and not split)
             else units  # requests stay as reserved; input/output need the split
             for limit, units, reserved_units in zip(self._limits, vector, reserved, strict=True)
+        )
+
+    def _fast_actual(self, cost: Cost, reserved: tuple[float, ...]) -> tuple[float, ...] | None:
+        """The actual vector of a usage whose fields are plain, valid floats (else None)."""
+        inputs, outputs, total = cost.input_tokens, cost.output_tokens, cost.tokens
+        if total is None:
+            total = inputs + outputs
+        if not (
+            type(inputs) is float
+            and type(outputs) is float
+            and type(total) is float
+            and 0.0 <= inputs < math.inf
+            and 0.0 <= outputs < math.inf
+            and 0.0 <= total < math.inf
+        ):
+            return None
+        return tuple(
+            total
+            if unit == "tokens"
+            else inputs
+            if unit == "input_tokens"
+            else outputs
+            if unit == "output_tokens"
+            else reserved[index]  # requests stay as reserved
+            for index, unit in enumerate(self._units)
         )
 
     def _is_nothing(self, amount: Any) -> bool:
@@ -247,9 +320,12 @@ class MultiLimitBase(KeyedLimiter):
         )
 
     def _split(self, actual: Any, reserved: Any) -> tuple[Any, Any]:
-        extra = tuple(max(a - r, 0.0) for a, r in zip(actual, reserved, strict=True))
-        unused = tuple(max(r - a, 0.0) for a, r in zip(actual, reserved, strict=True))
-        return (extra if any(extra) else None), (unused if any(unused) else None)
+        extra: list[float] = []
+        unused: list[float] = []
+        for a, r in zip(actual, reserved, strict=True):
+            extra.append(a - r if a > r else 0.0)
+            unused.append(r - a if r > a else 0.0)
+        return (tuple(extra) if any(extra) else None), (tuple(unused) if any(unused) else None)
 
     def status(self, key: Hashable = None, amount: object = 0) -> dict[str, Status]:
         """Each limit's live state, by limit name; changes nothing."""

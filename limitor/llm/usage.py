@@ -22,7 +22,7 @@ class UsageError(LimitorError, ValueError):
 
 
 def _get(obj: Any, name: str) -> Any:
-    if isinstance(obj, Mapping):
+    if type(obj) is dict or isinstance(obj, Mapping):
         return obj.get(name)
     return getattr(obj, name, None)
 
@@ -30,7 +30,10 @@ def _get(obj: Any, name: str) -> Any:
 def _count(usage: Any, *names: str) -> float | None:
     for name in names:
         value = _get(usage, name)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        kind = type(value)
+        if kind is int or kind is float or (
+            isinstance(value, (int, float)) and not isinstance(value, bool)
+        ):
             return float(value)
     return None
 
