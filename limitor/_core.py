@@ -104,6 +104,10 @@ class LimiterCore:
         """True for an amount that takes nothing from any limit."""
         return bool(amount == 0)
 
+    def _units(self, amount: Any) -> float:
+        """The amount as one number of units (what ``Reservation.cancel`` reports)."""
+        return float(amount)
+
     def _describe(self, amount: Any) -> str:
         """The amount, for error messages."""
         return f"{amount:g}"
@@ -139,6 +143,24 @@ class LimiterCore:
         return self._burst
 
     # -- deciding -------------------------------------------------------------------
+
+    def _admit_at_once(self, key: Any, amount: Any, timeout: object) -> bool:
+        """The fast path: admit a plain positive ``amount`` if it fits now (no timeout).
+
+        False means "take the full path": it did not fit, or it needs validating.
+        """
+        try:
+            if timeout is None and amount > 0 and amount is not True:
+                with self._lock:
+                    now = self._now()
+                    state = self._state_for(key, now)
+                    if self._reserve(state, now, amount, 0.0) >= 0.0:
+                        self._admitted += 1
+                        self._committed(key, state, now)
+                        return True
+        except TypeError:
+            pass
+        return False
 
     def _police(self, key: Any, amount: float) -> float:
         """Admit a validated, positive ``amount`` now, or refuse it.
@@ -284,10 +306,13 @@ class LimiterCore:
             state = self._existing_state(key)
             if state is None or reservation.time_to_act <= now:
                 return 0.0
-            self._admitted -= 1
+            self._admitted -= 1  # a cancelled waiter was not admitted after all
             self._cancelled += 1
+            if reservation.delay > 0:
+                self._waited -= 1
+                self._wait_total -= reservation.delay
             if engine.undo(state, reservation._before, reservation._after):
-                given = reservation.amount + self._unwind(key, state)
+                given = self._units(reservation.amount) + self._unwind(key, state)
             else:
                 given = engine.refund(state, now, reservation.amount, reservation.time_to_act)
                 if not given:
@@ -315,7 +340,7 @@ class LimiterCore:
         given = 0.0
         while (latest := remembered.pop(self._engine.snapshot(state), None)) is not None:
             self._engine.restore(state, latest._before)
-            given += latest.amount
+            given += self._units(latest.amount)
         if not remembered:
             del self._unwindable[key]
         return given

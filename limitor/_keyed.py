@@ -122,7 +122,7 @@ class KeyedLimiter(LimiterCore):
 
     @property
     def ttl(self) -> float | None:
-        """Seconds a full state is kept after it was stored (``None``: until room is needed)."""
+        """Seconds a full state is kept after it was stored, or ``None`` (until room is needed)."""
         return self._ttl
 
     @property

@@ -1,13 +1,13 @@
 """Rate-limit protocols (the limitor 0.6 names) and the bucket code every algorithm shares.
 
 A bucket is an engine (pure arithmetic, :mod:`limitor.engines`) plus its state, a short
-``threading.Lock`` and a clock (see :mod:`limitor._core` for how every verb uses them).
+``threading.Lock`` and a clock (see ``limitor._core`` for how every verb uses them).
 :class:`SyncBucket` and :class:`AsyncBucket` differ only in how they wait.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import (
     AbstractAsyncContextManager,
     AbstractContextManager,
@@ -197,6 +197,51 @@ class Bucket(LimiterCore):
             self._adjust(None, *self._split(actual, estimated), None)
 
 
+@contextmanager
+def reservation_scope(limiter: LimiterCore, amount: object, timeout: object) -> Iterator[None]:
+    """Acquire ``amount`` (blocking) for a ``with`` block; ``reconcile`` inside it is exact."""
+    reservation = limiter._acquire_sync(None, amount, timeout)
+    token = _CURRENT.set(reservation)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
+
+
+@asynccontextmanager
+async def async_reservation_scope(
+    limiter: LimiterCore, gate: ConcurrencyGate | None, amount: object, timeout: object
+) -> AsyncIterator[None]:
+    """Take a ``max_concurrent`` place, then ``amount``, for an ``async with`` block."""
+    if gate is not None:
+        await gate.acquire()
+    try:
+        reservation = await limiter._acquire_async(None, amount, timeout)
+        token = _CURRENT.set(reservation)
+        try:
+            yield
+        finally:
+            _CURRENT.reset(token)
+    finally:
+        if gate is not None:
+            gate.release()
+
+
+async def gated_enter(gate: ConcurrencyGate | None, acquire: Callable[[], Awaitable[Any]]) -> None:
+    """Take a ``max_concurrent`` place, then ``acquire()``, for ``__aenter__``.
+
+    The place is given back if the acquire fails or is cancelled.
+    """
+    if gate is not None:
+        await gate.acquire()
+    try:
+        await acquire()
+    except BaseException:
+        if gate is not None:
+            gate.release()
+        raise
+
+
 def status_of(engine: Engine[Any], state: EngineState, now: float, amount: float) -> Status:
     """The :class:`Status` of ``state`` at ``now`` for ``amount``."""
     wait = engine.wait_time(state, now, amount)
@@ -268,12 +313,8 @@ class SyncBucket(Bucket):
 
         ``reconcile`` inside the block corrects that block's reservation exactly.
         """
-        reservation = self._acquire_sync(None, amount, timeout)
-        token = _CURRENT.set(reservation)
-        try:
+        with reservation_scope(self, amount, timeout):
             yield self
-        finally:
-            _CURRENT.reset(token)
 
     def __enter__(self: SB) -> SB:
         self.acquire()
@@ -312,7 +353,7 @@ class AsyncBucket(Bucket):
 
     @property
     def max_concurrent(self) -> int | None:
-        """The most ``async with`` bodies running at once (``None``: no bound)."""
+        """The most ``async with`` bodies running at once, or ``None`` for no bound."""
         return self._max_concurrent
 
     async def acquire(self, amount: float = 1, timeout: float | None = None) -> None:
@@ -322,15 +363,8 @@ class AsyncBucket(Bucket):
             AmountError: ``amount`` is negative, NaN, not a number, or above the burst.
             AcquireTimeout: the wait would exceed ``timeout``; raised at once, nothing taken.
         """
-        try:
-            if timeout is None and amount > 0 and amount is not True:
-                with self._lock:
-                    if self._reserve(self._state, self._now(), amount, 0.0) >= 0.0:
-                        self._admitted += 1
-                        return
-        except TypeError:
-            pass
-        await self._acquire_async(None, amount, timeout)
+        if not self._admit_at_once(None, amount, timeout):
+            await self._acquire_async(None, amount, timeout)
 
     async def try_acquire(self, amount: float = 1) -> bool:
         """Take ``amount`` if it fits right now and return True; else take nothing, False."""
@@ -358,30 +392,11 @@ class AsyncBucket(Bucket):
         ``async with bucket.acquire_ctx(amount): ...``; ``reconcile`` inside the block
         corrects that block's reservation exactly.
         """
-        gate = self._gate
-        if gate is not None:
-            await gate.acquire()
-        try:
-            reservation = await self._acquire_async(None, amount, timeout)
-            token = _CURRENT.set(reservation)
-            try:
-                yield self
-            finally:
-                _CURRENT.reset(token)
-        finally:
-            if gate is not None:
-                gate.release()
+        async with async_reservation_scope(self, self._gate, amount, timeout):
+            yield self
 
     async def __aenter__(self: AB) -> AB:
-        gate = self._gate
-        if gate is not None:
-            await gate.acquire()
-        try:
-            await self.acquire()
-        except BaseException:
-            if gate is not None:
-                gate.release()
-            raise
+        await gated_enter(self._gate, self.acquire)
         return self
 
     async def __aexit__(

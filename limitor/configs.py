@@ -60,25 +60,29 @@ class BucketConfig:
     """The period, in seconds, over which ``capacity`` units are admitted."""
 
     burst: float | None = None
-    """The most units an idle limiter admits at once (``capacity`` when not given)."""
+    """The most units an idle limiter admits at once; ``None`` means ``capacity``."""
 
     def __post_init__(self) -> None:
-        """Validate every field and fill in the default burst."""
-        check_positive("capacity", self.capacity)
+        """Validate every field."""
+        capacity = check_positive("capacity", self.capacity)
         check_positive("seconds", self.seconds)
-        if self.burst is None:
-            object.__setattr__(self, "burst", self.capacity)
-        else:
+        if self.burst is not None:
             check_positive("burst", self.burst)
+        elif capacity < 1:
+            raise ConfigError(
+                f"capacity {self.capacity!r} with the default burst (the capacity) could "
+                "never admit one unit; for one call every 2 s write capacity=1, seconds=2, "
+                "or give burst="
+            )
 
     @property
     def rate(self) -> float:
-        """Units per second: ``capacity / seconds``."""
+        """The rate in units per second, ``capacity / seconds``."""
         return float(self.capacity) / float(self.seconds)
 
     @property
     def max_burst(self) -> float:
-        """The effective burst as a float (``burst``, which defaults to ``capacity``)."""
+        """The effective burst, as a float (``burst``, or ``capacity`` when not given)."""
         return float(self.capacity if self.burst is None else self.burst)
 
 
@@ -130,7 +134,7 @@ def parse_rate(text: str, *, burst: float | None = None) -> BucketConfig:
 
     Example:
         >>> parse_rate("100/minute")
-        BucketConfig(capacity=100.0, seconds=60.0, burst=100.0)
+        BucketConfig(capacity=100.0, seconds=60.0, burst=None)
     """
     if not isinstance(text, str):
         raise ConfigTypeError(f"rate must be a string such as '10/s', got {text!r}")

@@ -257,7 +257,7 @@ def _settle_safely(
     try:
         adapter.settle(reservation, estimated, actual)  # type: ignore[arg-type]
     except (LimitorError, TypeError, ValueError) as error:
-        log.warning("limitor: could not reconcile %r tokens: %s", actual, error)
+        log.warning("could not reconcile %r tokens: %s", actual, error)
 
 
 async def _settle_safely_async(
@@ -266,7 +266,7 @@ async def _settle_safely_async(
     try:
         await adapter.settle_async(reservation, estimated, actual)  # type: ignore[arg-type]
     except (LimitorError, TypeError, ValueError) as error:
-        log.warning("limitor: could not reconcile %r tokens: %s", actual, error)
+        log.warning("could not reconcile %r tokens: %s", actual, error)
 
 
 def _build_wrapper(
@@ -396,7 +396,7 @@ def _actual(token_reconcile: Callable[[Any], Any] | None, result: Any) -> Any:
     try:
         return token_reconcile(result)  # type: ignore[misc]
     except Exception as error:
-        log.warning("limitor: token_reconcile failed, keeping the estimate: %r", error)
+        log.warning("token_reconcile failed, keeping the estimate: %r", error)
         return None
 
 
@@ -408,7 +408,7 @@ def _report(on_outcome: Callable[[Any, Any], None] | None, key: Any, outcome: An
     try:
         on_outcome(key, outcome)
     except Exception as error:
-        log.warning("limitor: could not read the call's rate-limit feedback: %r", error)
+        log.warning("could not read the call's rate-limit feedback: %r", error)
 
 
 def _wrap(func: Any, wrapper: Callable[..., Any], limiter: Any) -> Any:
@@ -479,6 +479,26 @@ def _new_bucket(
     return sync_cls(config, clock=clock)
 
 
+class _Default(float):
+    """A default limit setting that can tell it was not given (``limiter=`` needs none)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"{float(self):g}"
+
+
+CAPACITY = _Default(10)
+"""The default ``capacity`` of the decorators: 10 per ``seconds``."""
+SECONDS = _Default(1)
+"""The default ``seconds`` of the decorators: 1."""
+
+
+def _given(value: object) -> object:
+    """``value``, or None when it is a default the user did not write."""
+    return None if isinstance(value, _Default) else value
+
+
 def _no_settings_with_limiter(**settings: object) -> None:
     given = sorted(name for name, value in settings.items() if value is not None)
     if given:
@@ -496,8 +516,8 @@ def rate_limit(_func: Callable[P, R]) -> Callable[P, R]: ...
 def rate_limit(
     _func: None = None,
     *,
-    capacity: float = 10,
-    seconds: float = 1,
+    capacity: float = CAPACITY,
+    seconds: float = SECONDS,
     burst: float | None = None,
     algorithm: str | None = None,
     bucket_cls: type[Any] | None = None,
@@ -514,8 +534,8 @@ def rate_limit(
 def rate_limit(
     _func: Callable[P, R] | None = None,
     *,
-    capacity: float = 10,
-    seconds: float = 1,
+    capacity: float = CAPACITY,
+    seconds: float = SECONDS,
     burst: float | None = None,
     algorithm: str | None = None,
     bucket_cls: type[Any] | None = None,
@@ -574,6 +594,8 @@ def rate_limit(
             raise ConfigTypeError(f"{name} must be callable, got {callback!r}")
     if limiter is not None:
         _no_settings_with_limiter(
+            capacity=_given(capacity),
+            seconds=_given(seconds),
             burst=burst,
             algorithm=algorithm,
             bucket_cls=bucket_cls,
@@ -648,8 +670,8 @@ def rate_limit_per_user(_func: Callable[P, R]) -> Callable[P, R]: ...
 def rate_limit_per_user(
     _func: None = None,
     *,
-    capacity: float = 10,
-    seconds: float = 1,
+    capacity: float = CAPACITY,
+    seconds: float = SECONDS,
     burst: float | None = None,
     max_users: int = 10_000,
     ttl: float | None = None,
@@ -668,8 +690,8 @@ def rate_limit_per_user(
 def rate_limit_per_user(
     _func: Callable[P, R] | None = None,
     *,
-    capacity: float = 10,
-    seconds: float = 1,
+    capacity: float = CAPACITY,
+    seconds: float = SECONDS,
     burst: float | None = None,
     max_users: int = 10_000,
     ttl: float | None = None,
@@ -720,7 +742,13 @@ def rate_limit_per_user(
         if not isinstance(limiter, PerUserLimiter):
             raise ConfigTypeError(f"limiter must be a PerUserLimiter, got {limiter!r}")
         _no_settings_with_limiter(
-            burst=burst, algorithm=algorithm, bucket_cls=bucket_cls, clock=clock, ttl=ttl
+            capacity=_given(capacity),
+            seconds=_given(seconds),
+            burst=burst,
+            algorithm=algorithm,
+            bucket_cls=bucket_cls,
+            clock=clock,
+            ttl=ttl,
         )
         shared = limiter
     else:

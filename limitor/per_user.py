@@ -86,35 +86,15 @@ class PerUserLimiter(KeyedLimiter):
             AmountError: ``amount`` is negative, NaN, not a number, or above the burst.
             AcquireTimeout: the wait would exceed ``timeout``; raised at once.
         """
-        try:
-            if timeout is None and amount > 0 and amount is not True:
-                with self._lock:
-                    now = self._now()
-                    state = self._state_for(key, now)
-                    if self._reserve(state, now, amount, 0.0) >= 0.0:
-                        self._admitted += 1
-                        self._committed(key, state, now)
-                        return
-        except TypeError:
-            pass
-        self._acquire_sync(key, amount, timeout)
+        if not self._admit_at_once(key, amount, timeout):
+            self._acquire_sync(key, amount, timeout)
 
     async def acquire_async(
         self, key: Hashable, amount: float = 1, timeout: float | None = None
     ) -> None:
         """Wait, without blocking the event loop, until ``amount`` may go for ``key``."""
-        try:
-            if timeout is None and amount > 0 and amount is not True:
-                with self._lock:
-                    now = self._now()
-                    state = self._state_for(key, now)
-                    if self._reserve(state, now, amount, 0.0) >= 0.0:
-                        self._admitted += 1
-                        self._committed(key, state, now)
-                        return
-        except TypeError:
-            pass
-        await self._acquire_async(key, amount, timeout)
+        if not self._admit_at_once(key, amount, timeout):
+            await self._acquire_async(key, amount, timeout)
 
     def try_acquire(self, key: Hashable, amount: float = 1) -> bool:
         """Take ``amount`` for ``key`` if it fits right now; never waits."""

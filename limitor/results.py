@@ -141,30 +141,30 @@ class Status:
     """A limiter's live state, in the terms of HTTP rate-limit headers."""
 
     limit: float
-    """The burst: the most units admitted at once."""
+    """The burst, the most units admitted at once."""
 
     remaining: float
     """Units that could be admitted right now (never negative)."""
 
     retry_after: float
-    """Seconds until the asked amount would be admitted (0 = now)."""
+    """Seconds until the asked amount would be admitted (0 means now)."""
 
     reset_after: float
     """Seconds until the limiter is full again if nothing else is admitted."""
 
-    def headers(self) -> dict[str, str]:
+    def headers(self, *, refused: bool = False) -> dict[str, str]:
         """HTTP headers describing this status.
 
-        ``RateLimit-Limit``, ``RateLimit-Remaining``, ``RateLimit-Reset`` and, when waiting
-        is needed, ``Retry-After``; whole seconds, rounded so as never to invite a call
-        too early.
+        ``RateLimit-Limit``, ``RateLimit-Remaining`` and ``RateLimit-Reset``, in whole
+        seconds rounded so as never to invite a call too early; with ``refused=True`` (for
+        a 429 response) also ``Retry-After``.
         """
         headers = {
             "RateLimit-Limit": str(math.floor(self.limit)),
             "RateLimit-Remaining": str(math.floor(self.remaining)),
             "RateLimit-Reset": str(math.ceil(self.reset_after)),
         }
-        if self.retry_after > 0:
+        if refused:
             headers["Retry-After"] = str(math.ceil(self.retry_after))
         return headers
 
@@ -174,13 +174,13 @@ class Stats:
     """Counters of a limiter since it was made or reset."""
 
     admitted: int
-    """Calls admitted (at once or after waiting)."""
+    """Calls admitted (at once or after waiting); cancelled waiters are not counted."""
 
     waited: int
-    """Calls that had to wait."""
+    """Admitted calls that had to wait."""
 
     total_wait: float
-    """Seconds of waiting handed out, summed over the calls that waited."""
+    """Seconds of waiting handed out, summed over the admitted calls that waited."""
 
     rejected: int
     """Calls refused (policing, timeout or full queue); they consumed nothing."""
@@ -192,14 +192,14 @@ class Stats:
     """Callers sleeping in the limiter right now."""
 
     users: int = 0
-    """Per-user limiters: buckets held in memory now."""
+    """Buckets held in memory now (per-user limiters)."""
 
     evictions: int = 0
-    """Per-user limiters: full buckets dropped to bound memory (harmless)."""
+    """Full buckets dropped to bound memory, which changes nothing (per-user limiters)."""
 
     overflows: int = 0
-    """Per-user limiters: times the cache went beyond ``max_users`` because every bucket
-    in it still held reservations or debt (they are never forgotten)."""
+    """Times a per-user cache went beyond ``max_users`` because every bucket in it
+    still held reservations or debt (such buckets are never forgotten)."""
 
     @property
     def mean_wait(self) -> float:

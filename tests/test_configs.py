@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import math
 from decimal import Decimal
 from fractions import Fraction
@@ -12,15 +13,17 @@ from limitor.errors import ConfigError, ConfigTypeError, LimitorError
 
 def test_defaults_match_limitor_06() -> None:
     config = BucketConfig()
-    assert (config.capacity, config.seconds, config.burst) == (10, 1, 10)
+    assert (config.capacity, config.seconds, config.max_burst) == (10, 1, 10)
+    assert config.burst is None
     assert config.rate == 10.0
 
 
 def test_rate_is_capacity_over_seconds_and_burst_defaults_to_capacity() -> None:
     config = BucketConfig(capacity=100, seconds=60)
     assert config.rate == pytest.approx(100 / 60)
-    assert config.burst == 100
     assert config.max_burst == 100.0
+    doubled = dataclasses.replace(config, capacity=200)  # the default burst follows
+    assert doubled.max_burst == 200.0
 
 
 def test_explicit_burst_is_kept() -> None:
@@ -59,16 +62,24 @@ def test_none_is_rejected_for_required_fields(field: str) -> None:
         BucketConfig(**{field: None})
 
 
-@pytest.mark.parametrize("value", [Decimal("2.5"), Fraction(5, 2), 2.5, 0.001])
+@pytest.mark.parametrize("value", [Decimal("2.5"), Fraction(5, 2), 2.5, 1])
 def test_other_real_numbers_and_fractions_are_accepted(value: object) -> None:
     assert BucketConfig(capacity=value, seconds=1).rate == pytest.approx(float(value))  # type: ignore[arg-type]
+
+
+def test_a_capacity_below_one_needs_an_explicit_burst() -> None:
+    with pytest.raises(ConfigError, match="capacity=1, seconds=2"):
+        BucketConfig(capacity=0.5, seconds=1)
+    config = BucketConfig(capacity=0.5, seconds=1, burst=0.25)  # fractional units: fine
+    assert config.max_burst == 0.25
 
 
 def test_config_is_immutable_and_comparable() -> None:
     config = BucketConfig(10, 1)
     with pytest.raises(AttributeError):
         config.capacity = 5  # type: ignore[misc]
-    assert config == BucketConfig(capacity=10, seconds=1, burst=10)
+    assert config == BucketConfig(capacity=10, seconds=1)
+    assert config != BucketConfig(capacity=10, seconds=1, burst=10)  # same limit, said otherwise
     assert hash(config) == hash(BucketConfig(10, 1))
 
 
@@ -100,7 +111,7 @@ def test_parse_rate(text: str, capacity: float, seconds: float) -> None:
 
 
 def test_parse_rate_passes_burst() -> None:
-    assert parse_rate("10/s", burst=2).burst == 2
+    assert parse_rate("10/s", burst=2).max_burst == 2
 
 
 @pytest.mark.parametrize("text", ["", "10", "ten/s", "10/fortnight", "/s", "0/s", "10/0s", "-1/s"])

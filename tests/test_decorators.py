@@ -272,6 +272,13 @@ def test_one_limiter_shared_by_two_functions(clock: FakeClock) -> None:
 def test_limiter_with_other_settings_is_an_error() -> None:
     with pytest.raises(ConfigError, match="algorithm"):
         rate_limit(limiter=SyncLeakyBucket(), algorithm="gcra")
+    with pytest.raises(ConfigError, match="capacity"):
+        rate_limit(limiter=SyncLeakyBucket(), capacity=5)
+    with pytest.raises(ConfigError, match="seconds"):
+        rate_limit(limiter=SyncLeakyBucket(), seconds=10)
+    with pytest.raises(ConfigError, match="capacity"):
+        rate_limit(limiter=SyncLeakyBucket(), capacity=10)  # written out, even as the default
+    assert repr(inspect.signature(rate_limit).parameters["capacity"].default) == "10"
 
 
 @pytest.mark.parametrize(

@@ -113,6 +113,19 @@ def test_split_input_and_output_limits_need_a_cost(clock: FakeClock) -> None:
     assert status["input_tokens_per_minute"].remaining == pytest.approx(490 + 100)
 
 
+def test_cancelled_llm_reservations_give_every_limit_back(clock: FakeClock) -> None:
+    limiter = LLMLimiter(requests_per_minute=60, tokens_per_minute=600, clock=clock)
+    limiter.acquire(600)
+    waiting = [limiter.reserve(300) for _ in range(3)]  # at 30, 60, 90 s
+    assert [r.delay for r in waiting] == pytest.approx([30, 60, 90])
+    given = [r.cancel() for r in waiting]  # in asking order: the last undoes them all
+    assert sum(given) == pytest.approx(3 * 301)  # 300 tokens and 1 request each
+    status = limiter.status()
+    assert status["requests_per_minute"].remaining == pytest.approx(59)
+    assert status["tokens_per_minute"].remaining == pytest.approx(0)
+    assert limiter.reserve(300).delay == pytest.approx(30)
+
+
 def test_per_day_limits_next_to_per_minute_ones(clock: FakeClock) -> None:
     limiter = LLMLimiter(requests_per_minute=60, requests_per_day=3, clock=clock)
     for _ in range(3):

@@ -71,10 +71,10 @@ class Decision:
     """True when the request was admitted and committed to the state."""
 
     delay: float
-    """Seconds from the decision until the request may go (0 = now); 0 when refused."""
+    """Seconds from the decision until the request may go (0 means now, or refused)."""
 
     retry_after: float
-    """When refused: seconds until the amount would be admitted without waiting."""
+    """Seconds until the amount would be admitted without waiting (when refused)."""
 
 
 class Engine(ABC, Generic[S]):
@@ -111,8 +111,8 @@ class Engine(ABC, Generic[S]):
         Returns:
             The delay in seconds (``>= 0``) after which the request may go; the admission
             is committed to ``state``. A negative number ``-retry_after`` when the delay
-            would exceed ``max_wait`` (by more than :data:`SLACK`); ``state`` is then
-            unchanged. With ``max_wait=0`` the result is 0, at most :data:`SLACK`, or
+            would exceed ``max_wait`` (by more than ``SLACK``); ``state`` is then
+            unchanged. With ``max_wait=0`` the result is 0, at most ``SLACK``, or
             negative.
         """
 

@@ -5,6 +5,11 @@ day...). An amount is a tuple with one number per part. A request is admitted at
 latest of the times its parts would each admit it, and every part is committed *at that
 common time*, so no part ever believes a call went earlier than it did. If that time is
 further away than ``max_wait``, no part is charged at all.
+
+A part that could have admitted the call sooner treats the time until the common time as
+used (its state is one number: it cannot keep a gap before a future call). That only ever
+errs on the safe side, and costs nothing when every call needs every limit, as LLM calls
+need both a request and tokens: they all queue behind the binding limit anyway.
 """
 
 from __future__ import annotations

@@ -156,7 +156,7 @@ def parse_rate_limit_headers(
         except HeaderError as error:
             if strict:
                 raise
-            log.warning("limitor: ignoring header %s: %s", name, error)
+            log.warning("ignoring rate-limit header %s: %s", name, error)
 
     def reset_duration(text: str, name: str) -> float:
         try:

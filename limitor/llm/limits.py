@@ -156,7 +156,7 @@ class MultiLimitBase(KeyedLimiter):
         clock: the time source (tests pass a ``FakeClock``).
     """
 
-    __slots__ = ("_limits", "_split_units", "_tokens_burst", "_units")
+    __slots__ = ("_limits", "_split_units", "_tokens_burst", "_unit_names")
 
     def __init__(
         self,
@@ -199,7 +199,7 @@ class MultiLimitBase(KeyedLimiter):
         )
         super().__init__(engine, max_keys=max_keys, ttl=ttl, clock=clock)
         self._limits = tuple(all_limits)
-        self._units = tuple(limit.unit for limit in all_limits)
+        self._unit_names = tuple(limit.unit for limit in all_limits)
         self._tokens_burst = min(
             (limit.max_burst for limit in all_limits if limit.unit == "tokens"), default=math.inf
         )
@@ -225,7 +225,7 @@ class MultiLimitBase(KeyedLimiter):
             # The common case, a plain number of tokens: no Cost object needed.
             tokens = float(amount)  # type: ignore[arg-type]
             if 0.0 <= tokens <= self._tokens_burst:  # also rejects NaN
-                return tuple(1.0 if unit == "requests" else tokens for unit in self._units)
+                return tuple(1.0 if unit == "requests" else tokens for unit in self._unit_names)
         elif isinstance(amount, Cost) and amount.tokens is None:
             vector = self._fast_vector(amount)
             if vector is not None:
@@ -265,7 +265,7 @@ class MultiLimitBase(KeyedLimiter):
             else inputs
             if unit == "input_tokens"
             else outputs
-            for unit in self._units
+            for unit in self._unit_names
         )
         for units, limit in zip(vector, self._limits, strict=True):
             if units > limit.max_burst:
@@ -308,11 +308,14 @@ class MultiLimitBase(KeyedLimiter):
             else outputs
             if unit == "output_tokens"
             else reserved[index]  # requests stay as reserved
-            for index, unit in enumerate(self._units)
+            for index, unit in enumerate(self._unit_names)
         )
 
     def _is_nothing(self, amount: Any) -> bool:
         return not any(amount)
+
+    def _units(self, amount: Any) -> float:
+        return float(sum(amount))
 
     def _describe(self, amount: Any) -> str:
         return ", ".join(

@@ -31,8 +31,10 @@ def _count(usage: Any, *names: str) -> float | None:
     for name in names:
         value = _get(usage, name)
         kind = type(value)
-        if kind is int or kind is float or (
-            isinstance(value, (int, float)) and not isinstance(value, bool)
+        if (
+            kind is int
+            or kind is float
+            or (isinstance(value, (int, float)) and not isinstance(value, bool))
         ):
             return float(value)
     return None

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from limitor._checks import check_count
 from limitor._gate import ConcurrencyGate
-from limitor.base import _CURRENT
+from limitor.base import _CURRENT, async_reservation_scope, gated_enter, reservation_scope
 from limitor.llm.limits import Limit, MultiLimitBase
 from limitor.results import Reservation
 
@@ -110,12 +110,8 @@ class SyncLLMTokenBucket(_SingleBucket):
         self, amount: object = 0, timeout: float | None = None
     ) -> Iterator[SyncLLMTokenBucket]:
         """Acquire on entry; ``reconcile`` inside the block corrects that reservation."""
-        reservation = self._acquire_sync(None, amount, timeout)
-        token = _CURRENT.set(reservation)
-        try:
+        with reservation_scope(self, amount, timeout):
             yield self
-        finally:
-            _CURRENT.reset(token)
 
     def __enter__(self: SB) -> SB:
         self._acquire_sync(None, 0, None)
@@ -178,30 +174,11 @@ class AsyncLLMTokenBucket(_SingleBucket):
 
         ``reconcile`` inside the block corrects that block's reservation.
         """
-        gate = self._gate
-        if gate is not None:
-            await gate.acquire()
-        try:
-            reservation = await self._acquire_async(None, amount, timeout)
-            token = _CURRENT.set(reservation)
-            try:
-                yield self
-            finally:
-                _CURRENT.reset(token)
-        finally:
-            if gate is not None:
-                gate.release()
+        async with async_reservation_scope(self, self._gate, amount, timeout):
+            yield self
 
     async def __aenter__(self: AB) -> AB:
-        gate = self._gate
-        if gate is not None:
-            await gate.acquire()
-        try:
-            await self._acquire_async(None, 0, None)
-        except BaseException:
-            if gate is not None:
-                gate.release()
-            raise
+        await gated_enter(self._gate, self.acquire)
         return self
 
     async def __aexit__(

@@ -14,11 +14,12 @@ from limitor.base import AsyncBucket
 from limitor.clock import Clock
 from limitor.configs import BucketConfig
 from limitor.engines import LeakyBucket
+from limitor.leaky_bucket.core import LeakRate
 
 __all__ = ("AsyncLeakyBucket",)
 
 
-class AsyncLeakyBucket(AsyncBucket):
+class AsyncLeakyBucket(LeakRate, AsyncBucket):
     """Async leaky bucket with a bounded number of waiters.
 
     Args:
@@ -44,7 +45,7 @@ class AsyncLeakyBucket(AsyncBucket):
 
     @property
     def max_size(self) -> int:
-        """The most callers waiting at once (0: no bound)."""
+        """The most callers waiting at once, or 0 for no bound."""
         return self._max_waiting or 0
 
     async def shutdown(self) -> None:
