@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from limitor.base import AsyncBucket, SyncBucket
 from limitor.engines import GcraLeakyBucket, GcraVirtualScheduling
+from limitor.leaky_bucket.core import LeakRate
 
 __all__ = (
     "AsyncLeakyBucketGCRA",
@@ -18,28 +19,39 @@ __all__ = (
 )
 
 
-class SyncVirtualSchedulingGCRA(SyncBucket):
+class EmissionInterval(LeakRate):
+    """``T`` and ``leak_rate``, as limitor 0.6's GCRAs called them."""
+
+    __slots__ = ()
+
+    @property
+    def T(self) -> float:
+        """The emission interval: seconds per unit (``1 / rate``)."""
+        return self.engine.interval
+
+
+class SyncVirtualSchedulingGCRA(EmissionInterval, SyncBucket):
     """GCRA (virtual scheduling) for threads."""
 
     __slots__ = ()
     engine_type = GcraVirtualScheduling
 
 
-class SyncLeakyBucketGCRA(SyncBucket):
+class SyncLeakyBucketGCRA(EmissionInterval, SyncBucket):
     """GCRA (continuous-state leaky bucket) for threads."""
 
     __slots__ = ()
     engine_type = GcraLeakyBucket
 
 
-class AsyncVirtualSchedulingGCRA(AsyncBucket):
+class AsyncVirtualSchedulingGCRA(EmissionInterval, AsyncBucket):
     """GCRA (virtual scheduling) for asyncio and trio tasks."""
 
     __slots__ = ()
     engine_type = GcraVirtualScheduling
 
 
-class AsyncLeakyBucketGCRA(AsyncBucket):
+class AsyncLeakyBucketGCRA(EmissionInterval, AsyncBucket):
     """GCRA (continuous-state leaky bucket) for asyncio and trio tasks."""
 
     __slots__ = ()

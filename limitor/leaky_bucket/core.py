@@ -6,13 +6,24 @@ waits until enough has leaked. See :mod:`limitor.engines.leaky_bucket`.
 
 from __future__ import annotations
 
-from limitor.base import AsyncBucket, SyncBucket
+from limitor.base import AsyncBucket, Bucket, SyncBucket
 from limitor.engines import LeakyBucket
 
-__all__ = ("AsyncLeakyBucket", "SyncLeakyBucket")
+__all__ = ("AsyncLeakyBucket", "LeakRate", "SyncLeakyBucket")
 
 
-class SyncLeakyBucket(SyncBucket):
+class LeakRate(Bucket):
+    """``leak_rate``, as limitor 0.6's leaky buckets and GCRAs called their rate."""
+
+    __slots__ = ()
+
+    @property
+    def leak_rate(self) -> float:
+        """Units leaked per second (the rate; limitor 0.6 name)."""
+        return self.rate
+
+
+class SyncLeakyBucket(LeakRate, SyncBucket):
     """Leaky bucket for threads.
 
     Example:
@@ -27,7 +38,7 @@ class SyncLeakyBucket(SyncBucket):
     engine_type = LeakyBucket
 
 
-class AsyncLeakyBucket(AsyncBucket):
+class AsyncLeakyBucket(LeakRate, AsyncBucket):
     """Leaky bucket for asyncio and trio tasks (``await bucket.acquire()``)."""
 
     __slots__ = ()

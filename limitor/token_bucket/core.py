@@ -6,20 +6,31 @@ Tokens refill at the configured rate up to the burst; each unit takes one token.
 
 from __future__ import annotations
 
-from limitor.base import AsyncBucket, SyncBucket
+from limitor.base import AsyncBucket, Bucket, SyncBucket
 from limitor.engines import TokenBucket
 
 __all__ = ("AsyncTokenBucket", "SyncTokenBucket")
 
 
-class SyncTokenBucket(SyncBucket):
+class FillRate(Bucket):
+    """``fill_rate``, as limitor 0.6's token buckets called their rate."""
+
+    __slots__ = ()
+
+    @property
+    def fill_rate(self) -> float:
+        """Tokens added per second (the rate; limitor 0.6 name)."""
+        return self.rate
+
+
+class SyncTokenBucket(FillRate, SyncBucket):
     """Token bucket for threads."""
 
     __slots__ = ()
     engine_type = TokenBucket
 
 
-class AsyncTokenBucket(AsyncBucket):
+class AsyncTokenBucket(FillRate, AsyncBucket):
     """Token bucket for asyncio and trio tasks."""
 
     __slots__ = ()
