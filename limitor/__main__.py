@@ -166,19 +166,21 @@ def simulate(
     state = engine.new_state()
     max_wait = 0.0 if police else (INF if timeout is None else timeout)
     waits: list[float] = []
+    admissions: list[float] = []
     rejected = 0
-    last_admit = 0.0
     for arrival in sorted(arrivals):
         delay = engine.reserve(state, arrival, amount, max_wait)
         if delay < 0:
             rejected += 1
             continue
         waits.append(delay)
-        last_admit = max(last_admit, arrival + delay)
+        admissions.append(arrival + delay)
     waits.sort()
+    admissions.sort()
     admitted = len(waits)
     first = min(arrivals, default=0.0)
-    span = last_admit - first
+    end = max([*arrivals, *admissions], default=first)
+    span = end - first
     return {
         "calls": len(arrivals),
         "admitted": admitted,
@@ -189,7 +191,18 @@ def simulate(
         "wait_p99": percentile(waits, 0.99),
         "wait_max": waits[-1] if waits else 0.0,
         "admitted_per_second": admitted * amount / span if span > 0 else 0.0,
+        "most_in_one_second": most_in_window(admissions, 1.0) * amount,
     }
+
+
+def most_in_window(times: Sequence[float], window: float) -> int:
+    """The most of the sorted ``times`` that fall in any closed window of that length."""
+    most = start = 0
+    for end, moment in enumerate(times):
+        while moment - times[start] > window:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
 
 
 def _simulate_command(args: argparse.Namespace, out: TextIO) -> None:
@@ -219,18 +232,28 @@ def _simulate_command(args: argparse.Namespace, out: TextIO) -> None:
     print(
         f"  wait      p50 {result['wait_p50']:.3f} s  p90 {result['wait_p90']:.3f} s  "
         f"p99 {result['wait_p99']:.3f} s  max {result['wait_max']:.3f} s\n"
-        f"  admitted rate {result['admitted_per_second']:.3f}/s",
+        f"  admitted  {result['admitted_per_second']:.3f} units/s over the run "
+        f"(the limit: {config.rate:g}/s)\n"
+        f"  busiest second: {result['most_in_one_second']:g} units "
+        f"(the limit allows rate + burst = {config.rate + config.max_burst:g})",
         file=out,
     )
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m limitor", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m limitor",
+        description="limitor's command line: a live demo, and a virtual-time simulator.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     demo_parser = commands.add_parser("demo", help="watch each algorithm shape a burst, live")
-    demo_parser.add_argument("--calls", type=int, default=10)
+    demo_parser.add_argument(
+        "--calls", type=int, default=10, help="calls made at once per algorithm"
+    )
     demo_parser.add_argument("--rate", type=float, default=5.0, help="calls per second")
-    demo_parser.add_argument("--burst", type=int, default=4)
+    demo_parser.add_argument(
+        "--burst", type=int, default=4, help="calls admitted at once by an idle limit"
+    )
     demo_parser.add_argument("--virtual", action="store_true", help="run in virtual time (instant)")
     sim = commands.add_parser("simulate", help="replay arrivals through a limit, virtually")
     sim.add_argument("--rate", default="10/s", help="the limit, e.g. 10/s or 600/minute")
