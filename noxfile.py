@@ -31,3 +31,20 @@ def typecheck(session: nox.Session) -> None:
     session.install("-e", ".[dev]")
     session.run("mypy", "--strict", "limitor")
     session.run("mypy", "--strict", "tests/typing")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the Sphinx docs with warnings as errors (into docs/_build/html)."""
+    session.install("-e", ".[docs]")
+    session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
+
+
+@nox.session(venv_backend="none")
+def bench(session: nox.Session) -> None:
+    """Benchmarks against limitor 0.6 and the peers (not part of the tests).
+
+    The runner needs only the standard library: it builds its own environments under
+    benchmarks/.venvs/. Pass options after ``--``, e.g. ``nox -s bench -- --quick``.
+    """
+    session.run("python3", "-m", "benchmarks", *session.posargs, external=True)

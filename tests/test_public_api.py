@@ -85,7 +85,7 @@ def test_the_06_rate_attributes() -> None:
     config = BucketConfig(capacity=5, seconds=2)
     assert SyncLeakyBucket(config).leak_rate == 2.5
     assert AsyncTokenBucket(config).fill_rate == 2.5
-    assert SyncVirtualSchedulingGCRA(config).T == pytest.approx(0.4)
+    assert pytest.approx(0.4) == SyncVirtualSchedulingGCRA(config).T
     assert SyncLeakyBucketGCRA(config).leak_rate == 2.5
 
 
