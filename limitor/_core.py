@@ -162,7 +162,21 @@ class LimiterCore:
             pass
         return False
 
-    def _police(self, key: Any, amount: float) -> float:
+    def _police_or_raise(self, key: Any, amount: object) -> bool:
+        """``try_acquire``: True if admitted now, False if not (nothing taken).
+
+        Raises:
+            AmountError: an amount that is invalid or could never be admitted.
+        """
+        try:
+            if amount is not True and 0 < amount <= self._burst:  # type: ignore[operator]
+                return self._police(key, amount) == 0.0
+        except TypeError:
+            pass
+        n = self._check(amount)
+        return self._is_nothing(n) or self._police(key, n) == 0.0
+
+    def _police(self, key: Any, amount: Any) -> float:
         """Admit a validated, positive ``amount`` now, or refuse it.
 
         Returns:

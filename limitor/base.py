@@ -284,9 +284,22 @@ class SyncBucket(Bucket):
         self._acquire_sync(None, amount, timeout)
 
     def try_acquire(self, amount: float = 1) -> bool:
-        """Take ``amount`` if it fits right now and return True; else take nothing, False."""
-        n = self._check(amount)
-        return n == 0 or self._police(None, n) == 0.0
+        """Take ``amount`` if it fits right now and return True; else take nothing, False.
+
+        Raises:
+            AmountError: ``amount`` is negative, NaN, not a number, or above the burst.
+        """
+        try:
+            if 0 < amount <= self._burst and amount is not True:
+                with self._lock:
+                    if self._reserve(self._state, self._now(), amount, 0.0) >= 0.0:
+                        self._admitted += 1
+                        return True
+                    self._rejected += 1
+                    return False
+        except TypeError:
+            pass
+        return self._police_or_raise(None, amount)
 
     def reserve(self, amount: float = 1, timeout: float | None = None) -> Reservation:
         """Commit ``amount`` for the earliest time it fits and return at once.
@@ -367,9 +380,12 @@ class AsyncBucket(Bucket):
             await self._acquire_async(None, amount, timeout)
 
     async def try_acquire(self, amount: float = 1) -> bool:
-        """Take ``amount`` if it fits right now and return True; else take nothing, False."""
-        n = self._check(amount)
-        return n == 0 or self._police(None, n) == 0.0
+        """Take ``amount`` if it fits right now and return True; else take nothing, False.
+
+        Raises:
+            AmountError: ``amount`` is negative, NaN, not a number, or above the burst.
+        """
+        return self._police_or_raise(None, amount)
 
     async def reserve(self, amount: float = 1, timeout: float | None = None) -> Reservation:
         """Commit ``amount`` for the earliest time it fits and return at once.

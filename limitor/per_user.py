@@ -98,8 +98,7 @@ class PerUserLimiter(KeyedLimiter):
 
     def try_acquire(self, key: Hashable, amount: float = 1) -> bool:
         """Take ``amount`` for ``key`` if it fits right now; never waits."""
-        n = self._check(amount)
-        return n == 0 or self._police(key, n) == 0.0
+        return self._police_or_raise(key, amount)
 
     def reserve(
         self, key: Hashable, amount: float = 1, timeout: float | None = None
