@@ -16,6 +16,7 @@ __all__ = (
     "Timed",
     "Unavailable",
     "bare_namespace",
+    "decorator_timings",
 )
 
 # Measures of the overhead section, in table order.
@@ -105,3 +106,35 @@ class RedisCase(Case):
 
     make: Callable[[str, float, float], Callable[[str], bool]] = field(default=lambda u, r, b: bool)
     config: Callable[[float, float], str] | None = None
+
+
+def decorator_timings(
+    algorithm: str,
+    sync_setup: Callable[[], dict[str, Any]],
+    async_setup: Callable[[], dict[str, Any]],
+    *,
+    sync_note: str,
+    async_note: str,
+) -> list[Case]:
+    """A library's two decorator timings: decorated minus bare call, sync and async."""
+    return [
+        Timed(
+            SYNC_DECORATOR,
+            algorithm,
+            stmt=BARE_SYNC,
+            setup=sync_setup,
+            bare=BARE_SYNC,
+            bare_setup=lambda: bare_namespace(False),
+            note=sync_note,
+        ),
+        Timed(
+            ASYNC_DECORATOR,
+            algorithm,
+            stmt=BARE_ASYNC,
+            setup=async_setup,
+            is_async=True,
+            bare=BARE_ASYNC,
+            bare_setup=lambda: bare_namespace(True),
+            note=async_note,
+        ),
+    ]

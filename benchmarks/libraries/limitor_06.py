@@ -12,19 +12,15 @@ from typing import Any
 
 from benchmarks.libraries.base import (
     ASYNC_ACQUIRE,
-    ASYNC_DECORATOR,
-    BARE_ASYNC,
-    BARE_SYNC,
     PER_KEY_DECORATOR,
     SYNC_ACQUIRE,
-    SYNC_DECORATOR,
     SYNC_TRY,
     Case,
     Keyed,
     Shaper,
     Timed,
     Unavailable,
-    bare_namespace,
+    decorator_timings,
 )
 
 LIBRARY = "limitor 0.6"
@@ -106,24 +102,12 @@ def timed_cases() -> list[Case]:
         return {"function": function}
 
     cases += [
-        Timed(
-            SYNC_DECORATOR,
+        *decorator_timings(
             "leaky bucket",
-            stmt=BARE_SYNC,
-            setup=sync_setup,
-            bare=BARE_SYNC,
-            bare_setup=lambda: bare_namespace(False),
-            note="@rate_limit",
-        ),
-        Timed(
-            ASYNC_DECORATOR,
-            "leaky bucket",
-            stmt=BARE_ASYNC,
-            setup=async_setup,
-            is_async=True,
-            bare=BARE_ASYNC,
-            bare_setup=lambda: bare_namespace(True),
-            note="@async_rate_limit",
+            sync_setup,
+            async_setup,
+            sync_note="@rate_limit",
+            async_note="@async_rate_limit",
         ),
         Unavailable(PER_KEY_DECORATOR, "leaky bucket", status="n/a", note="no per-key limiter"),
     ]

@@ -9,7 +9,6 @@ from benchmarks.libraries.base import (
     ASYNC_ACQUIRE,
     ASYNC_DECORATOR,
     BARE_ASYNC,
-    BARE_SYNC,
     LLM_CALL,
     PER_KEY_DECORATOR,
     SYNC_ACQUIRE,
@@ -22,6 +21,7 @@ from benchmarks.libraries.base import (
     Timed,
     Unavailable,
     bare_namespace,
+    decorator_timings,
 )
 
 LIBRARY = "limitor"
@@ -173,24 +173,12 @@ def _decorator_cases() -> list[Case]:
         return {"function": function}
 
     return [
-        Timed(
-            SYNC_DECORATOR,
+        *decorator_timings(
             DEFAULT_ALGORITHM,
-            stmt=BARE_SYNC,
-            setup=sync_setup,
-            bare=BARE_SYNC,
-            bare_setup=lambda: bare_namespace(False),
-            note="@rate_limit",
-        ),
-        Timed(
-            ASYNC_DECORATOR,
-            DEFAULT_ALGORITHM,
-            stmt=BARE_ASYNC,
-            setup=async_setup,
-            is_async=True,
-            bare=BARE_ASYNC,
-            bare_setup=lambda: bare_namespace(True),
-            note="@rate_limit on async def",
+            sync_setup,
+            async_setup,
+            sync_note="@rate_limit",
+            async_note="@rate_limit on async def",
         ),
         Timed(
             PER_KEY_DECORATOR,
@@ -263,7 +251,11 @@ def keyed() -> list[Case]:
 
 def redis_cases(url: str) -> list[Case]:
     """limitor's Redis row: measured once ``limitor.backends.redis`` exists (see API.md)."""
-    if importlib.util.find_spec("limitor.backends.redis") is None:
+    try:
+        spec = importlib.util.find_spec("limitor.backends.redis")
+    except ModuleNotFoundError:  # no limitor.backends package at all
+        spec = None
+    if spec is None:
         return [Unavailable("", DEFAULT_ALGORITHM, status="no Redis backend yet")]
 
     def make(url: str, rate: float, burst: float):  # type: ignore[no-untyped-def]

@@ -15,12 +15,8 @@ from typing import Any
 
 from benchmarks.libraries.base import (
     ASYNC_ACQUIRE,
-    ASYNC_DECORATOR,
-    BARE_ASYNC,
-    BARE_SYNC,
     PER_KEY_DECORATOR,
     SYNC_ACQUIRE,
-    SYNC_DECORATOR,
     SYNC_TRY,
     Case,
     Keyed,
@@ -28,7 +24,7 @@ from benchmarks.libraries.base import (
     Shaper,
     Timed,
     Unavailable,
-    bare_namespace,
+    decorator_timings,
 )
 
 LIBRARY = "pyrate-limiter"
@@ -123,24 +119,12 @@ def timed_cases() -> list[Case]:
         return {"function": _limiter(LOG, HUGE, HUGE).as_decorator(name=KEY)(_aidentity)}
 
     cases += [
-        Timed(
-            SYNC_DECORATOR,
+        *decorator_timings(
             LOG,
-            stmt=BARE_SYNC,
-            setup=sync_setup,
-            bare=BARE_SYNC,
-            bare_setup=lambda: bare_namespace(False),
-            note="Limiter.as_decorator",
-        ),
-        Timed(
-            ASYNC_DECORATOR,
-            LOG,
-            stmt=BARE_ASYNC,
-            setup=async_setup,
-            is_async=True,
-            bare=BARE_ASYNC,
-            bare_setup=lambda: bare_namespace(True),
-            note="Limiter.as_decorator on async def",
+            sync_setup,
+            async_setup,
+            sync_note="Limiter.as_decorator",
+            async_note="Limiter.as_decorator on async def",
         ),
         Unavailable(PER_KEY_DECORATOR, LOG, status="n/a", note="decorator takes a fixed name"),
     ]

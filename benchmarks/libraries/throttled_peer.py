@@ -13,12 +13,8 @@ from typing import Any
 
 from benchmarks.libraries.base import (
     ASYNC_ACQUIRE,
-    ASYNC_DECORATOR,
-    BARE_ASYNC,
-    BARE_SYNC,
     PER_KEY_DECORATOR,
     SYNC_ACQUIRE,
-    SYNC_DECORATOR,
     SYNC_TRY,
     Case,
     Keyed,
@@ -26,7 +22,7 @@ from benchmarks.libraries.base import (
     Shaper,
     Timed,
     Unavailable,
-    bare_namespace,
+    decorator_timings,
 )
 
 LIBRARY = "throttled-py"
@@ -126,24 +122,12 @@ def timed_cases() -> list[Case]:
         return {"function": throttle(_aidentity)}
 
     cases += [
-        Timed(
-            SYNC_DECORATOR,
+        *decorator_timings(
             DEFAULT,
-            stmt=BARE_SYNC,
-            setup=sync_setup,
-            bare=BARE_SYNC,
-            bare_setup=lambda: bare_namespace(False),
-            note="@Throttled(key=...)",
-        ),
-        Timed(
-            ASYNC_DECORATOR,
-            DEFAULT,
-            stmt=BARE_ASYNC,
-            setup=async_setup,
-            is_async=True,
-            bare=BARE_ASYNC,
-            bare_setup=lambda: bare_namespace(True),
-            note="@throttled.asyncio.Throttled(key=...)",
+            sync_setup,
+            async_setup,
+            sync_note="@Throttled(key=...)",
+            async_note="@throttled.asyncio.Throttled(key=...)",
         ),
         Unavailable(PER_KEY_DECORATOR, DEFAULT, status="n/a", note="decorator takes a fixed key"),
     ]

@@ -273,6 +273,14 @@ class MultiLimitBase(KeyedLimiter):
         return vector
 
     def _check_actual(self, actual: object, reserved: Any) -> Any:
+        kind = type(actual)
+        if kind is int or kind is float:
+            tokens = float(actual)  # type: ignore[arg-type]
+            if 0.0 <= tokens < math.inf:  # a plain total: only "tokens" limits take it
+                return tuple(
+                    tokens if unit == "tokens" else reserved[index]
+                    for index, unit in enumerate(self._unit_names)
+                )
         if isinstance(actual, Cost):
             fast = self._fast_actual(actual, reserved)
             if fast is not None:
