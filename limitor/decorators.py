@@ -245,10 +245,19 @@ def _is_async(func: Any) -> bool:
     return not inspect.isfunction(target) and inspect.iscoroutinefunction(call)
 
 
-def _check_on_limit(on_limit: object) -> bool:
+def _call_options(
+    on_limit: object, timeout: object, **callbacks: object
+) -> tuple[bool, float | None]:
+    """Check the options every decorator shares; return ``(police, max_wait)``."""
     if on_limit not in ("wait", "raise"):
         raise ConfigError(f"on_limit must be 'wait' or 'raise', got {on_limit!r}")
-    return on_limit == "raise"
+    police = on_limit == "raise"
+    if police and timeout is not None:
+        raise ConfigError("timeout= is for on_limit='wait'; on_limit='raise' never waits")
+    for name, callback in callbacks.items():
+        if callback is not None and not callable(callback):
+            raise ConfigTypeError(f"{name} must be callable, got {callback!r}")
+    return police, None if timeout is None else check_timeout(timeout)
 
 
 def _settle_safely(
@@ -332,8 +341,6 @@ def _build_wrapper(
 
         return wait_then_call_any
 
-    fast = adapter.go if isinstance(adapter, _Ours) and not hold and not police else None
-
     if is_async:
 
         async def general_async(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
@@ -366,9 +373,7 @@ def _build_wrapper(
         call_args = args if instance is None else (instance, *args)
         key = None if key_of is None else key_of(call_args, kwargs)
         amount = 1.0 if token_estimate is None else token_estimate(*call_args, **kwargs)
-        if fast is not None:
-            reservation = fast(key, amount, timeout)
-        elif police:
+        if police:
             reservation = adapter.police(key, amount, hold)
         else:
             reservation = adapter.wait(key, amount, timeout, hold)
@@ -584,14 +589,9 @@ def rate_limit(
         ... def fetch(url: str) -> str:
         ...     return url
     """
-    police = _check_on_limit(on_limit)
-    max_wait = None if timeout is None else check_timeout(timeout)
-    if police and timeout is not None:
-        raise ConfigError("timeout= is for on_limit='wait'; on_limit='raise' never waits")
-    callbacks = {"token_estimate": token_estimate, "token_reconcile": token_reconcile}
-    for name, callback in callbacks.items():
-        if callback is not None and not callable(callback):
-            raise ConfigTypeError(f"{name} must be callable, got {callback!r}")
+    police, max_wait = _call_options(
+        on_limit, timeout, token_estimate=token_estimate, token_reconcile=token_reconcile
+    )
     if limiter is not None:
         _no_settings_with_limiter(
             capacity=_given(capacity),
@@ -732,12 +732,13 @@ def rate_limit_per_user(
         token_estimate: as for :func:`rate_limit`.
         token_reconcile: as for :func:`rate_limit`.
     """
-    police = _check_on_limit(on_limit)
-    max_wait = None if timeout is None else check_timeout(timeout)
-    if police and timeout is not None:
-        raise ConfigError("timeout= is for on_limit='wait'; on_limit='raise' never waits")
-    if key is not None and not callable(key):
-        raise ConfigTypeError(f"key must be callable, got {key!r}")
+    police, max_wait = _call_options(
+        on_limit,
+        timeout,
+        key=key,
+        token_estimate=token_estimate,
+        token_reconcile=token_reconcile,
+    )
     if limiter is not None:
         if not isinstance(limiter, PerUserLimiter):
             raise ConfigTypeError(f"limiter must be a PerUserLimiter, got {limiter!r}")

@@ -309,3 +309,12 @@ def test_users_contend_from_many_threads_on_shared_keys() -> None:
     for thread in threads:
         thread.join()
     assert dict(admitted) == dict.fromkeys("abcdefgh", 5)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"token_estimate": 3}, {"token_reconcile": "x"}, {"key": 1}, {"on_limit": "drop"}],
+)
+def test_bad_decorator_options_fail_at_decoration_time(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError):
+        rate_limit_per_user(**kwargs)

@@ -5,18 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from typing import Any, ParamSpec, TypeVar, overload
 
-from limitor._checks import check_timeout
 from limitor.clock import Clock
 from limitor.decorators import (
     OnLimit,
     _build_wrapper,
-    _check_on_limit,
+    _call_options,
     _custom_key,
     _is_async,
     _no_settings_with_limiter,
     _wrap,
 )
-from limitor.errors import ConfigError, ConfigTypeError
+from limitor.errors import ConfigTypeError
 from limitor.llm.limits import Limit, LLMLimiter
 from limitor.llm.tokens import estimate_tokens
 
@@ -112,19 +111,14 @@ def llm_rate_limit(
         ... def complete(prompt: str, max_tokens: int = 256) -> str:
         ...     return prompt
     """
-    police = _check_on_limit(on_limit)
-    max_wait = None if timeout is None else check_timeout(timeout)
-    if police and timeout is not None:
-        raise ConfigError("timeout= is for on_limit='wait'; on_limit='raise' never waits")
-    callbacks = {
-        "token_estimate": token_estimate,
-        "token_reconcile": token_reconcile,
-        "rate_limit_headers": rate_limit_headers,
-        "key": key,
-    }
-    for name, callback in callbacks.items():
-        if callback is not None and not callable(callback):
-            raise ConfigTypeError(f"{name} must be callable, got {callback!r}")
+    police, max_wait = _call_options(
+        on_limit,
+        timeout,
+        token_estimate=token_estimate,
+        token_reconcile=token_reconcile,
+        rate_limit_headers=rate_limit_headers,
+        key=key,
+    )
     if limiter is not None:
         if not isinstance(limiter, LLMLimiter):
             raise ConfigTypeError(f"limiter must be an LLMLimiter, got {limiter!r}")
