@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from limitor._checks import INF, check_amount, check_quantity, check_timeout
@@ -26,6 +27,9 @@ from limitor.errors import (
     ReservationError,
 )
 from limitor.results import Reservation
+
+_CURRENT: ContextVar[Reservation | None] = ContextVar("limitor_reservation", default=None)
+"""The reservation of the innermost ``acquire_ctx`` block, for ``reconcile``."""
 
 _UNWIND_LIMIT = 256
 """The most cancelled reservations remembered per key for :meth:`LimiterCore._unwind`."""
@@ -366,6 +370,22 @@ class LimiterCore:
         extra, unused = self._split(checked, reservation.amount)
         self._adjust(reservation.key, extra, unused, reservation.time_to_act)
         reservation.amount = checked
+
+    def _reconcile_estimate(self, actual: object, estimated: object) -> None:
+        """The 0.6 ``reconcile(actual, estimated)``: refund or charge the difference.
+
+        Inside ``acquire_ctx`` it is exact for that block's reservation. Outside, the
+        estimate is taken as the latest admission: exact for one caller at a time (use
+        ``reserve()`` or ``acquire_ctx`` when calls overlap).
+        """
+        current = _CURRENT.get()
+        if current is not None and current._owner is self and current.ok:
+            estimate = self._check_actual(estimated, current.amount)
+            admit_time: float | None = current.time_to_act
+        else:
+            estimate, admit_time = self._check(estimated), None
+        target = self._check_actual(actual, estimate)
+        self._adjust(None, *self._split(target, estimate), admit_time)
 
     def _adjust(self, key: Any, extra: Any, unused: Any, admit_time: float | None) -> None:
         """Charge ``extra`` as debt and refund ``unused`` (either may be None)."""

@@ -14,12 +14,11 @@ from contextlib import (
     asynccontextmanager,
     contextmanager,
 )
-from contextvars import ContextVar
 from types import TracebackType
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from limitor._checks import check_count, check_quantity
-from limitor._core import LimiterCore
+from limitor._core import _CURRENT, LimiterCore
 from limitor._gate import ConcurrencyGate
 from limitor.clock import Clock
 from limitor.configs import BucketConfig, Capacity
@@ -31,9 +30,6 @@ __all__ = ("AsyncBucket", "AsyncRateLimit", "Bucket", "HasCapacity", "SyncBucket
 
 SB = TypeVar("SB", bound="SyncBucket")
 AB = TypeVar("AB", bound="AsyncBucket")
-
-_CURRENT: ContextVar[Reservation | None] = ContextVar("limitor_reservation", default=None)
-"""The reservation of the innermost ``acquire_ctx`` block, for ``reconcile``."""
 
 
 class HasCapacity(Protocol):
@@ -185,17 +181,6 @@ class Bucket(LimiterCore):
             f"remaining={round(remaining, 9) + 0.0:.6g} waiting={waiting}>"
         )
 
-    def _reconcile(self, actual: float, estimated: float) -> None:
-        actual = check_quantity("actual", actual)
-        estimated = check_quantity("estimated", estimated)
-        current = _CURRENT.get()
-        if current is not None and current._owner is self and current.ok:
-            current.reconcile(max(current.amount + (actual - estimated), 0.0))
-        else:
-            # Without its reservation, treat the estimate as the latest admission: exact
-            # for one caller at a time; use reserve()/acquire_ctx() when calls overlap.
-            self._adjust(None, *self._split(actual, estimated), None)
-
 
 @contextmanager
 def reservation_scope(limiter: LimiterCore, amount: object, timeout: object) -> Iterator[None]:
@@ -318,7 +303,7 @@ class SyncBucket(Bucket):
         Unused units are refunded; units beyond the estimate become debt that delays later
         callers. Inside ``acquire_ctx`` it applies to that block's reservation.
         """
-        self._reconcile(actual, estimated)
+        self._reconcile_estimate(actual, estimated)
 
     @contextmanager
     def acquire_ctx(self, amount: float = 1, timeout: float | None = None) -> Iterator[SyncBucket]:
@@ -397,7 +382,7 @@ class AsyncBucket(Bucket):
 
     async def reconcile(self, actual: float, estimated: float) -> None:
         """Correct an estimate once the real amount is known; never waits or raises for debt."""
-        self._reconcile(actual, estimated)
+        self._reconcile_estimate(actual, estimated)
 
     @asynccontextmanager
     async def acquire_ctx(

@@ -113,15 +113,8 @@ class MultiEngine(Engine[MultiState]):
         return max(state.hold, *(engine.full_at(part) for engine, part in parts))
 
     def remaining(self, state: MultiState, now: float) -> float:
-        """The first part's remaining units (see :meth:`remaining_each`)."""
+        """The first part's remaining units (each part's: ``parts[i]`` with ``engines[i]``)."""
         return self.engines[0].remaining(state.parts[0], now)
-
-    def remaining_each(self, state: MultiState, now: float) -> tuple[float, ...]:
-        """Each part's remaining units."""
-        return tuple(
-            engine.remaining(part, now)
-            for engine, part in zip(self.engines, state.parts, strict=True)
-        )
 
     def snapshot(self, state: MultiState) -> tuple[Any, ...]:
         parts = tuple(

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from limitor._checks import check_count
 from limitor._gate import ConcurrencyGate
-from limitor.base import _CURRENT, async_reservation_scope, gated_enter, reservation_scope
+from limitor.base import async_reservation_scope, gated_enter, reservation_scope
 from limitor.llm.limits import Limit, MultiLimitBase
 from limitor.results import Reservation
 
@@ -59,19 +59,6 @@ class _SingleBucket(MultiLimitBase):
             clock=clock,
         )
 
-    def _reconcile_tokens(self, actual: object, estimated: object) -> None:
-        current = _CURRENT.get()
-        if current is not None and current._owner is self and current.ok:
-            estimate = self._check_actual(estimated, current.amount)
-            target = self._check_actual(actual, current.amount)
-            extra, unused = self._split(target, estimate)
-            self._adjust(None, extra, unused, current.time_to_act)
-        else:
-            # Without its reservation, treat the estimate as the latest admission: exact
-            # for one caller at a time; use reserve()/acquire_ctx() when calls overlap.
-            estimate = self._check(estimated)
-            self._adjust(None, *self._split(self._check_actual(actual, estimate), estimate), None)
-
 
 class SyncLLMTokenBucket(_SingleBucket):
     """Requests and tokens per minute for threads: ``acquire`` blocks until allowed.
@@ -103,7 +90,7 @@ class SyncLLMTokenBucket(_SingleBucket):
 
     def reconcile(self, actual: object, estimated: object) -> None:
         """Correct an estimate once the usage is known; never waits or raises for debt."""
-        self._reconcile_tokens(actual, estimated)
+        self._reconcile_estimate(actual, estimated)
 
     @contextmanager
     def acquire_ctx(
@@ -164,7 +151,7 @@ class AsyncLLMTokenBucket(_SingleBucket):
 
     async def reconcile(self, actual: object, estimated: object) -> None:
         """Correct an estimate once the usage is known; never waits or raises for debt."""
-        self._reconcile_tokens(actual, estimated)
+        self._reconcile_estimate(actual, estimated)
 
     @asynccontextmanager
     async def acquire_ctx(
