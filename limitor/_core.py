@@ -108,10 +108,6 @@ class LimiterCore:
         """True for an amount that takes nothing from any limit."""
         return bool(amount == 0)
 
-    def _units(self, amount: Any) -> float:
-        """The amount as one number of units (what ``Reservation.cancel`` reports)."""
-        return float(amount)
-
     def _describe(self, amount: Any) -> str:
         """The amount, for error messages."""
         return f"{amount:g}"
@@ -329,12 +325,18 @@ class LimiterCore:
             if reservation.delay > 0:
                 self._waited -= 1
                 self._wait_total -= reservation.delay
-            if engine.undo(state, reservation._before, reservation._after):
-                given = self._units(reservation.amount) + self._unwind(key, state)
-            else:
-                given = engine.refund(state, now, reservation.amount, reservation.time_to_act)
-                if not given:
-                    self._remember_cancelled(key, reservation)
+            given = engine.cancel(
+                state,
+                now,
+                reservation.amount,
+                reservation.time_to_act,
+                reservation._before,
+                reservation._after,
+            )
+            if given:  # earlier cancelled commits may be the latest ones now
+                given += self._unwind(key, state)
+            else:  # later commits depend on it: undo it once they are undone
+                self._remember_cancelled(key, reservation)
             self._committed(key, state, now)
             return given
 
@@ -358,7 +360,7 @@ class LimiterCore:
         given = 0.0
         while (latest := remembered.pop(self._engine.snapshot(state), None)) is not None:
             self._engine.restore(state, latest._before)
-            given += self._units(latest.amount)
+            given += self._engine.units(latest.amount)
         if not remembered:
             del self._unwindable[key]
         return given

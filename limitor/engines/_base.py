@@ -199,8 +199,12 @@ class Engine(ABC, Generic[S]):
         if admit_time <= now:
             return 0.0
         if self.undo(state, before, after):
-            return amount
+            return self.units(amount)
         return self.refund(state, now, amount, admit_time)
+
+    def units(self, amount: Any) -> float:
+        """An amount as one number of units (the sum over the limits, for several)."""
+        return float(amount)
 
     def snapshot(self, state: S) -> tuple[Any, ...]:
         """The state's values, for :meth:`cancel`."""

@@ -101,6 +101,9 @@ class MultiEngine(Engine[MultiState]):
             if units:
                 engine.charge(part, now, units)
 
+    def units(self, amount: Any) -> float:
+        return float(sum(amount))
+
     def refund(self, state: MultiState, now: float, amount: Any, admit_time: float) -> float:
         """Refund each part by Go's rule; returns the units given back, summed over parts."""
         return sum(

@@ -322,9 +322,6 @@ class MultiLimitBase(KeyedLimiter):
     def _is_nothing(self, amount: Any) -> bool:
         return not any(amount)
 
-    def _units(self, amount: Any) -> float:
-        return float(sum(amount))
-
     def _describe(self, amount: Any) -> str:
         return ", ".join(
             f"{units:g} {limit.unit}" for limit, units in zip(self._limits, amount, strict=True)
