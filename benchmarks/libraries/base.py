@@ -15,8 +15,10 @@ __all__ = (
     "Shaper",
     "Timed",
     "Unavailable",
+    "aidentity",
     "bare_namespace",
     "decorator_timings",
+    "identity",
 )
 
 # Measures of the overhead section, in table order.
@@ -37,6 +39,16 @@ def _bare(x: int, *, user_id: object = None) -> int:
 
 
 async def _abare(x: int, *, user_id: object = None) -> int:
+    return x
+
+
+def identity(x: int) -> int:
+    """A function to decorate: it does nothing."""
+    return x
+
+
+async def aidentity(x: int) -> int:
+    """An async function to decorate: it does nothing."""
     return x
 
 

@@ -24,7 +24,9 @@ from benchmarks.libraries.base import (
     Shaper,
     Timed,
     Unavailable,
+    aidentity,
     decorator_timings,
+    identity,
 )
 
 LIBRARY = "pyrate-limiter"
@@ -113,10 +115,10 @@ def timed_cases() -> list[Case]:
         )
 
     def sync_setup() -> dict[str, Any]:
-        return {"function": _limiter(LOG, HUGE, HUGE).as_decorator(name=KEY)(_identity)}
+        return {"function": _limiter(LOG, HUGE, HUGE).as_decorator(name=KEY)(identity)}
 
     def async_setup() -> dict[str, Any]:
-        return {"function": _limiter(LOG, HUGE, HUGE).as_decorator(name=KEY)(_aidentity)}
+        return {"function": _limiter(LOG, HUGE, HUGE).as_decorator(name=KEY)(aidentity)}
 
     cases += [
         *decorator_timings(
@@ -129,14 +131,6 @@ def timed_cases() -> list[Case]:
         Unavailable(PER_KEY_DECORATOR, LOG, status="n/a", note="decorator takes a fixed name"),
     ]
     return cases
-
-
-def _identity(x: int) -> int:
-    return x
-
-
-async def _aidentity(x: int) -> int:
-    return x
 
 
 def shapers() -> list[Case]:

@@ -22,7 +22,9 @@ from benchmarks.libraries.base import (
     Shaper,
     Timed,
     Unavailable,
+    aidentity,
     decorator_timings,
+    identity,
 )
 
 LIBRARY = "throttled-py"
@@ -113,13 +115,13 @@ def timed_cases() -> list[Case]:
         from throttled import MemoryStore, Throttled
 
         throttle = Throttled(key=KEY, quota=_quota(HUGE, HUGE), store=MemoryStore())
-        return {"function": throttle(_identity)}
+        return {"function": throttle(identity)}
 
     def async_setup() -> dict[str, Any]:
         from throttled.asyncio import MemoryStore, Throttled
 
         throttle = Throttled(key=KEY, quota=_quota(HUGE, HUGE), store=MemoryStore())
-        return {"function": throttle(_aidentity)}
+        return {"function": throttle(aidentity)}
 
     cases += [
         *decorator_timings(
@@ -132,14 +134,6 @@ def timed_cases() -> list[Case]:
         Unavailable(PER_KEY_DECORATOR, DEFAULT, status="n/a", note="decorator takes a fixed key"),
     ]
     return cases
-
-
-def _identity(x: int) -> int:
-    return x
-
-
-async def _aidentity(x: int) -> int:
-    return x
 
 
 def shapers() -> list[Case]:
