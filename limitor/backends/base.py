@@ -1,0 +1,264 @@
+"""The backend contract: where the state of a limit lives, and who decides.
+
+A *backend* keeps the state of limits somewhere (this process's memory, a Redis server)
+and makes decisions on it. A limiter binds its limit to a backend once, with
+:meth:`Backend.bind`, and gets a :class:`Store`: the handle through which every decision
+for that limit is made. The contract is deliberately narrow, so that each verb can be one
+atomic step (one short lock in memory, one Lua script call on Redis):
+
+``reserve``
+    one whole decision for one key: every part of the limit at once (one part for a
+    bucket; requests and tokens for an LLM call), all or nothing. Admit ``amount`` at the
+    earliest time it fits and commit it, unless that is more than ``max_wait`` seconds
+    away: then refuse with ``retry_after`` and change nothing.
+``give_back``
+    return what a grant will not use: a cancelled reservation (``cancel=True``: all of it,
+    unless its time has come) or the unused part of one (a refund after reconciling).
+``charge``
+    consume more without any check (debt: a call used more than it reserved).
+``peek``
+    the live state for an amount, changing nothing.
+``hold``
+    admit nothing for a while (a provider's ``retry-after``).
+``reset``
+    forget a key's state (full again), or every key's.
+
+**Time belongs to the backend** (memory: the limiter's clock; Redis: the server's
+``TIME``), so processes and hosts never compare clocks. A :class:`Grant` says how long
+the caller must wait *from the moment of the decision*; the caller sleeps on its own
+clock. Sync verbs always exist; a backend that does I/O (``does_io``) also has async twins
+named with an ``a`` prefix (``areserve``...), so an event loop is never blocked.
+
+**The schedule.** All four algorithms admit by the same rule (bursts of ``burst``, then
+``rate`` units per second), so every part of a limit can be thought of as one line of
+time on which each admitted unit occupies ``1 / rate`` seconds: the line's end is the
+*theoretical arrival time* (TAT), and a request of ``n`` units that arrives at ``now``
+goes at ``max(TAT, now) + n / rate - burst / rate`` (at once if that is not after
+``now``). A grant's :class:`Ticket` records, for each part, the span ``(start, end)`` it
+took on that line. Giving back uses only those spans, never snapshots of state:
+
+* the span that ends at the TAT is the latest: the TAT moves back to its start, and then
+  past every hole that now ends at the TAT (a crowd of waiters cancelled in any order
+  rolls the limit back exactly as if they had never come);
+* any other span becomes a *hole*: a later request may be placed in it at the earliest
+  time it fits (which admits nothing a valid schedule would not), and standing waiters
+  keep their times.
+
+Holes that lie wholly in the past are dropped; memory for them is bounded by the standing
+reservations and goes with the key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from limitor.clock import Clock
+
+__all__ = (
+    "ALL_KEYS",
+    "Backend",
+    "Grant",
+    "LimitSpec",
+    "Part",
+    "PartStatus",
+    "Store",
+    "StoreCounts",
+    "Ticket",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One limit: ``rate`` units per second, at most ``burst`` units at once."""
+
+    rate: float
+    burst: float
+    label: str = "units"
+    """What the part counts (``"requests"``, ``"tokens"``...), for messages and keys."""
+
+    @property
+    def interval(self) -> float:
+        """Seconds per unit on the schedule (the GCRA emission interval ``T``)."""
+        return 1.0 / self.rate
+
+    @property
+    def tolerance(self) -> float:
+        """Seconds of burst (the GCRA tolerance ``tau = burst * T``)."""
+        return self.burst / self.rate
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSpec:
+    """Everything a backend needs to know about a limit to keep and decide it.
+
+    Args:
+        parts: the limits a decision checks together (one for a bucket).
+        name: the limit's identity in a shared backend (Redis keys are made from it);
+            ``None`` for a limit private to this limiter.
+        algorithm: the bookkeeping an in-memory store uses (``"leaky_bucket"``,
+            ``"token_bucket"``, ``"gcra"``, ``"gcra_leaky_bucket"``); every algorithm
+            gives the same schedule, so shared backends may keep one form for all.
+        keyed: one state per key (per user); otherwise only the key ``None`` is used.
+        max_keys: how many keys' states an in-memory store keeps before it drops full
+            ones (least recently used first).
+        ttl: keep a key's state at least this long after it was stored (in memory).
+    """
+
+    parts: tuple[Part, ...]
+    name: str | None = None
+    algorithm: str = "leaky_bucket"
+    keyed: bool = False
+    max_keys: int = 10_000
+    ttl: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """What giving back a grant needs: when it goes and the spans it took.
+
+    Times are on the backend's own scale (memory: seconds since the store was made;
+    Redis: integer microseconds since the script's epoch), opaque to the limiter.
+    """
+
+    at: float
+    """The backend time at which the grant may go."""
+
+    spans: tuple[tuple[float, float], ...]
+    """For each part, ``(start, end)`` on its schedule; ``(0, 0)`` for a part not charged."""
+
+
+class Grant:
+    """The outcome of :meth:`Store.reserve`: admitted (maybe later), or refused."""
+
+    __slots__ = ("admitted", "delay", "now", "retry_after", "ticket")
+
+    def __init__(
+        self,
+        admitted: bool,
+        delay: float,
+        retry_after: float,
+        ticket: Ticket | None,
+        now: float,
+    ) -> None:
+        self.admitted = admitted
+        """True when the amount was committed (it may go after ``delay``)."""
+        self.delay = delay
+        """Seconds from the decision until the caller may go (0: at once)."""
+        self.retry_after = retry_after
+        """When refused: seconds until the amount would be admitted without waiting."""
+        self.ticket = ticket
+        """What :meth:`Store.give_back` needs (``None`` when refused)."""
+        self.now = now
+        """The limiter's clock reading the ``delay`` counts from."""
+
+    def __repr__(self) -> str:
+        if not self.admitted:
+            return f"<Grant refused retry_after={self.retry_after:.6g}>"
+        return f"<Grant delay={self.delay:.6g} ticket={self.ticket!r}>"
+
+
+@dataclass(frozen=True, slots=True)
+class PartStatus:
+    """One part's live state for an amount (:meth:`Store.peek`)."""
+
+    remaining: float
+    """Units that could be admitted right now (never negative)."""
+    retry_after: float
+    """Seconds until the amount would be admitted without waiting (0: now)."""
+    reset_after: float
+    """Seconds until the part is full again if nothing else is admitted."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCounts:
+    """What a store has decided in this process since it was made or reset."""
+
+    admitted: int = 0
+    waited: int = 0
+    total_wait: float = 0.0
+    rejected: int = 0
+    cancelled: int = 0
+    users: int = 0
+    evictions: int = 0
+    overflows: int = 0
+    backend_errors: int = 0
+
+
+ALL_KEYS: object = type("AllKeys", (), {"__repr__": lambda self: "ALL_KEYS"})()
+"""``reset(ALL_KEYS)`` forgets every key of the limit."""
+
+Amount = tuple[float, ...]
+"""Units per part, in the order of :attr:`LimitSpec.parts`."""
+
+
+@runtime_checkable
+class Store(Protocol):
+    """One limit bound to a backend: every decision for it goes through these verbs.
+
+    Keys are ``None`` (the shared state) or any hashable (a user). Amounts are tuples
+    with one number per part; callers have validated them (finite, at least zero, no
+    part above its burst). Each verb is atomic for its key.
+    """
+
+    @property
+    def does_io(self) -> bool:
+        """True when the verbs do I/O: async callers then use the ``a``-prefixed twins."""
+        ...
+
+    @property
+    def spec(self) -> LimitSpec:
+        """The limit this store decides."""
+        ...
+
+    def reserve(self, key: Hashable, amount: Amount, max_wait: float) -> Grant:
+        """Admit ``amount`` at the earliest time it fits, or refuse beyond ``max_wait``.
+
+        A grant may go ``delay`` seconds after the decision; ``delay`` may exceed
+        ``max_wait`` by float rounding only (a wait of exactly the timeout is admitted).
+        """
+        ...
+
+    def give_back(
+        self, key: Hashable, amount: Amount, ticket: Ticket, *, cancel: bool
+    ) -> tuple[float, Ticket]:
+        """Return ``amount`` (at most what ``ticket`` holds) to the limit.
+
+        With ``cancel=True`` nothing is returned once the ticket's time has come (its
+        caller may have gone). Returns the units given back (summed over the parts) and
+        the ticket for what the grant still holds.
+        """
+        ...
+
+    def charge(self, key: Hashable, amount: Amount) -> None:
+        """Consume ``amount`` now without any check (debt that delays later callers)."""
+        ...
+
+    def peek(self, key: Hashable, amount: Amount) -> tuple[PartStatus, ...]:
+        """Each part's live state for ``amount``; changes nothing."""
+        ...
+
+    def hold(self, key: Hashable, seconds: float) -> None:
+        """Admit nothing for ``key`` during the next ``seconds``.
+
+        Grants already made keep their times; after the hold every part is as it would
+        have been without it. A longer hold replaces a shorter one, never the reverse.
+        """
+        ...
+
+    def reset(self, key: object) -> None:
+        """Forget ``key``'s state (it is full again); :data:`ALL_KEYS` forgets every key."""
+        ...
+
+    def counts(self) -> StoreCounts:
+        """What this store decided in this process (for ``stats``)."""
+        ...
+
+
+class Backend(Protocol):
+    """Where limits live: binds a :class:`LimitSpec` to a :class:`Store`."""
+
+    def bind(self, spec: LimitSpec, clock: Clock) -> Store:
+        """A store for ``spec``; ``clock`` is the limiter's (an in-memory store decides on it)."""
+        ...
