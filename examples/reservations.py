@@ -6,8 +6,9 @@
 ``cancel()``. ``reconcile(actual)`` corrects the amount once the real cost is known:
 unused units are given back, extra units become *debt* that later callers wait for.
 
-Cancelling follows Go's ``x/time/rate``: a reservation gives back only what no later
-reservation depends on. Cancel every later one too and everything comes back.
+Cancelling gives the slot back exactly: standing reservations keep their times, the freed
+slot is a *hole* that the next caller takes if it fits there, and when the cancelled
+reservations are the latest ones the bucket is as if they had never been made.
 
 This runs on a ``FakeClock``: waits are virtual, so it finishes at once and prints the
 same numbers every time.
@@ -33,11 +34,13 @@ def scheduling() -> None:
         print(f"  {name:<6} may go after {r.delay:.1f} s  {r!r}")
     third, fourth = reservations[2:]
 
-    print(f"  cancel third:  gives back {third.cancel():g} (fourth still counts on it)")
-    print(f"  cancel fourth: gives back {fourth.cancel():g} (its own slot and third's)")
+    print(f"  cancel third:  gives back {third.cancel():g} (a hole; fourth keeps its time)")
     again = bucket.reserve()
-    print(f"  a new reservation goes after {again.delay:.1f} s, where third was")
-    again.wait()  # sleeps on the clock: virtual time moves on
+    print(f"  a new reservation goes after {again.delay:.1f} s, in third's hole")
+    print(f"  cancel it and fourth: gives back {again.cancel() + fourth.cancel():g}")
+    last = bucket.reserve()
+    print(f"  as if they never came: the next goes after {last.delay:.1f} s")
+    last.wait()  # sleeps on the clock: virtual time moves on
     print(f"  waited: the clock now reads {clock.now():.1f} s")
 
 

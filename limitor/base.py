@@ -1,8 +1,8 @@
 """Rate-limit protocols (the limitor 0.6 names) and the bucket code every algorithm shares.
 
-A bucket is an engine (pure arithmetic, :mod:`limitor.engines`) plus its state, a short
-``threading.Lock`` and a clock (see ``limitor._core`` for how every verb uses them).
-:class:`SyncBucket` and :class:`AsyncBucket` differ only in how they wait.
+A bucket is one limit over a backend (:class:`limitor.limiter.Limiter`, which holds every
+verb); the algorithm names the in-memory bookkeeping. :class:`SyncBucket` and
+:class:`AsyncBucket` differ only in how they wait.
 """
 
 from __future__ import annotations
@@ -18,12 +18,13 @@ from types import TracebackType
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from limitor._checks import check_count, check_quantity
-from limitor._core import _CURRENT, LimiterCore
 from limitor._gate import ConcurrencyGate
+from limitor.backends.base import Backend, LimitSpec, Part
 from limitor.clock import Clock
 from limitor.configs import BucketConfig, Capacity
-from limitor.engines import Engine, EngineState
-from limitor.errors import ConfigTypeError
+from limitor.engines import Engine
+from limitor.errors import ConfigError, ConfigTypeError
+from limitor.limiter import _CURRENT, Limiter, OnBackendError
 from limitor.results import Reservation, Stats, Status
 
 __all__ = ("AsyncBucket", "AsyncRateLimit", "Bucket", "HasCapacity", "SyncBucket", "SyncRateLimit")
@@ -90,34 +91,45 @@ class AsyncRateLimit(Protocol):
     ) -> None: ...
 
 
-class Bucket(LimiterCore):
-    """One limit: an engine's state plus the lock, clock and counters; the verbs that never wait.
+class Bucket(Limiter):
+    """One limit over a backend; the verbs that never wait.
 
     Subclasses set ``engine_type`` (the algorithm); :class:`SyncBucket` and
     :class:`AsyncBucket` add the verbs that wait.
+
+    Args:
+        bucket_config: the limit (default: 10 per second).
+        clock: the time source (tests pass a :class:`~limitor.testing.FakeClock`).
+        backend: where the state lives (default: this process's memory; a
+            :class:`~limitor.backends.redis.RedisBackend` shares it between processes).
+        name: the limit's identity in a shared backend (every process that uses the
+            same name and backend shares the limit).
+        on_backend_error: ``"raise"`` (default) or ``"allow"`` (fail open).
     """
 
-    __slots__ = ("_config", "_state")
+    __slots__ = ("_config",)
 
     engine_type: ClassVar[type[Engine[Any]]]
 
     def __init__(
-        self, bucket_config: BucketConfig | None = None, *, clock: Clock | None = None
+        self,
+        bucket_config: BucketConfig | None = None,
+        *,
+        clock: Clock | None = None,
+        backend: Backend | None = None,
+        name: str | None = None,
+        on_backend_error: OnBackendError = "raise",
     ) -> None:
         config = BucketConfig() if bucket_config is None else bucket_config
         if not isinstance(config, BucketConfig):
             raise ConfigTypeError(f"bucket_config must be a BucketConfig, got {config!r}")
-        super().__init__(self.engine_type(config.rate, config.max_burst), clock)
+        spec = LimitSpec(
+            parts=(Part(config.rate, config.max_burst),),
+            name=check_name(name),
+            algorithm=self.engine_type.name,
+        )
+        super().__init__(spec, clock, backend=backend, on_backend_error=on_backend_error)
         self._config = config
-        self._state = self._engine.new_state()
-
-    def _state_for(self, key: Any, now: float) -> EngineState:
-        state: EngineState = self._state
-        return state
-
-    def _existing_state(self, key: Any) -> EngineState | None:
-        state: EngineState = self._state
-        return state
 
     # -- read-only views -----------------------------------------------------------
 
@@ -138,52 +150,56 @@ class Bucket(LimiterCore):
 
     @property
     def stats(self) -> Stats:
-        """Counters since the bucket was made or :meth:`reset`."""
-        with self._lock:
-            return Stats(
-                admitted=self._admitted,
-                waited=self._waited,
-                total_wait=self._wait_total,
-                rejected=self._rejected,
-                cancelled=self._cancelled,
-                waiting=self._waiting,
-            )
+        """Counters since the bucket was made or :meth:`reset` (this process's decisions)."""
+        return self._stats(keyed=False)
 
     def status(self, amount: float = 1) -> Status:
         """The live state (for ``RateLimit-*`` and ``Retry-After`` headers); changes nothing."""
-        amount = check_quantity("amount", amount)
-        with self._lock:
-            return status_of(self._engine, self._state, self._now(), amount)
+        return self._status(None, amount)
 
     def capacity_info(self, amount: float = 1) -> Capacity:
         """Whether ``amount`` would be admitted now and how many units it lacks (read-only)."""
-        amount = check_quantity("amount", amount)
-        with self._lock:
-            now = self._now()
-            wait = self._engine.wait_time(self._state, now, amount)
-            remaining = self._engine.remaining(self._state, now)
-        return Capacity(has_capacity=wait <= 0, needed_capacity=amount - remaining)
+        units = check_quantity("amount", amount)
+        part = self._peek(None, units)[0]
+        return Capacity(has_capacity=part.retry_after <= 0, needed_capacity=units - part.remaining)
+
+    def hold(self, seconds: float) -> None:
+        """Admit nothing during the next ``seconds`` (a server's ``Retry-After``).
+
+        Reservations already made keep their times; afterwards the bucket is as it would
+        have been.
+        """
+        self._hold(None, seconds)
+
+    def charge(self, amount: float) -> None:
+        """Consume ``amount`` now without any check: debt that delays later callers."""
+        self._charge(None, amount)
 
     def reset(self) -> None:
         """Forget all admissions and counters: the bucket is full again."""
-        with self._lock:
-            self._state = self._engine.new_state()
-            self._unwindable.clear()
-            self._admitted = self._waited = self._rejected = self._cancelled = 0
-            self._wait_total = 0.0
+        self._reset()
 
     def __repr__(self) -> str:
-        with self._lock:
-            remaining = self._engine.remaining(self._state, self._now())
-            waiting = self._waiting
+        remaining = self._peek(None, 0.0)[0].remaining
         return (
             f"<{type(self).__name__} rate={self.rate:g}/s burst={self._burst:g} "
-            f"remaining={round(remaining, 9) + 0.0:.6g} waiting={waiting}>"
+            f"remaining={round(remaining, 9) + 0.0:.6g} waiting={self._waiting}>"
         )
 
 
+def check_name(name: object) -> str | None:
+    """``name`` if it is ``None`` or a non-empty string (a limit's identity)."""
+    if name is None:
+        return None
+    if not isinstance(name, str):
+        raise ConfigTypeError(f"name must be a string, got {name!r}")
+    if not name:
+        raise ConfigError("name must not be empty")
+    return name
+
+
 @contextmanager
-def reservation_scope(limiter: LimiterCore, amount: object, timeout: object) -> Iterator[None]:
+def reservation_scope(limiter: Limiter, amount: object, timeout: object) -> Iterator[None]:
     """Acquire ``amount`` (blocking) for a ``with`` block; ``reconcile`` inside it is exact."""
     reservation = limiter._acquire_sync(None, amount, timeout)
     token = _CURRENT.set(reservation)
@@ -195,7 +211,7 @@ def reservation_scope(limiter: LimiterCore, amount: object, timeout: object) -> 
 
 @asynccontextmanager
 async def async_reservation_scope(
-    limiter: LimiterCore, gate: ConcurrencyGate | None, amount: object, timeout: object
+    limiter: Limiter, gate: ConcurrencyGate | None, amount: object, timeout: object
 ) -> AsyncIterator[None]:
     """Take a ``max_concurrent`` place, then ``amount``, for an ``async with`` block."""
     if gate is not None:
@@ -227,17 +243,6 @@ async def gated_enter(gate: ConcurrencyGate | None, acquire: Callable[[], Awaita
         raise
 
 
-def status_of(engine: Engine[Any], state: EngineState, now: float, amount: float) -> Status:
-    """The :class:`Status` of ``state`` at ``now`` for ``amount``."""
-    wait = engine.wait_time(state, now, amount)
-    return Status(
-        limit=engine.burst,
-        remaining=max(0.0, engine.remaining(state, now)),
-        retry_after=max(0.0, wait),
-        reset_after=max(0.0, engine.full_at(state) - now),
-    )
-
-
 class SyncBucket(Bucket):
     """A bucket for threads: ``acquire`` blocks the calling thread until it may go.
 
@@ -258,14 +263,13 @@ class SyncBucket(Bucket):
             AmountError: ``amount`` is negative, NaN, not a number, or above the burst.
             AcquireTimeout: the wait would exceed ``timeout``; raised at once, nothing taken.
         """
-        try:
-            if timeout is None and amount > 0 and amount is not True:
-                with self._lock:
-                    if self._reserve(self._state, self._now(), amount, 0.0) >= 0.0:
-                        self._admitted += 1
-                        return
-        except TypeError:
-            pass
+        admit = self._admit_now
+        if admit is not None and timeout is None:
+            try:
+                if amount > 0 and amount is not True and admit(None, amount):
+                    return
+            except (TypeError, OverflowError):
+                pass
         self._acquire_sync(None, amount, timeout)
 
     def try_acquire(self, amount: float = 1) -> bool:
@@ -274,16 +278,6 @@ class SyncBucket(Bucket):
         Raises:
             AmountError: ``amount`` is negative, NaN, not a number, or above the burst.
         """
-        try:
-            if 0 < amount <= self._burst and amount is not True:
-                with self._lock:
-                    if self._reserve(self._state, self._now(), amount, 0.0) >= 0.0:
-                        self._admitted += 1
-                        return True
-                    self._rejected += 1
-                    return False
-        except TypeError:
-            pass
         return self._police_or_raise(None, amount)
 
     def reserve(self, amount: float = 1, timeout: float | None = None) -> Reservation:
@@ -342,8 +336,17 @@ class AsyncBucket(Bucket):
         max_concurrent: int | None = None,
         *,
         clock: Clock | None = None,
+        backend: Backend | None = None,
+        name: str | None = None,
+        on_backend_error: OnBackendError = "raise",
     ) -> None:
-        super().__init__(bucket_config, clock=clock)
+        super().__init__(
+            bucket_config,
+            clock=clock,
+            backend=backend,
+            name=name,
+            on_backend_error=on_backend_error,
+        )
         self._max_concurrent = (
             None if max_concurrent is None else check_count("max_concurrent", max_concurrent)
         )
@@ -370,7 +373,7 @@ class AsyncBucket(Bucket):
         Raises:
             AmountError: ``amount`` is negative, NaN, not a number, or above the burst.
         """
-        return self._police_or_raise(None, amount)
+        return await self._police_or_raise_async(None, amount)
 
     async def reserve(self, amount: float = 1, timeout: float | None = None) -> Reservation:
         """Commit ``amount`` for the earliest time it fits and return at once.
@@ -378,7 +381,7 @@ class AsyncBucket(Bucket):
         Raises:
             AcquireTimeout: the delay would exceed ``timeout``; nothing is committed.
         """
-        return self._reserve_for(None, amount, timeout)
+        return await self._reserve_for_async(None, amount, timeout)
 
     async def reconcile(self, actual: float, estimated: float) -> None:
         """Correct an estimate once the real amount is known; never waits or raises for debt."""

@@ -12,7 +12,9 @@ from typing import Protocol, runtime_checkable
 
 import anyio
 
-__all__ = ("MONOTONIC", "AnyioClock", "Clock", "MonotonicClock")
+from limitor.errors import ConfigTypeError
+
+__all__ = ("MONOTONIC", "AnyioClock", "Clock", "MonotonicClock", "check_clock")
 
 
 @runtime_checkable
@@ -75,3 +77,18 @@ class AnyioClock:
 
     def __repr__(self) -> str:
         return "AnyioClock()"
+
+
+def check_clock(clock: object) -> Clock:
+    """``clock`` if it has ``now()``, ``sleep()`` and ``asleep()`` (``None``: the default).
+
+    Raises:
+        ConfigTypeError: ``clock`` is not a clock (a clock *class*, such as ``FakeClock``
+            instead of ``FakeClock()``, included), at once rather than at the first call.
+    """
+    if clock is None:
+        return MONOTONIC
+    if isinstance(clock, type) or not isinstance(clock, Clock):
+        hint = " (a class: pass an instance, e.g. FakeClock())" if isinstance(clock, type) else ""
+        raise ConfigTypeError(f"clock must have now(), sleep() and asleep(), got {clock!r}{hint}")
+    return clock

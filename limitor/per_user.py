@@ -17,18 +17,19 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
-from limitor._checks import check_quantity
-from limitor._keyed import KeyedLimiter
-from limitor.base import status_of
-from limitor.configs import BucketConfig
+from limitor._checks import check_count
+from limitor.backends.base import ALL_KEYS, Backend, LimitSpec, Part
+from limitor.base import check_name
+from limitor.configs import BucketConfig, check_positive
 from limitor.engines import ENGINES
 from limitor.errors import ConfigError, ConfigTypeError
-from limitor.results import Reservation, Status
+from limitor.limiter import Limiter, OnBackendError
+from limitor.results import Reservation, Stats, Status
 
 __all__ = ("PerUserLimiter",)
 
 
-class PerUserLimiter(KeyedLimiter):
+class PerUserLimiter(Limiter):
     """The same limit for every key, each key with its own bucket.
 
     Args:
@@ -41,6 +42,10 @@ class PerUserLimiter(KeyedLimiter):
             full buckets only to make room); a bucket that is not full is always kept,
             and it is stored again whenever it holds more than its entry allows for.
         clock: the time source; it also drives the cache's expiry.
+        backend: where the buckets live (default: this process's memory); with a shared
+            backend every key is ``name:key`` there and expires by itself once full.
+        name: the limit's identity in a shared backend.
+        on_backend_error: ``"raise"`` (default) or ``"allow"`` (fail open).
 
     The key ``None`` is one shared bucket, never evicted.
 
@@ -61,20 +66,24 @@ class PerUserLimiter(KeyedLimiter):
         max_users: int = 10_000,
         ttl: float | None = None,
         clock: Any = None,
+        backend: Backend | None = None,
+        name: str | None = None,
+        on_backend_error: OnBackendError = "raise",
     ) -> None:
         config = BucketConfig() if bucket_config is None else bucket_config
         if not isinstance(config, BucketConfig):
             raise ConfigTypeError(f"bucket_config must be a BucketConfig, got {config!r}")
-        engine_type = ENGINES.get(algorithm) if isinstance(algorithm, str) else None
-        if engine_type is None:
+        if not isinstance(algorithm, str) or algorithm not in ENGINES:
             raise ConfigError(f"algorithm must be one of {sorted(ENGINES)}, got {algorithm!r}")
-        super().__init__(
-            engine_type(config.rate, config.max_burst),
-            max_keys=max_users,
-            ttl=ttl,
-            clock=clock,
-            max_keys_name="max_users",
+        spec = LimitSpec(
+            parts=(Part(config.rate, config.max_burst),),
+            name=check_name(name),
+            algorithm=algorithm,
+            keyed=True,
+            max_keys=check_count("max_users", max_users),
+            ttl=None if ttl is None else check_positive("ttl", ttl),
         )
+        super().__init__(spec, clock, backend=backend, on_backend_error=on_backend_error)
         self._config = config
 
     # -- the verbs -------------------------------------------------------------------
@@ -108,10 +117,32 @@ class PerUserLimiter(KeyedLimiter):
 
     def status(self, key: Hashable, amount: float = 1) -> Status:
         """``key``'s live state (for ``RateLimit-*`` headers); changes nothing."""
-        amount = check_quantity("amount", amount)
-        with self._lock:
-            state = self._existing_state(key) or self._engine.new_state()
-            return status_of(self._engine, state, self._now(), amount)
+        return self._status(key, amount)
+
+    def hold(self, seconds: float, *, key: Hashable = None) -> None:
+        """Admit nothing for ``key`` during the next ``seconds`` (a ``Retry-After``)."""
+        self._hold(key, seconds)
+
+    def charge(self, amount: float, *, key: Hashable = None) -> None:
+        """Consume ``amount`` for ``key`` now without any check (debt)."""
+        self._charge(key, amount)
+
+    def reset(self, *keys: Hashable) -> None:
+        """Forget the buckets of ``keys`` (they are full again).
+
+        Given no key, forget every bucket and every counter.
+        """
+        if not keys:
+            self._reset(ALL_KEYS)
+        for key in keys:
+            self._reset(key)
+
+    # -- views -------------------------------------------------------------------------
+
+    @property
+    def stats(self) -> Stats:
+        """Counters since the limiter was made or reset, and the cache's size."""
+        return self._stats(keyed=True)
 
     @property
     def config(self) -> BucketConfig:
@@ -121,10 +152,15 @@ class PerUserLimiter(KeyedLimiter):
     @property
     def max_users(self) -> int:
         """How many keys' buckets are kept before full ones are dropped."""
-        return self._max_keys
+        return self._spec.max_keys
+
+    @property
+    def ttl(self) -> float | None:
+        """Seconds a full bucket is kept after it was stored, or ``None``."""
+        return self._spec.ttl
 
     def __repr__(self) -> str:
         return (
             f"<{type(self).__name__} rate={self.rate:g}/s burst={self._burst:g} "
-            f"users={len(self._cache)} max_users={self._max_keys}>"
+            f"users={self.stats.users} max_users={self.max_users}>"
         )

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from limitor.engines._base import Decision
 
 if TYPE_CHECKING:
+    from limitor.backends.base import Ticket
     from limitor.clock import Clock
 
 __all__ = ("Decision", "Reservation", "Stats", "Status")
@@ -37,10 +38,9 @@ class Reservation:
     """
 
     __slots__ = (
-        "_after",
-        "_before",
         "_cancelled",
         "_owner",
+        "_ticket",
         "amount",
         "delay",
         "key",
@@ -55,8 +55,7 @@ class Reservation:
         amount: float,
         reserved_at: float,
         delay: float,
-        before: tuple[Any, ...] = (),
-        after: tuple[Any, ...] = (),
+        ticket: Ticket | None = None,
     ) -> None:
         self._owner = owner
         self.key = key
@@ -69,8 +68,8 @@ class Reservation:
         """Seconds from ``reserved_at`` until the caller may go (0 = at once)."""
         self.time_to_act = reserved_at + delay
         """Clock time when the caller may go."""
-        self._before = before
-        self._after = after
+        self._ticket = ticket
+        """What the backend needs to give this reservation back (``None``: nothing held)."""
         self._cancelled = False
 
     @property
@@ -200,6 +199,10 @@ class Stats:
     overflows: int = 0
     """Times a per-user cache went beyond ``max_users`` because every bucket in it
     still held reservations or debt (such buckets are never forgotten)."""
+
+    backend_errors: int = 0
+    """Calls admitted without a decision because the backend failed
+    (``on_backend_error="allow"``)."""
 
     @property
     def mean_wait(self) -> float:

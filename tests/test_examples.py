@@ -46,8 +46,10 @@ EXPECTED: dict[str, list[str]] = {
         "429 too many searches",
     ],
     "reservations.py": [
-        "cancel third:  gives back 0",
-        "cancel fourth: gives back 2",
+        "cancel third:  gives back 1",
+        "goes after 0.5 s, in third's hole",
+        "cancel it and fourth: gives back 2",
+        "the next goes after 0.5 s",
         "waited: the clock now reads 0.5 s",
         "the next caller pays the debt: it waits 1.9 s",
     ],

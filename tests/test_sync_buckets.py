@@ -184,15 +184,16 @@ def test_cancelling_every_waiter_in_any_order_gives_everything_back(
     assert bucket.reserve().delay == pytest.approx(1.0)
 
 
-def test_a_cancelled_reservation_that_a_live_one_depends_on_gives_nothing_back(
+def test_a_cancelled_reservation_that_a_live_one_follows_leaves_a_hole_a_later_caller_takes(
     sync_cls: Any, clock: FakeClock
 ) -> None:
     bucket = sync_cls(BucketConfig(capacity=1, seconds=1), clock=clock)
     bucket.acquire()
     first, second = bucket.reserve(), bucket.reserve()  # at 1.0 and 2.0
-    assert first.cancel() == 0  # second still goes at 2.0, counting on first's unit
-    assert bucket.reserve().delay == pytest.approx(3.0)
-    assert second.delay == pytest.approx(2.0)
+    assert first.cancel() == 1  # its slot at 1.0 is free again...
+    assert second.delay == pytest.approx(2.0)  # ...and the standing waiter keeps its time
+    assert bucket.reserve().delay == pytest.approx(1.0)  # the next caller takes the hole
+    assert bucket.reserve().delay == pytest.approx(3.0)  # and then the end of the queue
 
 
 def test_undoing_a_later_reservation_never_undoes_past_a_live_one(
@@ -201,9 +202,10 @@ def test_undoing_a_later_reservation_never_undoes_past_a_live_one(
     bucket = sync_cls(BucketConfig(capacity=1, seconds=1), clock=clock)
     bucket.acquire()
     first, second, third = bucket.reserve(), bucket.reserve(), bucket.reserve()  # 1, 2, 3
-    assert first.cancel() == 0  # remembered: second and third depend on it
-    assert third.cancel() == 1  # undone exactly; first is not, as second is still live
-    assert bucket.reserve().delay == pytest.approx(3.0)
+    assert first.cancel() == 1  # a hole at 1.0: second and third keep their times
+    assert third.cancel() == 1  # the end rolls back to 2.0, not past second (still live)
+    assert bucket.reserve().delay == pytest.approx(1.0)  # the hole
+    assert bucket.reserve().delay == pytest.approx(3.0)  # after second
     assert second.ok
 
 

@@ -128,6 +128,9 @@ class Ticket:
     spans: tuple[tuple[float, float], ...]
     """For each part, ``(start, end)`` on its schedule; ``(0, 0)`` for a part not charged."""
 
+    delay: float = 0.0
+    """The wait the grant was handed (a store's counters take it back on cancel)."""
+
 
 class Grant:
     """The outcome of :meth:`Store.reserve`: admitted (maybe later), or refused."""
@@ -221,13 +224,15 @@ class Store(Protocol):
         ...
 
     def give_back(
-        self, key: Hashable, amount: Amount, ticket: Ticket, *, cancel: bool
-    ) -> tuple[float, Ticket]:
+        self, key: Hashable, amount: Amount, ticket: Ticket | None, *, cancel: bool
+    ) -> tuple[float, Ticket | None]:
         """Return ``amount`` (at most what ``ticket`` holds) to the limit.
 
         With ``cancel=True`` nothing is returned once the ticket's time has come (its
-        caller may have gone). Returns the units given back (summed over the parts) and
-        the ticket for what the grant still holds.
+        caller may have gone). Without a ticket (``None``, a refund only) the units come
+        off the end of the schedule, never below now: exact when the refunded grant is
+        the latest. Returns the units given back (summed over the parts) and the ticket
+        for what the grant still holds.
         """
         ...
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from limitor.engines._base import Decision, Engine, EngineState
 from limitor.engines.gcra import GcraLeakyBucket, GcraState, GcraVirtualScheduling, LctState
 from limitor.engines.leaky_bucket import LeakyBucket, LevelState
-from limitor.engines.multi import MultiEngine, MultiState
 from limitor.engines.token_bucket import TokenBucket, TokenState
 
 __all__ = (
@@ -23,8 +22,6 @@ __all__ = (
     "LctState",
     "LeakyBucket",
     "LevelState",
-    "MultiEngine",
-    "MultiState",
     "TokenBucket",
     "TokenState",
 )

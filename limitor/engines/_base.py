@@ -11,12 +11,10 @@ does not fit now is given the earliest time it fits (a *reservation*: it is comm
 once and the caller sleeps until then), or refused when that time is further away than
 ``max_wait``. Reservations are handed out in request order, so waiting is FIFO.
 
-Giving back follows Go's ``x/time/rate``: a reservation that is cancelled before its time,
-or reconciled to a smaller amount, returns what no later admission depends on. The proof
-that this never over-admits needs only the latest admission time, which every state keeps
-in two fields: ``stamp``, the time of the latest commit (the admission time of a request
-admitted at once), and ``last``, the latest admission time of a request that had to wait.
-Only admissions move ``stamp``; refunds and debt re-express the state around it.
+Giving back (cancelled reservations, refunds) is not the engines' business: a store
+keeps it in admission times and amounts on the limit's schedule line, whose end every
+engine reports as :meth:`Engine.full_at` and accepts back through
+:meth:`Engine.set_full_at` (see :mod:`limitor.backends.base`).
 """
 
 from __future__ import annotations
@@ -37,23 +35,18 @@ of clock readings must not turn "exactly the timeout" into a refusal."""
 class EngineState:
     """Base of the per-algorithm state: every state knows its latest admission time."""
 
-    __slots__ = ("expires", "last", "stamp")
+    __slots__ = ("expires", "extra", "stamp")
 
-    fields: ClassVar[tuple[str, ...]] = ("stamp", "last")
-    """The slots that hold the limit's state (``expires`` is the holder's bookkeeping)."""
+    fields: ClassVar[tuple[str, ...]] = ("stamp",)
+    """The slots that hold the limit's state (the others are the holder's bookkeeping)."""
 
     def __init__(self) -> None:
         self.stamp = -INF
-        """Time of the latest commit (admission), at once or reserved."""
-        self.last = -INF
-        """Latest admission time handed to a request that had to wait."""
+        """Time of the latest commit (the time the state's numbers are expressed at)."""
         self.expires = INF
         """When a per-key cache may drop this state (set by the cache, not the engine)."""
-
-    @property
-    def latest(self) -> float:
-        """The latest admission time (at once or reserved)."""
-        return self.last if self.last > self.stamp else self.stamp
+        self.extra: Any = None
+        """The holder's rarely used bookkeeping (holes, holds); ``None`` nearly always."""
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.fields)
@@ -81,7 +74,8 @@ class Engine(ABC, Generic[S]):
     """One rate-limiting algorithm: ``rate`` units per second with bursts of ``burst``.
 
     Subclasses implement :meth:`reserve` (the hot path), :meth:`wait_time`,
-    :meth:`give_back`, :meth:`charge` and :meth:`full_at`; the rest is shared.
+    :meth:`give_back`, :meth:`charge`, :meth:`full_at` and :meth:`set_full_at`; the rest
+    is shared.
     Callers validate amounts: ``0 < amount <= burst`` for :meth:`reserve`.
     """
 
@@ -133,7 +127,16 @@ class Engine(ABC, Generic[S]):
 
     @abstractmethod
     def full_at(self, state: S) -> float:
-        """The time at which the limiter is full again if nothing else is admitted."""
+        """The time at which the limiter is full again if nothing else is admitted.
+
+        This is the end of the limit's schedule (the GCRA theoretical arrival time): a
+        request of ``n`` units arriving at ``now`` goes at
+        ``max(full_at, now) + n * interval - tolerance``, whatever the bookkeeping.
+        """
+
+    @abstractmethod
+    def set_full_at(self, state: S, now: float, tat: float) -> None:
+        """Re-express ``state`` so that :meth:`full_at` is ``tat`` (giving back at the end)."""
 
     # -- shared ---------------------------------------------------------------------
 
@@ -148,72 +151,9 @@ class Engine(ABC, Generic[S]):
         """Units that could be admitted at once now (negative while in debt or queued)."""
         return -self.wait_time(state, now, 0.0) * self.rate
 
-    def refund(self, state: S, now: float, amount: float, admit_time: float) -> float:
-        """Return up to ``amount`` units of an admission made for ``admit_time``.
-
-        Gives back only what no later admission depends on (Go's rule): ``amount`` less
-        what the limiter refilled between ``admit_time`` and the latest admission.
-
-        Returns:
-            The units actually given back (zero or more).
-        """
-        later = state.latest - admit_time
-        given = amount - later * self.rate if later > 0 else amount
-        if given <= 0:
-            return 0.0
-        self.give_back(state, now, given)
-        return given
-
-    def undo(self, state: S, before: tuple[Any, ...], after: tuple[Any, ...]) -> bool:
-        """Undo a commit exactly if nothing changed the state since it.
-
-        ``before`` and ``after`` are the :meth:`snapshot` of the state around the commit.
-
-        Returns:
-            True if the state was put back to ``before``.
-        """
-        if self.snapshot(state) != after:
-            return False
-        self.restore(state, before)
-        return True
-
-    def cancel(
-        self,
-        state: S,
-        now: float,
-        amount: float,
-        admit_time: float,
-        before: tuple[Any, ...],
-        after: tuple[Any, ...],
-    ) -> float:
-        """Undo a reservation for ``admit_time`` that will not be used.
-
-        If nothing changed the state since the reservation, its commit is undone exactly
-        (:meth:`undo`); otherwise only what no later admission depends on is given back
-        (:meth:`refund`). A reservation whose time has come is not given back (its
-        caller may have gone).
-
-        Returns:
-            The units given back.
-        """
-        if admit_time <= now:
-            return 0.0
-        if self.undo(state, before, after):
-            return self.units(amount)
-        return self.refund(state, now, amount, admit_time)
-
-    def units(self, amount: Any) -> float:
-        """An amount as one number of units (the sum over the limits, for several)."""
-        return float(amount)
-
     def snapshot(self, state: S) -> tuple[Any, ...]:
-        """The state's values, for :meth:`cancel`."""
+        """The state's values (to compare states in tests and debugging)."""
         return tuple(getattr(state, name) for name in state.fields)
-
-    def restore(self, state: S, snapshot: tuple[Any, ...]) -> None:
-        """Put back values taken by :meth:`snapshot`."""
-        for name, value in zip(state.fields, snapshot, strict=True):
-            setattr(state, name, value)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(rate={self.rate!r}, burst={self.burst!r})"

@@ -25,7 +25,7 @@ class GcraState(EngineState):
 
     __slots__ = ("tat",)
 
-    fields: ClassVar[tuple[str, ...]] = ("tat", "stamp", "last")
+    fields: ClassVar[tuple[str, ...]] = ("tat", "stamp")
 
     def __init__(self) -> None:
         super().__init__()
@@ -54,8 +54,6 @@ class GcraVirtualScheduling(Engine[GcraState]):
             return -delay
         state.tat = now + ahead
         state.stamp = now
-        if now + delay > state.last:
-            state.last = now + delay
         return delay
 
     def wait_time(self, state: GcraState, now: float, amount: float) -> float:
@@ -73,13 +71,16 @@ class GcraVirtualScheduling(Engine[GcraState]):
     def full_at(self, state: GcraState) -> float:
         return state.tat
 
+    def set_full_at(self, state: GcraState, now: float, tat: float) -> None:
+        state.tat = tat
+
 
 class LctState(EngineState):
     """Continuous-state leaky bucket: content ``x`` (seconds) as of ``stamp`` (the LCT)."""
 
     __slots__ = ("x",)
 
-    fields: ClassVar[tuple[str, ...]] = ("x", "stamp", "last")
+    fields: ClassVar[tuple[str, ...]] = ("x", "stamp")
 
     def __init__(self) -> None:
         super().__init__()
@@ -113,8 +114,6 @@ class GcraLeakyBucket(Engine[LctState]):
             return -delay
         state.x = x
         state.stamp = now
-        if now + delay > state.last:
-            state.last = now + delay
         return delay
 
     def _content(self, state: LctState, now: float) -> float:
@@ -137,3 +136,8 @@ class GcraLeakyBucket(Engine[LctState]):
 
     def full_at(self, state: LctState) -> float:
         return state.stamp + state.x
+
+    def set_full_at(self, state: LctState, now: float, tat: float) -> None:
+        if state.stamp == -INF:
+            state.stamp = now
+        state.x = tat - state.stamp

@@ -19,7 +19,7 @@ class LevelState(EngineState):
 
     __slots__ = ("level",)
 
-    fields: ClassVar[tuple[str, ...]] = ("level", "stamp", "last")
+    fields: ClassVar[tuple[str, ...]] = ("level", "stamp")
 
     def __init__(self) -> None:
         super().__init__()
@@ -48,8 +48,6 @@ class LeakyBucket(Engine[LevelState]):
             return -delay
         state.level = level
         state.stamp = now
-        if now + delay > state.last:
-            state.last = now + delay
         return delay
 
     def _level(self, state: LevelState, now: float) -> float:
@@ -73,3 +71,8 @@ class LeakyBucket(Engine[LevelState]):
 
     def full_at(self, state: LevelState) -> float:
         return state.stamp + state.level * self.interval
+
+    def set_full_at(self, state: LevelState, now: float, tat: float) -> None:
+        if state.stamp == -INF:
+            state.stamp = now
+        state.level = (tat - state.stamp) * self.rate

@@ -19,7 +19,7 @@ class TokenState(EngineState):
 
     __slots__ = ("tokens",)
 
-    fields: ClassVar[tuple[str, ...]] = ("tokens", "stamp", "last")
+    fields: ClassVar[tuple[str, ...]] = ("tokens", "stamp")
 
     def __init__(self) -> None:
         super().__init__()
@@ -48,8 +48,6 @@ class TokenBucket(Engine[TokenState]):
             return -delay
         state.tokens = tokens
         state.stamp = now
-        if now + delay > state.last:
-            state.last = now + delay
         return delay
 
     def _tokens(self, state: TokenState, now: float) -> float:
@@ -72,3 +70,8 @@ class TokenBucket(Engine[TokenState]):
 
     def full_at(self, state: TokenState) -> float:
         return state.stamp + (self.burst - state.tokens) * self.interval
+
+    def set_full_at(self, state: TokenState, now: float, tat: float) -> None:
+        if state.stamp == -INF:
+            state.stamp = now
+        state.tokens = self.burst - (tat - state.stamp) * self.rate

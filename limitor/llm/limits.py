@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from limitor._checks import check_quantity
-from limitor._keyed import KeyedLimiter
-from limitor.base import status_of
+from limitor._checks import check_count, check_quantity
+from limitor.backends.base import Backend, LimitSpec, Part
+from limitor.base import check_name
 from limitor.configs import check_positive
-from limitor.engines import GcraVirtualScheduling, MultiEngine, MultiState
 from limitor.errors import AmountError, AmountTypeError, ConfigError, ConfigTypeError
+from limitor.limiter import Limiter, OnBackendError
 from limitor.llm.headers import ProviderReport, parse_rate_limit_headers
-from limitor.results import Reservation, Status
+from limitor.results import Reservation, Stats, Status
 
 __all__ = ("UNITS", "Cost", "LLMLimiter", "Limit")
 
@@ -137,7 +137,7 @@ def as_cost(value: object, name: str = "amount") -> tuple[Cost, bool]:
     return cost, split
 
 
-class MultiLimitBase(KeyedLimiter):
+class MultiLimitBase(Limiter):
     """Several limits (requests, tokens...) admitted together, all or nothing.
 
     The configuration, amounts, status and provider feedback shared by
@@ -154,6 +154,9 @@ class MultiLimitBase(KeyedLimiter):
         max_keys: how many keys' limits to keep in memory (see ``PerUserLimiter``).
         ttl: keep a key's limits at least this long after they were stored.
         clock: the time source (tests pass a ``FakeClock``).
+        backend: where the limits live (default: this process's memory).
+        name: the limits' identity in a shared backend.
+        on_backend_error: ``"raise"`` (default) or ``"allow"`` (fail open).
     """
 
     __slots__ = ("_limits", "_split_units", "_tokens_burst", "_unit_names")
@@ -171,6 +174,9 @@ class MultiLimitBase(KeyedLimiter):
         max_keys: int = 10_000,
         ttl: float | None = None,
         clock: Any = None,
+        backend: Backend | None = None,
+        name: str | None = None,
+        on_backend_error: OnBackendError = "raise",
     ) -> None:
         named = [
             ("requests", requests_per_minute, 60.0),
@@ -194,10 +200,17 @@ class MultiLimitBase(KeyedLimiter):
         names = [limit.name for limit in all_limits]
         if len(set(names)) != len(names):
             raise ConfigError(f"each limit may be given once, got {names}")
-        engine = MultiEngine(
-            [GcraVirtualScheduling(limit.rate, limit.max_burst) for limit in all_limits]
+        spec = LimitSpec(
+            parts=tuple(
+                Part(limit.rate, limit.max_burst, label=limit.name) for limit in all_limits
+            ),
+            name=check_name(name),
+            algorithm="gcra",
+            keyed=True,
+            max_keys=check_count("max_keys", max_keys),
+            ttl=None if ttl is None else check_positive("ttl", ttl),
         )
-        super().__init__(engine, max_keys=max_keys, ttl=ttl, clock=clock)
+        super().__init__(spec, clock, backend=backend, on_backend_error=on_backend_error)
         self._limits = tuple(all_limits)
         self._unit_names = tuple(limit.unit for limit in all_limits)
         self._tokens_burst = min(
@@ -216,8 +229,15 @@ class MultiLimitBase(KeyedLimiter):
 
     # -- amounts ---------------------------------------------------------------------
 
-    def _vector(self, cost: Cost) -> tuple[float, ...]:
+    def _cost_vector(self, cost: Cost) -> tuple[float, ...]:
         return tuple(float(cost.units(limit.unit)) for limit in self._limits)
+
+    def _vector(self, amount: Any) -> tuple[float, ...]:
+        vector: tuple[float, ...] = amount  # amounts are vectors already
+        return vector
+
+    def _check_estimate(self, estimated: object) -> Any:
+        return self._check(estimated)
 
     def _check(self, amount: object) -> Any:
         kind = type(amount)
@@ -236,7 +256,7 @@ class MultiLimitBase(KeyedLimiter):
                 "these limits count input and output tokens separately: give "
                 "Cost(input_tokens=..., output_tokens=...)"
             )
-        vector = self._vector(cost)
+        vector = self._cost_vector(cost)
         for limit, units in zip(self._limits, vector, strict=True):
             if units > limit.max_burst:
                 raise AmountError(
@@ -286,7 +306,7 @@ class MultiLimitBase(KeyedLimiter):
             if fast is not None:
                 return fast
         cost, split = as_cost(actual, "actual")
-        vector = self._vector(cost)
+        vector = self._cost_vector(cost)
         return tuple(
             reserved_units
             if limit.unit == "requests" or (limit.unit != "tokens" and not split)
@@ -338,19 +358,36 @@ class MultiLimitBase(KeyedLimiter):
     def status(self, key: Hashable = None, amount: object = 0) -> dict[str, Status]:
         """Each limit's live state, by limit name; changes nothing."""
         cost, _ = as_cost(amount)
-        vector = self._vector(cost)
-        engine = self._engine
-        assert isinstance(engine, MultiEngine)
-        with self._lock:
-            now = self._now()
-            state = self._existing_state(key) or engine.new_state()
-            assert isinstance(state, MultiState)
-            return {
-                limit.name: status_of(part_engine, part, now, units)
-                for limit, part_engine, part, units in zip(
-                    self._limits, engine.engines, state.parts, vector, strict=True
-                )
-            }
+        parts = self._peek(key, self._cost_vector(cost))
+        return {
+            limit.name: Status(
+                limit=limit.max_burst,
+                remaining=part.remaining,
+                retry_after=part.retry_after,
+                reset_after=part.reset_after,
+            )
+            for limit, part in zip(self._limits, parts, strict=True)
+        }
+
+    @property
+    def stats(self) -> Stats:
+        """Counters since the limiter was made or reset, and how many keys it holds."""
+        return self._stats(keyed=True)
+
+    def hold(self, seconds: float, *, key: Hashable = None) -> None:
+        """Admit nothing for ``key`` during the next ``seconds`` (a provider's retry-after)."""
+        self._hold(key, seconds)
+
+    def charge(self, amount: object, *, key: Hashable = None) -> None:
+        """Consume ``amount`` (tokens or a :class:`Cost`) now without any check (debt)."""
+        self._charge(key, amount)
+
+    def reset(self, *keys: Hashable) -> None:
+        """Forget the limits' state of ``keys`` (given none: of every key, and the counters)."""
+        if not keys:
+            self._reset()
+        for key in keys:
+            self._reset(key)
 
     # -- provider feedback -------------------------------------------------------------
 
@@ -367,22 +404,18 @@ class MultiLimitBase(KeyedLimiter):
             What was understood from the headers.
         """
         report = parse_rate_limit_headers(headers, strict=False)
-        self._apply(key, lambda state, now: self._tighten(state, now, report))
-        return report
-
-    def _tighten(self, state: Any, now: float, report: ProviderReport) -> None:
-        engine = self._engine
-        assert isinstance(engine, MultiEngine)
-        for unit, remaining in report.remaining.items():
-            index = self._shortest(unit)
-            if index is None:
-                continue
-            part_engine, part = engine.engines[index], state.parts[index]
-            believed = part_engine.remaining(part, now)
-            if believed > remaining:
-                part_engine.charge(part, now, believed - remaining)
+        if report.remaining:
+            believed = self._peek(key, tuple(0.0 for _ in self._limits))
+            debt = [0.0] * len(self._limits)
+            for unit, remaining in report.remaining.items():
+                index = self._shortest(unit)
+                if index is not None and believed[index].remaining > remaining:
+                    debt[index] = believed[index].remaining - remaining
+            if any(debt):
+                self._store.charge(key, tuple(debt))
         if report.retry_after:
-            engine.hold_until(state, now + report.retry_after)
+            self._hold(key, report.retry_after)
+        return report
 
     def _shortest(self, unit: str) -> int | None:
         """The index of the limit on ``unit`` with the shortest period (the per-minute one)."""
@@ -393,7 +426,7 @@ class MultiLimitBase(KeyedLimiter):
 
     def __repr__(self) -> str:
         limits = ", ".join(f"{limit.name}={limit.capacity:g}" for limit in self._limits)
-        return f"<{type(self).__name__} {limits} keys={len(self._cache)}>"
+        return f"<{type(self).__name__} {limits} keys={self.stats.users}>"
 
 
 class LLMLimiter(MultiLimitBase):
@@ -436,8 +469,7 @@ class LLMLimiter(MultiLimitBase):
 
     def try_acquire(self, amount: object = 0, *, key: Hashable = None) -> bool:
         """Take the call's cost if every limit has room right now; never waits."""
-        vector = self._check(amount)
-        return self._is_nothing(vector) or self._police(key, vector) == 0.0
+        return self._police_or_raise(key, amount)
 
     def reserve(
         self, amount: object = 0, *, key: Hashable = None, timeout: float | None = None

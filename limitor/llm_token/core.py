@@ -20,7 +20,9 @@ from typing import Any, TypeVar
 
 from limitor._checks import check_count
 from limitor._gate import ConcurrencyGate
+from limitor.backends.base import Backend
 from limitor.base import async_reservation_scope, gated_enter, reservation_scope
+from limitor.limiter import OnBackendError
 from limitor.llm.limits import Limit, MultiLimitBase
 from limitor.results import Reservation
 
@@ -46,6 +48,9 @@ class _SingleBucket(MultiLimitBase):
         tokens_per_day: float | None = None,
         limits: tuple[Limit, ...] = (),
         clock: Any = None,
+        backend: Backend | None = None,
+        name: str | None = None,
+        on_backend_error: OnBackendError = "raise",
     ) -> None:
         super().__init__(
             requests_per_minute,
@@ -57,6 +62,9 @@ class _SingleBucket(MultiLimitBase):
             limits=limits,
             max_keys=1,
             clock=clock,
+            backend=backend,
+            name=name,
+            on_backend_error=on_backend_error,
         )
 
 
@@ -81,8 +89,7 @@ class SyncLLMTokenBucket(_SingleBucket):
 
     def try_acquire(self, amount: object = 0) -> bool:
         """Take the call's cost if every limit has room now; never waits."""
-        vector = self._check(amount)
-        return self._is_nothing(vector) or self._police(None, vector) == 0.0
+        return self._police_or_raise(None, amount)
 
     def reserve(self, amount: object = 0, timeout: float | None = None) -> Reservation:
         """Commit the call's cost at the earliest time every limit allows; return at once."""
@@ -142,12 +149,11 @@ class AsyncLLMTokenBucket(_SingleBucket):
 
     async def try_acquire(self, amount: object = 0) -> bool:
         """Take the call's cost if every limit has room now; never waits."""
-        vector = self._check(amount)
-        return self._is_nothing(vector) or self._police(None, vector) == 0.0
+        return await self._police_or_raise_async(None, amount)
 
     async def reserve(self, amount: object = 0, timeout: float | None = None) -> Reservation:
         """Commit the call's cost at the earliest time every limit allows; return at once."""
-        return self._reserve_for(None, amount, timeout)
+        return await self._reserve_for_async(None, amount, timeout)
 
     async def reconcile(self, actual: object, estimated: object) -> None:
         """Correct an estimate once the usage is known; never waits or raises for debt."""

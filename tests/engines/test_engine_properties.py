@@ -1,26 +1,25 @@
-"""Property tests of the promises, on random arrivals, in pure arithmetic (no clock)."""
+"""Property tests of the promises on random arrivals: engines alone, and stores over them.
+
+Requests, cancellations and refunds go through the backend contract
+(:mod:`limitor.backends.base`) on a fake clock, so the give-back rules are tested where they
+live; the pure engines are tested for their arithmetic.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from limitor.engines import ENGINES, Engine
+from limitor.engines import ENGINES
+from limitor.testing import FakeClock
+
+from ..backends.store_driver import memory_store, run, worst_excess
 
 INF = float("inf")
 ENGINE_TYPES = list(ENGINES.values())
-
-
-@dataclass
-class Cell:
-    admit: float
-    amount: float
-    before: tuple[object, ...]
-    after: tuple[object, ...]
 
 
 limits = st.tuples(
@@ -40,65 +39,35 @@ ops = st.lists(
 )
 
 
-def run(engine: Engine, steps: list[tuple], *, with_max_wait: bool = True) -> list[Cell]:  # type: ignore[type-arg]
-    """Drive ``engine`` through ``steps``; return the admissions with their final amounts."""
-    state = engine.new_state()
-    now = 0.0
-    cells: list[Cell] = []
-    for kind, dt, share, max_wait, pick, kept in steps:
-        now += dt
-        if kind == "req":
-            amount = max(round(share * engine.burst, 3), 0.001)
-            before = engine.snapshot(state)
-            delay = engine.reserve(state, now, amount, max_wait if with_max_wait else INF)
-            if delay >= 0:
-                cells.append(Cell(now + delay, amount, before, engine.snapshot(state)))
-        elif cells:
-            cell = cells[pick % len(cells)]
-            if cell.amount == 0:
-                continue
-            if kind == "cancel" and cell.admit > now:
-                engine.cancel(state, now, cell.amount, cell.admit, cell.before, cell.after)
-                cell.amount = 0.0
-            elif kind == "refund":
-                actual = cell.amount * kept
-                engine.refund(state, now, cell.amount - actual, cell.admit)
-                cell.amount = actual
-    return cells
+def single(steps: list[Any]) -> list[Any]:
+    return [(k, dt, (share,), mw, pick, kept) for k, dt, share, mw, pick, kept in steps]
 
 
-def worst_excess(cells: list[Cell], rate: float, burst: float) -> float:
-    """The largest amount admitted in a window beyond ``burst + rate * window``."""
-    live = sorted((c.admit, c.amount) for c in cells if c.amount > 0)
-    worst = -INF
-    for i, (start, _) in enumerate(live):
-        total = 0.0
-        for end, amount in live[i:]:
-            total += amount
-            worst = max(worst, total - (burst + rate * (end - start)))
-    return worst
-
-
-@pytest.mark.parametrize("engine_type", ENGINE_TYPES, ids=lambda cls: cls.name)
+@pytest.mark.parametrize("algorithm", sorted(ENGINES))
 @settings(max_examples=300, deadline=None)
 @given(limit=limits, steps=ops)
 def test_never_over_admits_with_cancels_and_refunds(
-    engine_type: type, limit: tuple, steps: list
-) -> None:  # type: ignore[type-arg]
+    algorithm: str, limit: tuple[float, int], steps: list[Any]
+) -> None:
     rate, burst = limit
-    engine = engine_type(rate, burst)
-    cells = run(engine, steps)
-    assert worst_excess(cells, rate, burst) <= 1e-6 * burst
+    clock = FakeClock()
+    cells = run(memory_store([(rate, burst)], algorithm, clock), clock, single(steps), [burst])
+    admitted = [(c.admit, c.amounts[0]) for c in cells]
+    assert worst_excess(admitted, rate, burst) <= 1e-6 * burst
 
 
 @settings(max_examples=300, deadline=None)
 @given(limit=limits, steps=ops)
-def test_the_four_engines_give_the_same_schedule(limit: tuple, steps: list) -> None:  # type: ignore[type-arg]
+def test_the_four_engines_give_the_same_schedule(
+    limit: tuple[float, int], steps: list[Any]
+) -> None:
     rate, burst = limit
     schedules = []
-    for engine_type in ENGINE_TYPES:
-        cells = run(engine_type(rate, burst), steps, with_max_wait=False)
-        schedules.append([(c.admit, c.amount) for c in cells])
+    no_timeouts = [(k, dt, (s,), INF, p, kept) for k, dt, s, _mw, p, kept in steps]
+    for algorithm in sorted(ENGINES):
+        clock = FakeClock()
+        cells = run(memory_store([(rate, burst)], algorithm, clock), clock, no_timeouts, [burst])
+        schedules.append([(c.admit, c.amounts[0]) for c in cells])
     reference = schedules[0]
     for schedule in schedules[1:]:
         assert len(schedule) == len(reference)
@@ -165,6 +134,7 @@ multi_ops = st.lists(
 )
 
 
+@pytest.mark.parametrize("algorithm", ["gcra", "leaky_bucket"])
 @settings(max_examples=300, deadline=None)
 @given(
     limits=st.lists(
@@ -172,38 +142,13 @@ multi_ops = st.lists(
     ),
     steps=multi_ops,
 )
-def test_several_limits_never_over_admit_any_of_them(limits: list[Any], steps: list[Any]) -> None:
-    from limitor.engines import GcraVirtualScheduling, LeakyBucket, MultiEngine
-
-    engine = MultiEngine(
-        [GcraVirtualScheduling(*limits[0]), LeakyBucket(*limits[1])]  # two bookkeepings
-    )
-    state = engine.new_state()
-    now = 0.0
-    cells: list[list[Any]] = []  # [admit, amounts, before, after]
-    for kind, dt, shares, max_wait, pick, kept in steps:
-        now += dt
-        if kind == "req":
-            amounts = tuple(round(s * b, 3) for s, (_, b) in zip(shares, limits, strict=True))
-            before = engine.snapshot(state)
-            delay = engine.reserve(state, now, amounts, max_wait)
-            if delay >= 0:
-                cells.append([now + delay, amounts, before, engine.snapshot(state)])
-            else:
-                assert engine.snapshot(state) == before  # all or nothing
-        elif cells:
-            cell = cells[pick % len(cells)]
-            if not any(cell[1]):
-                continue
-            if kind == "cancel" and cell[0] > now:
-                engine.cancel(state, now, cell[1], cell[0], cell[2], cell[3])
-                cell[1] = (0.0, 0.0)
-            elif kind == "refund":
-                actual = tuple(a * kept for a in cell[1])
-                engine.refund(
-                    state, now, tuple(a - b for a, b in zip(cell[1], actual, strict=True)), cell[0]
-                )
-                cell[1] = actual
+def test_several_limits_never_over_admit_any_of_them(
+    algorithm: str, limits: list[Any], steps: list[Any]
+) -> None:
+    clock = FakeClock()
+    bursts = [burst for _, burst in limits]
+    store = memory_store(limits, algorithm, clock)
+    cells = run(store, clock, steps, bursts)
     for index, (rate, burst) in enumerate(limits):
-        part = [Cell(c[0], c[1][index], (), ()) for c in cells]
+        part = [(c.admit, c.amounts[index]) for c in cells]
         assert worst_excess(part, rate, burst) <= 1e-6 * burst

@@ -1,0 +1,638 @@
+"""The embedded backend (the default): limits in this process's memory, nothing to start.
+
+A :class:`MemoryStore` keeps one engine state per key (in one slot, or for per-user
+limits in a ``cachetools`` LRU or TLRU cache) and decides under one short
+``threading.Lock``, reading the limiter's clock once per decision. Times are kept relative
+to the moment the store was made, so a clock that reads like ``time.time()`` (1.7e9) keeps
+the same precision as one that starts at zero.
+
+Giving back works on the schedule line of :mod:`limitor.backends.base`: a freed span at
+the end of a part's schedule moves its end back (past every hole it then meets), any other
+freed span is kept as a *hole* that later requests may be placed in. Holes and holds live
+in a small object hung on the state only while there are any (``state.extra``), so the
+common case costs nothing; they go with the key.
+
+A per-key state is never forgotten while it is below full (refilling, in debt, holding
+reservations or holes): forgetting a full state changes nothing, since a fresh one is the
+same. ``max_keys`` bounds memory by dropping the least recently used *full* states; if
+none is full the cache grows past it rather than forget one, and ``overflows`` counts it.
+The store is fork-safe: a child process gets fresh locks.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import threading
+from collections.abc import Hashable
+from typing import Any, ClassVar
+
+from cachetools import LRUCache, TLRUCache
+
+from limitor import _fork
+from limitor.backends.base import (
+    ALL_KEYS,
+    Amount,
+    Grant,
+    LimitSpec,
+    PartStatus,
+    StoreCounts,
+    Ticket,
+)
+from limitor.clock import Clock
+from limitor.engines import ENGINES, Engine, EngineState
+from limitor.engines._base import SLACK
+from limitor.errors import ConfigError
+
+__all__ = ("MEMORY", "MemoryBackend", "MemoryStore")
+
+INF = math.inf
+EPS = 1e-9
+"""Seconds within which two times on a schedule are the same (float rounding only)."""
+
+_FIT_ROUNDS = 1000
+"""Rounds of the common-time search for several parts before it settles for the tails."""
+
+
+class _Extra:
+    """The rare part of a state: holes per part and a hold."""
+
+    __slots__ = ("hold", "holes")
+
+    def __init__(self, parts: int) -> None:
+        self.holes: list[list[tuple[float, float]]] = [[] for _ in range(parts)]
+        """Per part, freed spans ``(start, end)`` on its schedule, sorted and disjoint."""
+        self.hold = -INF
+        """Nothing is admitted before this time."""
+
+    def __repr__(self) -> str:
+        return f"_Extra(hold={self.hold!r}, holes={self.holes!r})"
+
+
+class MultiState(EngineState):
+    """The states of several parts for one key (an LLM call's requests and tokens)."""
+
+    __slots__ = ("parts",)
+
+    fields: ClassVar[tuple[str, ...]] = ("parts",)
+
+    def __init__(self, parts: tuple[EngineState, ...]) -> None:
+        super().__init__()
+        self.parts = parts
+
+
+class _Expiring(TLRUCache[Hashable, EngineState]):
+    """A TLRU cache that counts what it expires."""
+
+    expired = 0
+
+    def expire(self, time: float | None = None) -> list[tuple[Hashable, EngineState]]:
+        expired = list(super().expire(time))
+        self.expired += len(expired)
+        return expired
+
+
+def _expiry(key: Hashable, state: EngineState, now: float) -> float:
+    return state.expires
+
+
+def _epoch_of(clock: Clock) -> float:
+    """The clock's reading now, the zero of a store's times (keeps them small and precise).
+
+    A clock that cannot be read yet (an event loop's, before the loop runs: limiters are
+    made at import time) counts from its own zero.
+    """
+    try:
+        return float(clock.now())
+    except Exception:
+        return 0.0
+
+
+class MemoryBackend:
+    """Limits kept in this process's memory (the default backend).
+
+    Every limiter bound to it gets a store of its own; nothing is shared between
+    processes (use :mod:`limitor.backends.redis` for that).
+    """
+
+    __slots__ = ()
+
+    def bind(self, spec: LimitSpec, clock: Clock) -> MemoryStore:
+        """A new in-memory store for ``spec``, deciding on ``clock``."""
+        return MemoryStore(spec, clock)
+
+    def __repr__(self) -> str:
+        return "MemoryBackend()"
+
+
+MEMORY = MemoryBackend()
+"""The default backend."""
+
+
+class MemoryStore:
+    """One limit's states in memory: one slot, or one per key in a cache."""
+
+    __slots__ = (
+        "__weakref__",
+        "_admitted",
+        "_cache",
+        "_cancelled",
+        "_clock_now",
+        "_engine",
+        "_engines",
+        "_epoch",
+        "_evicted",
+        "_keyed",
+        "_lock",
+        "_max_keys",
+        "_overflows",
+        "_parts",
+        "_rejected",
+        "_reserve",
+        "_shared",
+        "_spec",
+        "_ttl",
+        "_wait_total",
+        "_waited",
+    )
+
+    does_io = False
+
+    def __init__(self, spec: LimitSpec, clock: Clock) -> None:
+        engine_type = ENGINES.get(spec.algorithm)
+        if engine_type is None:
+            raise ConfigError(f"algorithm must be one of {sorted(ENGINES)}, got {spec.algorithm!r}")
+        if not spec.parts:
+            raise ConfigError("a limit needs at least one part")
+        self._spec = spec
+        self._engines: tuple[Engine[Any], ...] = tuple(
+            engine_type(part.rate, part.burst) for part in spec.parts
+        )
+        self._parts = len(self._engines)
+        self._engine = self._engines[0]
+        self._reserve = self._engine.reserve
+        self._clock_now = clock.now
+        self._epoch = _epoch_of(clock)
+        self._lock = threading.Lock()
+        self._keyed = spec.keyed
+        self._max_keys = spec.max_keys
+        self._ttl = spec.ttl
+        self._shared = self._new_state()
+        self._cache: LRUCache[Hashable, EngineState] | _Expiring = self._new_cache()
+        self._admitted = self._waited = self._rejected = self._cancelled = 0
+        self._evicted = self._overflows = 0
+        self._wait_total = 0.0
+        _fork.register(self)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
+
+    @property
+    def spec(self) -> LimitSpec:
+        """The limit this store decides."""
+        return self._spec
+
+    @property
+    def engines(self) -> tuple[Engine[Any], ...]:
+        """One engine per part."""
+        return self._engines
+
+    def now(self) -> float:
+        """The store's time: seconds since it was made, on the limiter's clock."""
+        return self._clock_now() - self._epoch
+
+    # -- where states live (under the lock) -------------------------------------------
+
+    def _new_state(self) -> EngineState:
+        if self._parts == 1:
+            state: EngineState = self._engine.new_state()
+            return state
+        return MultiState(tuple(engine.new_state() for engine in self._engines))
+
+    def _new_cache(self) -> LRUCache[Hashable, EngineState] | _Expiring:
+        if self._ttl is None:
+            return LRUCache(maxsize=math.inf)
+        return _Expiring(maxsize=math.inf, ttu=_expiry, timer=self.now)
+
+    def _state_for(self, key: Hashable, now: float) -> EngineState:
+        if key is None:
+            return self._shared
+        cache = self._cache
+        try:
+            found: EngineState = cache[key]
+            return found
+        except KeyError:
+            pass
+        if len(cache) >= self._max_keys:
+            self._make_room(now)
+        state = self._new_state()
+        if self._ttl is not None:
+            state.expires = now + self._ttl
+        cache[key] = state
+        return state
+
+    def _existing(self, key: Hashable) -> EngineState | None:
+        if key is None:
+            return self._shared
+        found: EngineState | None = self._cache.get(key)
+        return found
+
+    def _full_at(self, state: EngineState) -> float:
+        if self._parts == 1:
+            full = self._engine.full_at(state)
+        else:
+            assert isinstance(state, MultiState)
+            full = max(e.full_at(p) for e, p in zip(self._engines, state.parts, strict=True))
+        extra = state.extra
+        if extra is not None and extra.hold > full:
+            full = extra.hold
+        return full
+
+    def _committed(self, key: Hashable, state: EngineState, now: float) -> None:
+        # A TLRU entry's expiry is fixed when it is stored: store it again whenever the
+        # state now needs longer to be full than its entry says.
+        if key is not None and self._ttl is not None:
+            full_at = self._full_at(state)
+            if full_at > state.expires:
+                state.expires = max(full_at, now + self._ttl)
+                self._cache[key] = state
+
+    def _make_room(self, now: float) -> None:
+        cache = self._cache
+        if isinstance(cache, _Expiring):
+            cache.expire(now)
+        while len(cache) >= self._max_keys:
+            key, state = cache.popitem()  # the least recently used
+            full_at = self._full_at(state)
+            if full_at <= now:
+                self._evicted += 1  # a full state is the same as none: nothing lost
+                continue
+            if self._ttl is not None:
+                state.expires = max(state.expires, full_at)
+            cache[key] = state  # still refilling: keep it, go past max_keys
+            self._overflows += 1
+            return
+
+    def _parts_of(self, state: EngineState) -> tuple[EngineState, ...]:
+        if self._parts == 1:
+            return (state,)
+        assert isinstance(state, MultiState)
+        return state.parts
+
+    # -- the verbs ---------------------------------------------------------------------
+
+    def admit_now(self, key: Hashable, amount: float) -> bool:
+        """The fast path of a one-part limit: admit ``amount`` if it fits right now.
+
+        ``amount`` must be a positive number of at most the burst; anything else (or a
+        state with holes or a hold) returns False, and the caller takes :meth:`reserve`.
+        """
+        with self._lock:
+            now = self._clock_now() - self._epoch
+            state = self._shared if key is None else self._state_for(key, now)
+            if state.extra is None and self._reserve(state, now, amount, 0.0) >= 0.0:
+                self._admitted += 1
+                if key is not None:
+                    self._committed(key, state, now)
+                return True
+        return False
+
+    def reserve(self, key: Hashable, amount: Amount, max_wait: float) -> Grant:
+        """See :meth:`limitor.backends.base.Store.reserve`."""
+        with self._lock:
+            now_abs = self._clock_now()
+            now = now_abs - self._epoch
+            state = self._state_for(key, now)
+            if self._parts == 1 and state.extra is None:
+                engine = self._engine
+                start = engine.full_at(state)
+                if start < now:
+                    start = now
+                delay = engine.reserve(state, now, amount[0], max_wait)
+                if delay < 0.0:
+                    self._rejected += 1
+                    return Grant(False, 0.0, -delay, None, now_abs)
+                ticket = Ticket(now + delay, ((start, engine.full_at(state)),), delay)
+            else:
+                delay, found = self._reserve_general(state, now, amount, max_wait)
+                if found is None:
+                    self._rejected += 1
+                    return Grant(False, 0.0, delay, None, now_abs)
+                ticket = found
+            if delay <= SLACK:
+                delay = 0.0  # a delay within float rounding is no delay
+                ticket = Ticket(ticket.at, ticket.spans)
+            else:
+                self._waited += 1
+                self._wait_total += delay
+            self._admitted += 1
+            self._committed(key, state, now)
+            return Grant(True, delay, 0.0, ticket, now_abs)
+
+    def give_back(
+        self, key: Hashable, amount: Amount, ticket: Ticket | None, *, cancel: bool
+    ) -> tuple[float, Ticket | None]:
+        """See :meth:`limitor.backends.base.Store.give_back`."""
+        with self._lock:
+            now = self._clock_now() - self._epoch
+            state = self._existing(key)
+            if state is None:
+                return 0.0, ticket  # forgotten because it was full: nothing to give
+            parts = self._parts_of(state)
+            if ticket is None:
+                if cancel:
+                    return 0.0, None
+                for engine, part, units in zip(self._engines, parts, amount, strict=True):
+                    if units > 0.0:
+                        engine.give_back(part, now, units)
+                self._committed(key, state, now)
+                return float(sum(amount)), None
+            if cancel and ticket.at <= now:
+                return 0.0, ticket  # its time has come: its caller may have gone
+            spans = list(ticket.spans)
+            given = 0.0
+            for index, units in enumerate(amount):
+                start, end = spans[index]
+                if units <= 0.0 or end - start <= 0.0:
+                    continue
+                engine = self._engines[index]
+                length = units * engine.interval
+                if length > end - start + EPS:  # more than the span holds
+                    length, units = end - start, (end - start) * engine.rate
+                elif length > end - start:
+                    length = end - start
+                cut = end - length
+                self._free(state, index, parts[index], cut, end, now)
+                spans[index] = (start, cut)
+                given += units
+            if cancel:
+                self._cancelled += 1
+                self._admitted -= 1  # a cancelled waiter was not admitted after all
+                if ticket.delay > 0.0:
+                    self._waited -= 1
+                    self._wait_total -= ticket.delay
+            self._tidy(state, now)
+            self._committed(key, state, now)
+            return given, Ticket(ticket.at, tuple(spans), ticket.delay)
+
+    def charge(self, key: Hashable, amount: Amount) -> None:
+        """See :meth:`limitor.backends.base.Store.charge`."""
+        with self._lock:
+            now = self._clock_now() - self._epoch
+            state = self._state_for(key, now)
+            for engine, part, units in zip(
+                self._engines, self._parts_of(state), amount, strict=True
+            ):
+                if units > 0.0:
+                    engine.charge(part, now, units)
+            self._committed(key, state, now)
+
+    def hold(self, key: Hashable, seconds: float) -> None:
+        """See :meth:`limitor.backends.base.Store.hold`."""
+        with self._lock:
+            now = self._clock_now() - self._epoch
+            state = self._state_for(key, now)
+            extra = self._extra(state)
+            if now + seconds > extra.hold:
+                extra.hold = now + seconds
+            self._committed(key, state, now)
+
+    def peek(self, key: Hashable, amount: Amount) -> tuple[PartStatus, ...]:
+        """See :meth:`limitor.backends.base.Store.peek`."""
+        with self._lock:
+            now = self._clock_now() - self._epoch
+            state = self._existing(key)
+            if state is None:
+                state = self._new_state()
+            extra = state.extra
+            hold = -INF if extra is None else extra.hold
+            statuses = []
+            for index, (engine, part) in enumerate(
+                zip(self._engines, self._parts_of(state), strict=True)
+            ):
+                holes = () if extra is None else extra.holes[index]
+                t0 = hold if hold > now else now
+                fit = self._fit(engine, part, holes, t0, amount[index]) if amount[index] else t0
+                remaining = 0.0 if hold > now else self._remaining(engine, part, holes, now)
+                full = engine.full_at(part)
+                statuses.append(
+                    PartStatus(
+                        remaining=max(0.0, remaining),
+                        retry_after=max(0.0, fit - now),
+                        reset_after=max(0.0, full - now, hold - now),
+                    )
+                )
+            return tuple(statuses)
+
+    def reset(self, key: object) -> None:
+        """See :meth:`limitor.backends.base.Store.reset`."""
+        with self._lock:
+            if key is ALL_KEYS:
+                self._cache = self._new_cache()
+                self._shared = self._new_state()
+                self._admitted = self._waited = self._rejected = self._cancelled = 0
+                self._evicted = self._overflows = 0
+                self._wait_total = 0.0
+            elif key is None:
+                self._shared = self._new_state()
+            else:
+                self._cache.pop(key, None)
+
+    def counts(self) -> StoreCounts:
+        """See :meth:`limitor.backends.base.Store.counts`."""
+        with self._lock:
+            users = len(self._cache)  # first: a timed cache expires what it must here
+            expired = self._cache.expired if isinstance(self._cache, _Expiring) else 0
+            return StoreCounts(
+                admitted=self._admitted,
+                waited=self._waited,
+                total_wait=self._wait_total,
+                rejected=self._rejected,
+                cancelled=self._cancelled,
+                users=users,
+                evictions=self._evicted + expired,
+                overflows=self._overflows,
+            )
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+    def __contains__(self, key: object) -> bool:
+        with self._lock:
+            return key in self._cache
+
+    # -- the schedule: fitting, placing and freeing spans (under the lock) --------------
+
+    def _extra(self, state: EngineState) -> _Extra:
+        extra: _Extra | None = state.extra
+        if extra is None:
+            extra = state.extra = _Extra(self._parts)
+        return extra
+
+    def _tidy(self, state: EngineState, now: float) -> None:
+        """Drop holes wholly in the past and an expired hold; no extra left: None."""
+        extra: _Extra | None = state.extra
+        if extra is None:
+            return
+        empty = True
+        for holes in extra.holes:
+            while holes and holes[0][1] <= now:
+                del holes[0]
+            if holes:
+                empty = False
+        if extra.hold <= now and empty:
+            state.extra = None
+
+    @staticmethod
+    def _remaining(
+        engine: Engine[Any],
+        part: EngineState,
+        holes: list[tuple[float, float]] | tuple[()],
+        now: float,
+    ) -> float:
+        """Units that could be admitted at ``now``: at the end, or in the largest hole."""
+        tolerance = engine.tolerance
+        best = (now + tolerance - max(engine.full_at(part), now)) * engine.rate
+        for hole_start, hole_end in holes:
+            x = hole_start if hole_start > now else now
+            units = (min(hole_end, now + tolerance) - x) * engine.rate
+            if units > best:
+                best = units
+        return best
+
+    @staticmethod
+    def _fit(
+        engine: Engine[Any],
+        part: EngineState,
+        holes: list[tuple[float, float]] | tuple[()],
+        at: float,
+        units: float,
+    ) -> float:
+        """The earliest time from ``at`` on at which ``units`` fit in ``part`` (or a hole)."""
+        need = units * engine.interval
+        tolerance = engine.tolerance
+        start = engine.full_at(part)
+        if start < at:
+            start = at
+        best = start + need - tolerance
+        for hole_start, hole_end in holes:
+            x = hole_start if hole_start > at else at
+            if x + need <= hole_end + EPS:
+                fit = x + need - tolerance
+                if fit < best:
+                    best = fit
+                break  # holes are sorted: the first that fits is the earliest
+        return best if best > at else at
+
+    def _reserve_general(
+        self, state: EngineState, now: float, amount: Amount, max_wait: float
+    ) -> tuple[float, Ticket | None]:
+        """Reserve with holes, a hold or several parts.
+
+        Returns ``(delay, ticket)``, or ``(retry_after, None)`` for a refusal.
+        """
+        parts = self._parts_of(state)
+        self._tidy(state, now)
+        extra: _Extra | None = state.extra
+        start = now
+        if extra is not None and extra.hold > start:
+            start = extra.hold
+        engines = self._engines
+
+        def latest_fit(at: float) -> float:
+            latest = at
+            for index, units in enumerate(amount):
+                if units > 0.0:
+                    holes = () if extra is None else extra.holes[index]
+                    fit = self._fit(engines[index], parts[index], holes, at, units)
+                    if fit > latest:
+                        latest = fit
+            return latest
+
+        at = start
+        for _ in range(_FIT_ROUNDS):
+            latest = latest_fit(at)
+            if latest <= at + EPS:
+                break
+            at = latest
+        else:  # the tails alone always agree on a time (never reached in practice)
+            at = max(
+                self._fit(engines[i], parts[i], (), start, units)
+                for i, units in enumerate(amount)
+                if units > 0.0
+            )
+        delay = at - now
+        if delay > max_wait + SLACK:
+            return delay, None
+        spans = tuple(
+            self._place(state, index, parts[index], at, units, now) if units > 0.0 else (0.0, 0.0)
+            for index, units in enumerate(amount)
+        )
+        self._tidy(state, now)
+        return delay, Ticket(at, spans, delay)
+
+    def _place(
+        self, state: EngineState, index: int, part: EngineState, at: float, units: float, now: float
+    ) -> tuple[float, float]:
+        """Commit ``units`` of part ``index`` to go at ``at``; returns the span taken.
+
+        The span is in the earliest hole it fits in, else at the end of the schedule.
+        """
+        engine = self._engines[index]
+        need = units * engine.interval
+        extra: _Extra | None = state.extra
+        if extra is not None:
+            holes = extra.holes[index]
+            for position, (hole_start, hole_end) in enumerate(holes):
+                x = hole_start if hole_start > at else at
+                end = x + need
+                if end <= hole_end + EPS and end - engine.tolerance <= at + EPS:
+                    end = min(end, hole_end)
+                    pieces = []
+                    if x - hole_start > EPS:
+                        pieces.append((hole_start, x))
+                    if hole_end - end > EPS:
+                        pieces.append((end, hole_end))
+                    holes[position : position + 1] = pieces
+                    return (x, end)
+        tat = engine.full_at(part)
+        start = tat if tat > at else at
+        engine.reserve(part, at, units, INF)  # fits at `at`: commit it as of then
+        if self._parts > 1:
+            # A part that could have gone sooner keeps the time before `at` free.
+            gap = tat if tat > now else now
+            if at - gap > EPS:
+                self._add_hole(state, index, gap, at)
+        return (start, engine.full_at(part))
+
+    def _add_hole(self, state: EngineState, index: int, low: float, high: float) -> None:
+        holes = self._extra(state).holes[index]
+        position = bisect.bisect_left(holes, (low, high))
+        if position > 0 and holes[position - 1][1] >= low - EPS:
+            position -= 1
+            low = min(low, holes[position][0])
+            high = max(high, holes[position][1])
+            del holes[position]
+        while position < len(holes) and holes[position][0] <= high + EPS:
+            high = max(high, holes[position][1])
+            del holes[position]
+        holes.insert(position, (low, high))
+
+    def _free(
+        self, state: EngineState, index: int, part: EngineState, low: float, high: float, now: float
+    ) -> None:
+        """Give back the span ``(low, high)`` of part ``index``."""
+        engine = self._engines[index]
+        if high >= engine.full_at(part) - EPS:  # the latest span: roll the end back
+            end = low
+            extra: _Extra | None = state.extra
+            if extra is not None:
+                holes = extra.holes[index]
+                while holes and holes[-1][1] >= end - EPS:
+                    end = min(end, holes.pop()[0])
+            engine.set_full_at(part, now, end)
+        else:
+            self._add_hole(state, index, low, high)
+
+    def __repr__(self) -> str:
+        return f"<MemoryStore {self._spec!r}>"

@@ -1,0 +1,506 @@
+"""The one limiter: every public verb, over any backend.
+
+A :class:`Limiter` validates what callers ask, lets its backend's store make the decision
+(one call per decision: :mod:`limitor.backends.base`), and then sleeps, outside any lock,
+until the time the store gave. Buckets, per-user limiters and LLM limiters are thin
+classes over it: a key of ``None``, a user's key, or several limits at once.
+
+Only the waiting and the store calls of a backend that does I/O exist twice (a thread
+sleeps, a task awaits); everything else is shared.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Hashable
+from contextvars import ContextVar
+from typing import Any, Literal
+
+from limitor import _fork
+from limitor._checks import INF, check_amount, check_quantity, check_timeout
+from limitor.backends.base import ALL_KEYS, Backend, Grant, LimitSpec, PartStatus, Store
+from limitor.backends.memory import MEMORY, MemoryStore
+from limitor.clock import Clock, check_clock
+from limitor.engines import ENGINES, Engine
+from limitor.errors import (
+    AcquireTimeout,
+    BackendError,
+    ConfigError,
+    ConfigTypeError,
+    QueueFull,
+    RateLimitExceeded,
+    ReservationError,
+)
+from limitor.results import Reservation, Stats, Status
+
+__all__ = ("Limiter",)
+
+log = logging.getLogger("limitor")
+
+OnBackendError = Literal["raise", "allow"]
+
+_CURRENT: ContextVar[Reservation | None] = ContextVar("limitor_reservation", default=None)
+"""The reservation of the innermost ``acquire_ctx`` block, for ``reconcile``."""
+
+_FAIL_OPEN_LOG_INTERVAL = 60.0
+"""Seconds between two log lines about a backend failing open."""
+
+
+def check_backend(backend: object) -> Backend:
+    """``backend`` if it can bind limits (``None``: the in-memory default)."""
+    if backend is None:
+        return MEMORY
+    if not callable(getattr(backend, "bind", None)):
+        raise ConfigTypeError(f"backend must be a limitor backend, got {backend!r}")
+    return backend  # type: ignore[return-value]
+
+
+class Limiter:
+    """One limit (or several at once) over a backend, with every verb's machinery.
+
+    Subclasses say what an amount is (:meth:`_check` and friends: one number here) and
+    which public signatures they offer; keys are ``None`` (one shared state) or a user's.
+
+    Args:
+        spec: the limit, as the backend sees it.
+        clock: the time source (``None``: monotonic); the in-memory backend decides on it.
+        backend: where the state lives (``None``: this process's memory).
+        on_backend_error: ``"raise"`` a :class:`~limitor.errors.BackendError` when the
+            backend fails, or ``"allow"`` the call (fail open: counted and logged).
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_admit_now",
+        "_backend_errors",
+        "_burst",
+        "_clock",
+        "_fail_open",
+        "_logged_at",
+        "_max_waiting",
+        "_now",
+        "_spec",
+        "_store",
+        "_wait_lock",
+        "_waiting",
+    )
+
+    def __init__(
+        self,
+        spec: LimitSpec,
+        clock: object = None,
+        *,
+        backend: object = None,
+        on_backend_error: object = "raise",
+    ) -> None:
+        if on_backend_error not in ("raise", "allow"):
+            raise ConfigError(
+                f"on_backend_error must be 'raise' or 'allow', got {on_backend_error!r}"
+            )
+        self._clock = check_clock(clock)
+        self._now = self._clock.now
+        self._spec = spec
+        self._store: Store = check_backend(backend).bind(spec, self._clock)
+        self._burst = spec.parts[0].burst
+        store = self._store
+        self._admit_now = (
+            store.admit_now if isinstance(store, MemoryStore) and len(spec.parts) == 1 else None
+        )
+        self._fail_open = on_backend_error == "allow"
+        self._max_waiting: int | None = None
+        self._waiting = self._backend_errors = 0
+        self._logged_at = -INF
+        self._wait_lock = threading.Lock()
+        _fork.register(self)
+
+    def _after_fork(self) -> None:
+        self._wait_lock = threading.Lock()
+
+    # -- what an amount is (one number here; limiters of several limits override) -------
+
+    def _check(self, amount: object) -> Any:
+        """A valid amount for this limiter, normalised; raise ``AmountError`` otherwise."""
+        return check_amount(amount, self._burst)
+
+    def _check_actual(self, actual: object, reserved: Any) -> Any:
+        """A valid actual amount to reconcile ``reserved`` to (no burst bound: debt)."""
+        return check_quantity("actual", actual)
+
+    def _check_estimate(self, estimated: object) -> Any:
+        """A valid earlier estimate, for the 0.6 ``reconcile(actual, estimated)``."""
+        return check_quantity("estimated", estimated)
+
+    def _vector(self, amount: Any) -> tuple[float, ...]:
+        """A valid amount as the store sees it: one number per part."""
+        return (float(amount),)
+
+    def _is_nothing(self, amount: Any) -> bool:
+        """True for an amount that takes nothing from any limit."""
+        return bool(amount == 0)
+
+    def _describe(self, amount: Any) -> str:
+        """The amount, for error messages."""
+        return f"{amount:g}"
+
+    def _split(self, actual: Any, reserved: Any) -> tuple[Any, Any]:
+        """``(extra, unused)``: what to charge as debt and what to refund (None: nothing)."""
+        if actual > reserved:
+            return actual - reserved, None
+        if actual < reserved:
+            return None, reserved - actual
+        return None, None
+
+    # -- read-only views -------------------------------------------------------------
+
+    @property
+    def clock(self) -> Clock:
+        """The clock this limiter sleeps on."""
+        return self._clock
+
+    @property
+    def store(self) -> Store:
+        """The backend's handle on this limit."""
+        return self._store
+
+    @property
+    def backend_spec(self) -> LimitSpec:
+        """The limit as its backend sees it."""
+        return self._spec
+
+    @property
+    def name(self) -> str | None:
+        """The limit's identity in a shared backend (``None``: private)."""
+        return self._spec.name
+
+    @property
+    def engine(self) -> Engine[Any]:
+        """The algorithm's engine (of the first limit, for several)."""
+        engines: tuple[Engine[Any], ...] | None = getattr(self._store, "engines", None)
+        if engines is not None:
+            return engines[0]
+        part = self._spec.parts[0]
+        return ENGINES[self._spec.algorithm](part.rate, part.burst)
+
+    def __len__(self) -> int:
+        """How many keys' states this process holds (in memory; 0 for shared backends)."""
+        return len(self._store) if isinstance(self._store, MemoryStore) else 0
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(self._store, MemoryStore) and key in self._store
+
+    @property
+    def rate(self) -> float:
+        """Units per second (of the first limit, for several)."""
+        return self._spec.parts[0].rate
+
+    @property
+    def burst(self) -> float:
+        """The most units admitted at once (of the first limit, for several)."""
+        return self._burst
+
+    def _stats(self, *, keyed: bool) -> Stats:
+        counts = self._store.counts()
+        with self._wait_lock:
+            waiting = self._waiting
+        return Stats(
+            admitted=counts.admitted,
+            waited=counts.waited,
+            total_wait=counts.total_wait,
+            rejected=counts.rejected,
+            cancelled=counts.cancelled,
+            waiting=waiting,
+            users=counts.users if keyed else 0,
+            evictions=counts.evictions if keyed else 0,
+            overflows=counts.overflows if keyed else 0,
+            backend_errors=counts.backend_errors + self._backend_errors,
+        )
+
+    def _peek(self, key: Hashable, amount: Any) -> tuple[PartStatus, ...]:
+        return self._store.peek(key, self._vector(amount))
+
+    def _status(self, key: Hashable, amount: object) -> Status:
+        part = self._peek(key, check_quantity("amount", amount))[0]
+        return Status(
+            limit=self._burst,
+            remaining=part.remaining,
+            retry_after=part.retry_after,
+            reset_after=part.reset_after,
+        )
+
+    # -- backend failures ---------------------------------------------------------------
+
+    def _failed(self, error: BackendError) -> Grant:
+        """Fail open (``on_backend_error="allow"``) or raise ``error``."""
+        if not self._fail_open:
+            raise error
+        now = self._now()
+        with self._wait_lock:
+            self._backend_errors += 1
+            quiet = now - self._logged_at < _FAIL_OPEN_LOG_INTERVAL
+            if not quiet:
+                self._logged_at = now
+        if not quiet:
+            log.warning("rate limit backend failed, allowing calls: %s", error)
+        return Grant(True, 0.0, 0.0, None, now)
+
+    def _decide(self, key: Hashable, amount: Any, max_wait: float) -> Grant:
+        try:
+            return self._store.reserve(key, self._vector(amount), max_wait)
+        except BackendError as error:
+            return self._failed(error)
+
+    async def _decide_async(self, key: Hashable, amount: Any, max_wait: float) -> Grant:
+        store: Any = self._store
+        if not store.does_io:
+            return self._decide(key, amount, max_wait)
+        try:
+            grant: Grant = await store.areserve(key, self._vector(amount), max_wait)
+        except BackendError as error:
+            return self._failed(error)
+        return grant
+
+    # -- deciding -------------------------------------------------------------------
+
+    def _admit_at_once(self, key: Hashable, amount: Any, timeout: object) -> bool:
+        """The fast path: admit a plain positive ``amount`` if it fits now (no timeout).
+
+        False means "take the full path": it did not fit, it needs validating, or the
+        backend has no fast path.
+        """
+        admit = self._admit_now
+        if admit is not None and timeout is None:
+            try:
+                if amount > 0 and amount is not True:
+                    return admit(key, amount)
+            except (TypeError, OverflowError):
+                pass
+        return False
+
+    def _police(self, key: Hashable, amount: Any) -> float:
+        """Admit a validated, positive ``amount`` now, or refuse it.
+
+        Returns:
+            0.0 when admitted; else the seconds until it would be (``retry_after``).
+        """
+        grant = self._decide(key, amount, 0.0)
+        return 0.0 if grant.admitted else grant.retry_after
+
+    def _police_or_raise(self, key: Hashable, amount: object) -> bool:
+        """``try_acquire``: True if admitted now, False if not (nothing taken).
+
+        Raises:
+            AmountError: an amount that is invalid or could never be admitted.
+        """
+        if self._admit_at_once(key, amount, None):
+            return True
+        n = self._check(amount)
+        return self._is_nothing(n) or self._police(key, n) == 0.0
+
+    async def _police_or_raise_async(self, key: Hashable, amount: object) -> bool:
+        """``try_acquire`` for tasks: the store's async verb when it does I/O."""
+        if self._admit_at_once(key, amount, None):
+            return True
+        n = self._check(amount)
+        if self._is_nothing(n):
+            return True
+        return (await self._decide_async(key, n, 0.0)).admitted
+
+    def _reservation(
+        self,
+        key: Hashable,
+        amount: Any,
+        grant: Grant,
+        max_wait: float,
+        *,
+        waiter: bool,
+        refusal: type[RateLimitExceeded],
+    ) -> Reservation:
+        """The reservation for ``grant``, or the refusal it stands for.
+
+        ``waiter`` marks a caller that will sleep inside the limiter: it is counted in
+        ``waiting`` until :meth:`_done_waiting` and bounded by ``_max_waiting``.
+        """
+        if not grant.admitted:
+            raise refusal(
+                f"amount {self._describe(amount)} would wait {grant.retry_after:.6g}s, more "
+                + (f"than the timeout ({max_wait:g}s)" if max_wait else "than allowed (policing)"),
+                retry_after=grant.retry_after,
+            )
+        reservation = Reservation(self, key, amount, grant.now, grant.delay, grant.ticket)
+        if waiter and grant.delay > 0.0:
+            with self._wait_lock:
+                full = self._max_waiting is not None and self._waiting >= self._max_waiting
+                if not full:
+                    self._waiting += 1
+            if full:
+                reservation.cancel()
+                raise QueueFull(
+                    f"{self._waiting} callers are already waiting (max_size)",
+                    retry_after=grant.delay,
+                )
+        return reservation
+
+    def _commit(
+        self,
+        key: Hashable,
+        amount: Any,
+        max_wait: float,
+        *,
+        waiter: bool,
+        refusal: type[RateLimitExceeded] = AcquireTimeout,
+    ) -> Reservation:
+        """Reserve a validated, positive ``amount``; raise if it would wait beyond ``max_wait``."""
+        grant = self._decide(key, amount, max_wait)
+        return self._reservation(key, amount, grant, max_wait, waiter=waiter, refusal=refusal)
+
+    async def _commit_async(
+        self,
+        key: Hashable,
+        amount: Any,
+        max_wait: float,
+        *,
+        waiter: bool,
+        refusal: type[RateLimitExceeded] = AcquireTimeout,
+    ) -> Reservation:
+        """:meth:`_commit` with the store's async verb when it does I/O."""
+        grant = await self._decide_async(key, amount, max_wait)
+        return self._reservation(key, amount, grant, max_wait, waiter=waiter, refusal=refusal)
+
+    def _done_waiting(self) -> None:
+        with self._wait_lock:
+            self._waiting -= 1
+
+    def _zero(self, key: Hashable, amount: Any = 0.0) -> Reservation:
+        return Reservation(self, key, amount, self._now(), 0.0, None)
+
+    def _acquire_sync(self, key: Hashable, amount: object, timeout: object) -> Reservation:
+        """Validate, commit, and block the thread until the admission time."""
+        n = self._check(amount)
+        max_wait = INF if timeout is None else check_timeout(timeout)
+        if self._is_nothing(n):
+            return self._zero(key, n)
+        reservation = self._commit(key, n, max_wait, waiter=True)
+        if reservation.delay > 0:
+            try:
+                reservation.wait()
+            finally:
+                self._done_waiting()
+        return reservation
+
+    async def _acquire_async(self, key: Hashable, amount: object, timeout: object) -> Reservation:
+        """Validate, commit, and await the admission time (cancellation gives back)."""
+        n = self._check(amount)
+        max_wait = INF if timeout is None else check_timeout(timeout)
+        if self._is_nothing(n):
+            return self._zero(key, n)
+        reservation = await self._commit_async(key, n, max_wait, waiter=True)
+        if reservation.delay > 0:
+            try:
+                await reservation.wait_async()
+            finally:
+                self._done_waiting()
+        return reservation
+
+    def _reserve_for(self, key: Hashable, amount: object, timeout: object) -> Reservation:
+        n = self._check(amount)
+        max_wait = check_timeout(timeout)
+        if self._is_nothing(n):
+            return self._zero(key, n)
+        return self._commit(key, n, max_wait, waiter=False)
+
+    async def _reserve_for_async(
+        self, key: Hashable, amount: object, timeout: object
+    ) -> Reservation:
+        n = self._check(amount)
+        max_wait = check_timeout(timeout)
+        if self._is_nothing(n):
+            return self._zero(key, n)
+        return await self._commit_async(key, n, max_wait, waiter=False)
+
+    def _police_checked(self, key: Hashable, amount: object, *, hold: bool) -> Reservation | None:
+        """Admit ``amount`` now or raise :class:`RateLimitExceeded` (nothing taken).
+
+        With ``hold``, return the reservation (to reconcile later).
+        """
+        n = self._check(amount)
+        if self._is_nothing(n):
+            return self._zero(key, n)
+        if hold:
+            return self._commit(key, n, 0.0, waiter=False, refusal=RateLimitExceeded)
+        retry_after = self._police(key, n)
+        if retry_after:
+            raise RateLimitExceeded(
+                f"rate limit exceeded; retry in {retry_after:.6g}s", retry_after=retry_after
+            )
+        return None
+
+    # -- giving back, debt and holds ------------------------------------------------------
+
+    def _cancel_reservation(self, reservation: Reservation) -> float:
+        ticket = reservation._ticket
+        if ticket is None or self._is_nothing(reservation.amount):
+            return 0.0
+        given, _ = self._store.give_back(
+            reservation.key, self._vector(reservation.amount), ticket, cancel=True
+        )
+        return given
+
+    def _reconcile_reservation(self, reservation: Reservation, actual: object) -> None:
+        if not reservation.ok:
+            raise ReservationError("cannot reconcile a cancelled reservation")
+        checked = self._check_actual(actual, reservation.amount)
+        self._adjust(reservation, reservation.key, *self._split(checked, reservation.amount))
+        reservation.amount = checked
+
+    def _reconcile_estimate(self, actual: object, estimated: object) -> None:
+        """The 0.6 ``reconcile(actual, estimated)``: refund or charge the difference.
+
+        Inside ``acquire_ctx`` it is exact for that block's reservation. Outside, the
+        refund is taken from the end of the schedule (as if the estimate were the latest
+        admission): exact for one caller at a time (use ``reserve()`` or ``acquire_ctx``
+        when calls overlap).
+        """
+        current = _CURRENT.get()
+        if current is not None and current._owner is self and current.ok:
+            estimate = self._check_actual(estimated, current.amount)
+            target = self._check_actual(actual, estimate)
+            self._adjust(current, current.key, *self._split(target, estimate))
+            return
+        estimate = self._check_estimate(estimated)
+        target = self._check_actual(actual, estimate)
+        self._adjust(None, None, *self._split(target, estimate))
+
+    def _adjust(
+        self, reservation: Reservation | None, key: Hashable, extra: Any, unused: Any
+    ) -> None:
+        """Charge ``extra`` as debt and refund ``unused`` (either may be None).
+
+        A refund comes out of ``reservation``'s spans when it has any, else out of the
+        end of the schedule.
+        """
+        if unused is not None:
+            ticket = None if reservation is None else reservation._ticket
+            _, after = self._store.give_back(key, self._vector(unused), ticket, cancel=False)
+            if reservation is not None:
+                reservation._ticket = after
+        if extra is not None:
+            self._store.charge(key, self._vector(extra))
+
+    def _charge(self, key: Hashable, amount: object) -> None:
+        """Consume ``amount`` now without any check (debt)."""
+        n = self._check_actual(amount, self._check_estimate(0))
+        if not self._is_nothing(n):
+            self._store.charge(key, self._vector(n))
+
+    def _hold(self, key: Hashable, seconds: object) -> None:
+        """Admit nothing for ``key`` during the next ``seconds``."""
+        duration = check_quantity("seconds", seconds)
+        if duration > 0:
+            self._store.hold(key, duration)
+
+    def _reset(self, key: object = ALL_KEYS) -> None:
+        self._store.reset(key)
+        if key is ALL_KEYS:
+            with self._wait_lock:
+                self._backend_errors = 0
