@@ -26,6 +26,7 @@ __all__ = (
     "OnBackendError",
     "OnLimit",
     "bucket_config",
+    "check_one_unit_fits",
     "default_name",
     "no_settings_with_limiter",
 )
@@ -171,6 +172,19 @@ def no_settings_with_limiter(**settings: object) -> None:
     named = sorted(name for name, value in settings.items() if value is not None)
     if named:
         raise ConfigError(f"limiter= brings its own settings; do not also give {', '.join(named)}")
+
+
+def check_one_unit_fits(burst: float, token_estimate: object) -> None:
+    """Calls of one unit (no ``token_estimate``) must fit the burst.
+
+    Raises:
+        ConfigError: ``burst`` is below 1, so no call could ever be admitted.
+    """
+    if token_estimate is None and burst < 1:
+        raise ConfigError(
+            f"burst {burst:g} is below 1, the amount of each call, so no call could ever "
+            "be admitted; raise the burst or give token_estimate="
+        )
 
 
 def bucket_config(

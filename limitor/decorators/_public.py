@@ -14,6 +14,7 @@ from limitor.decorators._options import (
     OnBackendError,
     OnLimit,
     bucket_config,
+    check_one_unit_fits,
     given,
     no_settings_with_limiter,
 )
@@ -155,6 +156,7 @@ def rate_limit(
         decorator = Decorator(options, limiter=limiter, check=_no_max_concurrent(None))
     else:
         config = bucket_config(rate, capacity, seconds, burst, positional=positional)
+        check_one_unit_fits(config.max_burst, token_estimate)
         make = bucket_maker(
             config,
             options,
@@ -299,6 +301,7 @@ def rate_limit_per_user(
         if engine is None:
             raise ConfigError("rate_limit_per_user needs one of limitor's bucket classes")
         config = bucket_config(rate, capacity, seconds, burst, positional=positional)
+        check_one_unit_fits(config.max_burst, token_estimate)
         algorithm_name = engine.name
         PerUserLimiter(config, algorithm=algorithm_name, max_users=max_users, ttl=ttl)  # check now
 

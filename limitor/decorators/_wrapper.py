@@ -20,9 +20,9 @@ import anyio.to_thread
 
 from limitor._core import LimiterCore
 from limitor.base import AsyncBucket, Bucket, SyncBucket
-from limitor.decorators._options import DecoratorOptions
+from limitor.decorators._options import DecoratorOptions, check_one_unit_fits
 from limitor.decorators._proxy import RateLimitedFunction, Wrapper
-from limitor.errors import ConfigError, ConfigTypeError, LimitorError, RateLimitExceeded
+from limitor.errors import ConfigTypeError, LimitorError, RateLimitExceeded
 from limitor.per_user import PerUserLimiter
 from limitor.results import Reservation
 
@@ -425,16 +425,9 @@ def _gated(
 
 
 def _unit_amount_fits(limiter: Any, token_estimate: object) -> None:
-    """Calls of one unit must fit the burst (``burst=0.5`` could never admit one)."""
-    if (
-        token_estimate is None
-        and isinstance(limiter, Bucket | PerUserLimiter)
-        and limiter.burst < 1
-    ):
-        raise ConfigError(
-            f"burst {limiter.burst:g} is below 1, the amount of each call; raise the "
-            "burst or give token_estimate="
-        )
+    """Calls of one unit must fit the burst of a limiter given with ``limiter=``."""
+    if isinstance(limiter, Bucket | PerUserLimiter):
+        check_one_unit_fits(limiter.burst, token_estimate)
 
 
 def decorate(
