@@ -620,3 +620,22 @@ def test_the_fast_proxy_keeps_wrapts_guarantees(clock: FakeClock) -> None:
     assert limiter_of(bound).stats.admitted == 1
     with pytest.raises(TypeError):
         plain()  # type: ignore[call-arg]
+
+
+# -- after the call ran, nothing raises -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("actual", [10**400, float("nan"), "many"])
+def test_a_reconcile_result_that_is_no_amount_is_logged_not_raised(
+    actual: object, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    @rate_limit(
+        capacity=100, token_estimate=lambda: 10, token_reconcile=lambda r: actual, clock=clock
+    )
+    def call() -> str:
+        return "done"
+
+    with caplog.at_level("WARNING", logger="limitor"):
+        assert call() == "done"
+    assert "could not reconcile" in caplog.text
+    assert limiter_of(call).status().remaining == pytest.approx(90)  # the estimate stands
