@@ -23,8 +23,9 @@ The modules, one job each:
 - ``_limiters``: which limiter ``rate_limit`` makes; the per-user keys;
 - ``_public``: ``rate_limit``, ``async_rate_limit``, ``rate_limit_per_user``.
 
-:class:`Decorator`, :class:`DecoratorOptions`, :func:`decorate`, :func:`custom_key` and
-:func:`no_settings_with_limiter` are the pieces other limitor decorators build on.
+:class:`Decorator`, :class:`DecoratorOptions`, :func:`decorate`, :func:`custom_key`,
+:func:`target_of` and :func:`no_settings_with_limiter` are the pieces other limitor
+decorators (``llm_rate_limit``) build on.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from limitor.decorators._options import (
 from limitor.decorators._proxy import BoundRateLimitedFunction, RateLimitedFunction, limiter_of
 from limitor.decorators._public import async_rate_limit, rate_limit, rate_limit_per_user
 from limitor.decorators._shared import Decorator
-from limitor.decorators._wrapper import decorate, is_async_callable
+from limitor.decorators._wrapper import decorate, is_async_callable, target_of
 
 __all__ = (
     "CAPACITY",
@@ -62,5 +63,6 @@ __all__ = (
     "no_settings_with_limiter",
     "rate_limit",
     "rate_limit_per_user",
+    "target_of",
     "user_id_key",
 )

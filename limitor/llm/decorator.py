@@ -15,8 +15,8 @@ from limitor.decorators import (
     OnLimit,
     custom_key,
     no_settings_with_limiter,
+    target_of,
 )
-from limitor.decorators._wrapper import target_of
 from limitor.errors import ConfigTypeError
 from limitor.llm.limits import Limit, LLMLimiter
 from limitor.llm.tokens import OUTPUT_LIMIT_NAMES, estimate_tokens
