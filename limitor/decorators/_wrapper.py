@@ -135,8 +135,15 @@ class _Ours:
             return wait_bucket
         return functools.partial(acquire_async, None, 1, timeout)
 
-    def one_unit_police(self) -> Callable[[], Any]:
-        return functools.partial(self.limiter._police_checked, None, 1, hold=False)
+    def one_unit_police(self, is_async: bool) -> Callable[[], Any]:
+        police = functools.partial(self.limiter._police_checked, None, 1, hold=False)
+        if not is_async:
+            return police
+
+        async def police_async() -> None:
+            police()
+
+        return police_async
 
     # One unit for a key (per-user).
     def keyed(self) -> Callable[[Any, float, float | None], Any]:
@@ -430,6 +437,46 @@ def _unit_amount_fits(limiter: Any, token_estimate: object) -> None:
         check_one_unit_fits(limiter.burst, token_estimate)
 
 
+def _call_forms(
+    adapter: _Adapter,
+    options: DecoratorOptions,
+    *,
+    func: Any,
+    is_async: bool,
+    key_of: KeyOf | None,
+    token_estimate: Callable[..., Any] | None,
+    on_outcome: Callable[[Any, Any], None] | None,
+) -> tuple[Wrapper, Callable[..., Any] | None]:
+    """The wrapt wrapper and the direct closure (None: the wrapper's) for one configuration.
+
+    One unit with nothing to reconcile or report gets closures with only the wait in them.
+    """
+    timeout = options.max_wait
+    simple = token_estimate is None and options.token_reconcile is None and on_outcome is None
+    if simple and options.police and key_of is None and isinstance(adapter, _Ours):
+        return _forms(adapter.one_unit_police(is_async), func, is_async)
+    if simple and not options.police:
+        if key_of is None and isinstance(adapter, _Ours):
+            run = adapter.one_unit_async(timeout) if is_async else adapter.one_unit(timeout)
+            return _forms(run, func, is_async)
+        if key_of is None and isinstance(adapter, _Foreign):
+            bucket = adapter.context(is_async, timeout)
+            if bucket is not None:  # 0.6 style: with bucket:
+                return _context_forms(bucket, func, is_async)
+        elif isinstance(adapter, _Ours):
+            go = adapter.keyed_async() if is_async else adapter.keyed()
+            return _keyed_forms(go, key_of, timeout, func, is_async)
+    wrapper = _general(
+        adapter,
+        options,
+        is_async=is_async,
+        key_of=key_of,
+        token_estimate=token_estimate,
+        on_outcome=on_outcome,
+    )
+    return wrapper, None
+
+
 def decorate(
     func: Any,
     limiter: Any,
@@ -462,52 +509,15 @@ def decorate(
         token_estimate = options.token_estimate
     _unit_amount_fits(limiter, token_estimate)
     adapter = _adapter(limiter, is_async)
-    timeout = options.max_wait
-    simple = token_estimate is None and options.token_reconcile is None and on_outcome is None
-    wrapper: Wrapper
-    call: Callable[..., Any] | None
-    if simple and key_of is None and isinstance(adapter, _Foreign) and not options.police:
-        bucket = adapter.context(is_async, timeout)
-        if bucket is not None:
-            wrapper, call = _context_forms(bucket, func, is_async)
-        else:
-            general = _general(
-                adapter,
-                options,
-                is_async=is_async,
-                key_of=None,
-                token_estimate=None,
-                on_outcome=None,
-            )
-            wrapper, call = general, None
-    elif simple and key_of is None and isinstance(adapter, _Ours):
-        if options.police:
-            run = adapter.one_unit_police()
-            if is_async:
-
-                async def run_async() -> None:
-                    run()
-
-                wrapper, call = _forms(run_async, func, is_async)
-            else:
-                wrapper, call = _forms(run, func, is_async)
-        elif is_async:
-            wrapper, call = _forms(adapter.one_unit_async(timeout), func, is_async)
-        else:
-            wrapper, call = _forms(adapter.one_unit(timeout), func, is_async)
-    elif simple and key_of is not None and isinstance(adapter, _Ours) and not options.police:
-        go = adapter.keyed_async() if is_async else adapter.keyed()
-        wrapper, call = _keyed_forms(go, key_of, timeout, func, is_async)
-    else:
-        wrapper = _general(
-            adapter,
-            options,
-            is_async=is_async,
-            key_of=key_of,
-            token_estimate=token_estimate,
-            on_outcome=on_outcome,
-        )
-        call = None
+    wrapper, call = _call_forms(
+        adapter,
+        options,
+        func=func,
+        is_async=is_async,
+        key_of=key_of,
+        token_estimate=token_estimate,
+        on_outcome=on_outcome,
+    )
     gate = getattr(limiter, "_gate", None) if isinstance(limiter, AsyncBucket) else None
     if gate is not None and is_async:
         if call is None:
