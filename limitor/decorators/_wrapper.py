@@ -463,7 +463,7 @@ def _call_forms(
             bucket = adapter.context(is_async, timeout)
             if bucket is not None:  # 0.6 style: with bucket:
                 return _context_forms(bucket, func, is_async)
-        elif isinstance(adapter, _Ours):
+        elif key_of is not None and isinstance(adapter, _Ours):
             go = adapter.keyed_async() if is_async else adapter.keyed()
             return _keyed_forms(go, key_of, timeout, func, is_async)
     wrapper = _general(
