@@ -26,16 +26,44 @@ _Plan = tuple[tuple[int | str, ...], tuple[tuple[str, int | str], ...]]
 class ArgumentBinder:
     """Map the ``(args, kwargs)`` of calls to a function onto its parameters' names."""
 
-    __slots__ = ("_plans", "_signature")
+    __slots__ = ("_plans", "_positions", "_signature")
 
     def __init__(self, func: Callable[..., Any]) -> None:
         self._signature = inspect.signature(func)
         self._plans: dict[tuple[int, tuple[str, ...]], _Plan] = {}
+        self._positions: dict[str, int] = {}
+        for index, parameter in enumerate(self._signature.parameters.values()):
+            if parameter.kind not in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+                break
+            self._positions[parameter.name] = index
 
     @property
     def parameters(self) -> tuple[str, ...]:
         """The function's parameter names, in order."""
         return tuple(self._signature.parameters)
+
+    @property
+    def takes_any_keyword(self) -> bool:
+        """Whether the function has a ``**kwargs`` parameter."""
+        return any(
+            p.kind == inspect.Parameter.VAR_KEYWORD for p in self._signature.parameters.values()
+        )
+
+    def default(self, name: str) -> Any:
+        """The default value of parameter ``name`` (``None`` if it has none)."""
+        parameter = self._signature.parameters.get(name)
+        if parameter is None or parameter.default is inspect.Parameter.empty:
+            return None
+        return parameter.default
+
+    def defaults(self, names: tuple[str, ...]) -> dict[str, Any]:
+        """The defaults of those of ``names`` that are parameters with a default."""
+        found = {}
+        for name in names:
+            parameter = self._signature.parameters.get(name)
+            if parameter is not None and parameter.default is not inspect.Parameter.empty:
+                found[name] = parameter.default
+        return found
 
     def normalize(
         self, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -55,22 +83,16 @@ class ArgumentBinder:
             {name: args[s] if isinstance(s, int) else kwargs[s] for name, s in keywords},
         )
 
-    def value(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """The value passed for parameter ``name`` (``None`` when it was not passed)."""
+    def value(
+        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], default: Any = None
+    ) -> Any:
+        """The value passed for parameter ``name`` (``default`` when it was not passed)."""
         if name in kwargs:
             return kwargs[name]
-        index = self._position(name)
+        index = self._positions.get(name)
         if index is not None and index < len(args):
             return args[index]
-        return None
-
-    def _position(self, name: str) -> int | None:
-        for index, parameter in enumerate(self._signature.parameters.values()):
-            if parameter.kind not in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
-                return None
-            if parameter.name == name:
-                return index
-        return None
+        return default
 
     def _plan(self, shape: tuple[int, tuple[str, ...]]) -> _Plan:
         count, names = shape

@@ -17,6 +17,7 @@ __all__ = (
     "Unavailable",
     "aidentity",
     "bare_namespace",
+    "closure_namespace",
     "decorator_timings",
     "identity",
 )
@@ -26,6 +27,7 @@ SYNC_ACQUIRE = "sync acquire"
 SYNC_TRY = "sync try_acquire (policing)"
 ASYNC_ACQUIRE = "async acquire"
 SYNC_DECORATOR = "sync decorator - bare call"
+SYNC_DECORATOR_VS_CLOSURE = "sync decorator - bare call, x ref = closure decorator - bare"
 ASYNC_DECORATOR = "async decorator - bare call"
 PER_KEY_DECORATOR = "per-key decorator - bare call"
 LLM_CALL = "LLM call (requests + tokens, reconciled) - bare call"
@@ -57,6 +59,24 @@ def bare_namespace(is_async: bool) -> dict[str, Any]:
     return {"function": _abare if is_async else _bare}
 
 
+def closure_namespace() -> dict[str, Any]:
+    """The function decorated by hand: a plain closure around the floor bucket.
+
+    The reference for a decorator's own cost: what ``bucket.acquire(); return f(...)``
+    written as a closure costs over the bare call.
+    """
+    from benchmarks.floor import FloorBucket
+
+    bucket = FloorBucket(1e12, 1e12)
+    acquire = bucket.acquire
+
+    def closure(*args: Any, **kwargs: Any) -> Any:
+        acquire()
+        return _bare(*args, **kwargs)
+
+    return {"function": closure}
+
+
 @dataclass
 class Case:
     """What every case has: the measure it belongs to and the algorithm it runs."""
@@ -78,7 +98,9 @@ class Timed(Case):
     """A statement timed in a loop; ``setup()`` returns its names (fresh each repeat).
 
     With ``bare``, the figure is the statement's time minus that of ``bare`` (the same
-    call without the rate limiter), timed in the same repeat.
+    call without the rate limiter), timed in the same repeat. With ``reference_setup``
+    too, the ratio is to the ``bare`` statement run on its names (minus the bare call),
+    timed in the same repeat, instead of to the floor.
     """
 
     stmt: str = ""
@@ -86,6 +108,7 @@ class Timed(Case):
     is_async: bool = False
     bare: str | None = None
     bare_setup: Callable[[], dict[str, Any]] | None = None
+    reference_setup: Callable[[], dict[str, Any]] | None = None
 
 
 @dataclass

@@ -9,10 +9,12 @@ from benchmarks.libraries.base import (
     ASYNC_ACQUIRE,
     ASYNC_DECORATOR,
     BARE_ASYNC,
+    BARE_SYNC,
     LLM_CALL,
     PER_KEY_DECORATOR,
     SYNC_ACQUIRE,
     SYNC_DECORATOR,
+    SYNC_DECORATOR_VS_CLOSURE,
     SYNC_TRY,
     Case,
     Keyed,
@@ -21,6 +23,7 @@ from benchmarks.libraries.base import (
     Timed,
     Unavailable,
     bare_namespace,
+    closure_namespace,
     decorator_timings,
 )
 
@@ -179,6 +182,16 @@ def _decorator_cases() -> list[Case]:
             async_setup,
             sync_note="@rate_limit",
             async_note="@rate_limit on async def",
+        ),
+        Timed(
+            SYNC_DECORATOR_VS_CLOSURE,
+            DEFAULT_ALGORITHM,
+            stmt=BARE_SYNC,
+            setup=sync_setup,
+            bare=BARE_SYNC,
+            bare_setup=lambda: bare_namespace(False),
+            reference_setup=closure_namespace,
+            note="@rate_limit against a closure around the floor bucket (goal: <= 1.5)",
         ),
         Timed(
             PER_KEY_DECORATOR,

@@ -5,24 +5,66 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from typing import Any, ParamSpec, TypeVar, overload
 
+from limitor._binding import ArgumentBinder
 from limitor.clock import Clock
+from limitor.configs import parse_rate
 from limitor.decorators import (
+    Decorator,
+    DecoratorOptions,
+    OnBackendError,
     OnLimit,
-    _build_wrapper,
-    _call_options,
-    _custom_key,
-    _is_async,
-    _no_settings_with_limiter,
-    _wrap,
+    custom_key,
+    no_settings_with_limiter,
+    target_of,
 )
 from limitor.errors import ConfigTypeError
 from limitor.llm.limits import Limit, LLMLimiter
-from limitor.llm.tokens import estimate_tokens
+from limitor.llm.tokens import OUTPUT_LIMIT_NAMES, estimate_tokens
 
 __all__ = ("llm_rate_limit",)
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+def _default_estimate(func: Any) -> Callable[..., Any]:
+    """:func:`estimate_tokens`, counting the signature's default ``max_tokens`` too.
+
+    ``chat(messages)`` on ``def chat(messages, max_tokens=512)`` reserves the 512 output
+    tokens the call allows, as ``chat(messages, max_tokens=512)`` does; a ``max_tokens``
+    given by position counts as well.
+    """
+    try:
+        binder = ArgumentBinder(target_of(func))
+    except (TypeError, ValueError):  # no signature to read (some builtins)
+        return estimate_tokens
+    defaults = binder.defaults(OUTPUT_LIMIT_NAMES)
+    if not defaults and not any(name in binder.parameters for name in OUTPUT_LIMIT_NAMES):
+        return estimate_tokens  # nothing to bind: the call's keywords say it all
+    normalize = binder.normalize
+
+    def estimate(*args: Any, **kwargs: Any) -> Any:
+        try:
+            args, kwargs = normalize(args, kwargs)
+        except TypeError:  # the call itself will say what is wrong
+            return estimate_tokens(*args, **kwargs)
+        for name, value in defaults.items():
+            kwargs.setdefault(name, value)
+        return estimate_tokens(*args, **kwargs)
+
+    return estimate
+
+
+def _rate_limits(requests: object, tokens: object) -> list[Limit]:
+    """``requests="500/minute"``, ``tokens="200000/minute"`` as :class:`Limit` s."""
+    found = []
+    for unit, rate in (("requests", requests), ("tokens", tokens)):
+        if rate is not None:
+            if not isinstance(rate, str):
+                raise ConfigTypeError(f"{unit} must be a rate string such as '500/minute'")
+            config = parse_rate(rate)
+            found.append(Limit(unit, config.capacity, config.seconds))  # type: ignore[arg-type]
+    return found
 
 
 @overload
@@ -39,6 +81,8 @@ def llm_rate_limit(
     output_tokens_per_minute: float | None = None,
     requests_per_day: float | None = None,
     tokens_per_day: float | None = None,
+    requests: str | None = None,
+    tokens: str | None = None,
     limits: tuple[Limit, ...] = (),
     token_estimate: Callable[..., Any] | None = None,
     token_reconcile: Callable[[Any], Any] | None = None,
@@ -50,6 +94,9 @@ def llm_rate_limit(
     timeout: float | None = None,
     on_limit: OnLimit = "wait",
     clock: Clock | None = None,
+    backend: Any = None,
+    name: str | None = None,
+    on_backend_error: OnBackendError | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
 
@@ -62,6 +109,8 @@ def llm_rate_limit(
     output_tokens_per_minute: float | None = None,
     requests_per_day: float | None = None,
     tokens_per_day: float | None = None,
+    requests: str | None = None,
+    tokens: str | None = None,
     limits: tuple[Limit, ...] = (),
     token_estimate: Callable[..., Any] | None = None,
     token_reconcile: Callable[[Any], Any] | None = None,
@@ -73,6 +122,9 @@ def llm_rate_limit(
     timeout: float | None = None,
     on_limit: OnLimit = "wait",
     clock: Clock | None = None,
+    backend: Any = None,
+    name: str | None = None,
+    on_backend_error: OnBackendError | None = None,
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """Keep a function that calls an LLM within its requests and tokens per minute.
 
@@ -90,9 +142,12 @@ def llm_rate_limit(
         output_tokens_per_minute: OTPM.
         requests_per_day: RPD.
         tokens_per_day: TPD.
+        requests: a requests limit as a rate string (``"500/minute"``).
+        tokens: a tokens limit as a rate string (``"200000/minute"``).
         limits: more :class:`~limitor.llm.Limit` s (custom periods or bursts).
         token_estimate: the call's cost from its arguments; default
-            :func:`~limitor.llm.estimate_tokens` (characters / 4 plus ``max_tokens``).
+            :func:`~limitor.llm.estimate_tokens` (characters / 4 plus ``max_tokens``,
+            the signature's default ``max_tokens`` included).
         token_reconcile: the call's real cost from its result, for example
             :func:`~limitor.llm.usage_tokens`.
         rate_limit_headers: returns the response's headers (or ``None``) from the result,
@@ -105,48 +160,71 @@ def llm_rate_limit(
         timeout: the longest wait accepted; a longer one raises ``AcquireTimeout`` at once.
         on_limit: ``"wait"`` (default) or ``"raise"`` (``RateLimitExceeded`` at once).
         clock: the time source (tests pass a ``FakeClock``).
+        backend: where the limits' state lives (default: in this process's memory).
+        name: the limits' identity in the backend (default: the first decorated
+            function's module and qualified name).
+        on_backend_error: ``"raise"`` (default) or ``"allow"``.
 
     Example:
         >>> @llm_rate_limit(requests_per_minute=500, tokens_per_minute=200_000)
         ... def complete(prompt: str, max_tokens: int = 256) -> str:
         ...     return prompt
     """
-    police, max_wait = _call_options(
-        on_limit,
-        timeout,
+    options = DecoratorOptions.check(
+        on_limit=on_limit,
+        timeout=timeout,
         token_estimate=token_estimate,
         token_reconcile=token_reconcile,
-        rate_limit_headers=rate_limit_headers,
         key=key,
+        clock=clock,
+        backend=backend,
+        name=name,
+        on_backend_error=on_backend_error,
+        rate_limit_headers=rate_limit_headers,
     )
+    key_of = None if key is None else (lambda func: custom_key(func, key))
+    estimate_of = None if token_estimate is not None else _default_estimate
     if limiter is not None:
         if not isinstance(limiter, LLMLimiter):
             raise ConfigTypeError(f"limiter must be an LLMLimiter, got {limiter!r}")
-        _no_settings_with_limiter(
+        no_settings_with_limiter(
             requests_per_minute=requests_per_minute,
             tokens_per_minute=tokens_per_minute,
             input_tokens_per_minute=input_tokens_per_minute,
             output_tokens_per_minute=output_tokens_per_minute,
             requests_per_day=requests_per_day,
             tokens_per_day=tokens_per_day,
+            requests=requests,
+            tokens=tokens,
             limits=limits or None,
             ttl=ttl,
-            clock=clock,
+            **options.given_limiter_settings(),
         )
-        shared = limiter
+        shared: LLMLimiter | None = limiter
+        make = None
     else:
-        shared = LLMLimiter(
-            requests_per_minute,
-            tokens_per_minute,
-            input_tokens_per_minute=input_tokens_per_minute,
-            output_tokens_per_minute=output_tokens_per_minute,
-            requests_per_day=requests_per_day,
-            tokens_per_day=tokens_per_day,
-            limits=limits,
-            max_keys=max_keys,
-            ttl=ttl,
-            clock=clock,
-        )
+        all_limits = (*_rate_limits(requests, tokens), *limits)
+        arguments: dict[str, Any] = {
+            "input_tokens_per_minute": input_tokens_per_minute,
+            "output_tokens_per_minute": output_tokens_per_minute,
+            "requests_per_day": requests_per_day,
+            "tokens_per_day": tokens_per_day,
+            "limits": all_limits,
+            "max_keys": max_keys,
+            "ttl": ttl,
+        }
+        LLMLimiter(requests_per_minute, tokens_per_minute, **arguments)  # check now
+        shared = None
+
+        def make(func: Any, is_async: bool) -> LLMLimiter:
+            return LLMLimiter(
+                requests_per_minute,
+                tokens_per_minute,
+                clock=options.clock,
+                **arguments,
+                **options.limiter_arguments(func),
+            )
+
     feedback = None
     if rate_limit_headers is not None:
         read_headers = rate_limit_headers
@@ -154,20 +232,14 @@ def llm_rate_limit(
         def feedback(call_key: Any, outcome: Any) -> None:
             headers = read_headers(outcome)
             if headers is not None:
-                shared.update_from_headers(headers, key=call_key)
+                decorator.limiter.update_from_headers(headers, key=call_key)
 
-    def decorate(func: Callable[P, R]) -> Callable[P, R]:
-        wrapper = _build_wrapper(
-            func,
-            shared,
-            is_async=_is_async(func),
-            key_of=None if key is None else _custom_key(func, key),
-            token_estimate=estimate_tokens if token_estimate is None else token_estimate,
-            token_reconcile=token_reconcile,
-            timeout=max_wait,
-            police=police,
-            on_outcome=feedback,
-        )
-        return _wrap(func, wrapper, shared)  # type: ignore[no-any-return]
-
-    return decorate if _func is None else decorate(_func)
+    decorator = Decorator(
+        options,
+        limiter=shared,
+        make_limiter=make,
+        key_of=key_of,
+        estimate_of=estimate_of,
+        on_outcome=feedback,
+    )
+    return decorator if _func is None else decorator(_func)

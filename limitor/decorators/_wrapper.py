@@ -1,0 +1,530 @@
+"""Building the call around a decorated function, for one limiter and one set of options.
+
+:func:`decorate` looks at the function once (sync or async; generators refused), picks
+how to wait on the limiter (:class:`_Ours` for limitor's limiters, through the verbs
+every ``LimiterCore`` has; :class:`_Foreign` for objects following the limitor 0.6
+protocols), and returns a :class:`RateLimitedFunction` with two forms of the same call:
+a wrapt wrapper for bound methods and a plain closure for direct calls. The common case
+(one unit, no key, nothing to reconcile) gets closures with nothing but the wait in them.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio.to_thread
+
+from limitor._core import LimiterCore
+from limitor.base import AsyncBucket, Bucket, SyncBucket
+from limitor.decorators._options import DecoratorOptions, check_one_unit_fits
+from limitor.decorators._proxy import RateLimitedFunction, Wrapper
+from limitor.errors import ConfigTypeError, LimitorError, RateLimitExceeded
+from limitor.per_user import PerUserLimiter
+from limitor.results import Reservation
+
+__all__ = ("KeyOf", "decorate", "is_async_callable", "target_of")
+
+log = logging.getLogger("limitor")
+
+KeyOf = Callable[[tuple[Any, ...], dict[str, Any]], Any]
+"""``key_of(call_args, kwargs)``: the key of one call (``self`` first for methods)."""
+
+
+# -- the function --------------------------------------------------------------------------
+
+
+def target_of(func: Any) -> Callable[..., Any]:
+    """The plain function behind a staticmethod/classmethod object.
+
+    Raises:
+        ConfigTypeError: ``func`` is not callable.
+    """
+    target = func.__func__ if isinstance(func, (classmethod, staticmethod)) else func
+    if not callable(target):
+        raise ConfigTypeError(f"rate limits decorate callables, got {func!r}")
+    return target
+
+
+def is_async_callable(func: Any) -> bool:
+    """Whether calls of ``func`` are awaited; generators are refused.
+
+    Raises:
+        ConfigTypeError: ``func`` is not callable, or is (or calls) a generator function:
+            its body runs as it is iterated, after the call returned, so a limit on the
+            call would not limit it.
+    """
+    target = target_of(func)
+    call = None
+    if not inspect.isfunction(target) and not isinstance(target, type):
+        call = getattr(type(target), "__call__", None)  # noqa: B004 - a callable object's method
+    for candidate in (target, call):
+        if candidate is None:
+            continue
+        if inspect.isasyncgenfunction(candidate) or inspect.isgeneratorfunction(candidate):
+            kind = "an async generator" if inspect.isasyncgenfunction(candidate) else "a generator"
+            raise ConfigTypeError(
+                f"{target!r} is {kind} function; rate limit the calls it makes instead, "
+                "or the function that consumes it"
+            )
+    return inspect.iscoroutinefunction(target) or (
+        call is not None and inspect.iscoroutinefunction(call)
+    )
+
+
+# -- how to wait on each kind of limiter -------------------------------------------------
+
+
+class _Ours:
+    """A limitor limiter: exact refunds and debt through its reservations."""
+
+    def __init__(self, limiter: LimiterCore) -> None:
+        self.limiter = limiter
+
+    def wait(self, key: Any, amount: Any, timeout: float | None, hold: bool) -> Any:
+        return self.limiter._acquire_sync(key, amount, timeout)
+
+    async def wait_async(self, key: Any, amount: Any, timeout: float | None, hold: bool) -> Any:
+        return await self.limiter._acquire_async(key, amount, timeout)
+
+    def police(self, key: Any, amount: Any, hold: bool) -> Reservation | None:
+        return self.limiter._police_checked(key, amount, hold=hold)
+
+    def settle(self, reservation: Reservation | None, estimated: Any, actual: Any) -> None:
+        if reservation is not None:
+            reservation.reconcile(actual)
+
+    async def settle_async(
+        self, reservation: Reservation | None, estimated: Any, actual: Any
+    ) -> None:
+        self.settle(reservation, estimated, actual)
+
+    # The common case: one unit, no key.
+    def one_unit(self, timeout: float | None) -> Callable[[], Any]:
+        limiter = self.limiter
+        if isinstance(limiter, SyncBucket):
+            acquire = limiter.acquire
+            return acquire if timeout is None else functools.partial(acquire, 1, timeout)
+        acquire_sync = limiter._acquire_sync
+        if isinstance(limiter, Bucket):  # an async bucket serving a plain function
+            admit = limiter._admit_at_once
+
+            def wait_bucket() -> None:
+                if not admit(None, 1, timeout):
+                    acquire_sync(None, 1, timeout)
+
+            return wait_bucket
+        return functools.partial(acquire_sync, None, 1, timeout)
+
+    def one_unit_async(self, timeout: float | None) -> Callable[[], Awaitable[Any]]:
+        limiter = self.limiter
+        if isinstance(limiter, AsyncBucket):
+            acquire = limiter.acquire
+            return acquire if timeout is None else functools.partial(acquire, 1, timeout)
+        acquire_async = limiter._acquire_async
+        if isinstance(limiter, Bucket):  # a sync bucket serving a coroutine function
+            admit = limiter._admit_at_once
+
+            async def wait_bucket() -> None:
+                if not admit(None, 1, timeout):
+                    await acquire_async(None, 1, timeout)
+
+            return wait_bucket
+        return functools.partial(acquire_async, None, 1, timeout)
+
+    def one_unit_police(self, is_async: bool) -> Callable[[], Any]:
+        police = functools.partial(self.limiter._police_checked, None, 1, hold=False)
+        if not is_async:
+            return police
+
+        async def police_async() -> None:
+            police()
+
+        return police_async
+
+    # One unit for a key (per-user).
+    def keyed(self) -> Callable[[Any, float, float | None], Any]:
+        limiter = self.limiter
+        return limiter.acquire if isinstance(limiter, PerUserLimiter) else limiter._acquire_sync
+
+    def keyed_async(self) -> Callable[[Any, float, float | None], Awaitable[Any]]:
+        limiter = self.limiter
+        if isinstance(limiter, PerUserLimiter):
+            return limiter.acquire_async
+        return limiter._acquire_async
+
+
+class _Foreign:
+    """An object following the limitor 0.6 protocols, driven through them.
+
+    One unit is taken with ``with bucket:`` / ``async with bucket:`` around the call
+    when the object has them (as limitor 0.6 did), else with ``acquire()``; amounts go
+    through ``acquire(amount=...)`` and ``reconcile(actual=..., estimated=...)``.
+    """
+
+    def __init__(self, limiter: Any, *, is_async: bool) -> None:
+        self.limiter = limiter
+        self.async_acquire = inspect.iscoroutinefunction(getattr(limiter, "acquire", None))
+        self.async_reconcile = inspect.iscoroutinefunction(getattr(limiter, "reconcile", None))
+        if not is_async and self.async_acquire:
+            raise ConfigTypeError(f"{limiter!r} is async; it can limit async functions only")
+
+    def _acquire_args(self, amount: float, timeout: float | None) -> dict[str, Any]:
+        return {"amount": amount} if timeout is None else {"amount": amount, "timeout": timeout}
+
+    def context(self, is_async: bool, timeout: float | None) -> Any:
+        """The object itself when a plain unit is taken by entering it (0.6: ``with bucket``)."""
+        names = ("__aenter__", "__aexit__") if is_async else ("__enter__", "__exit__")
+        usable = timeout is None and all(hasattr(type(self.limiter), n) for n in names)
+        return self.limiter if usable else None
+
+    def wait(self, key: Any, amount: float, timeout: float | None, hold: bool) -> None:
+        self.limiter.acquire(**self._acquire_args(amount, timeout))
+
+    async def wait_async(self, key: Any, amount: float, timeout: float | None, hold: bool) -> None:
+        call = functools.partial(self.limiter.acquire, **self._acquire_args(amount, timeout))
+        if self.async_acquire:
+            await call()
+        else:  # a blocking limiter must not block the event loop
+            await anyio.to_thread.run_sync(call)
+
+    def police(self, key: Any, amount: float, hold: bool) -> None:
+        try_acquire = getattr(self.limiter, "try_acquire", None)
+        if try_acquire is None:
+            raise ConfigTypeError(f"on_limit='raise' needs try_acquire() on {self.limiter!r}")
+        if not try_acquire(amount):
+            raise RateLimitExceeded("rate limit exceeded")
+
+    def settle(self, reservation: Reservation | None, estimated: Any, actual: Any) -> None:
+        self.limiter.reconcile(actual=actual, estimated=estimated)
+
+    async def settle_async(
+        self, reservation: Reservation | None, estimated: Any, actual: Any
+    ) -> None:
+        if self.async_reconcile:
+            await self.limiter.reconcile(actual=actual, estimated=estimated)
+        else:
+            self.settle(reservation, estimated, actual)
+
+
+_Adapter = _Ours | _Foreign
+
+
+def _adapter(limiter: Any, is_async: bool) -> _Adapter:
+    if isinstance(limiter, LimiterCore):
+        return _Ours(limiter)
+    if not callable(getattr(limiter, "acquire", None)) and not hasattr(type(limiter), "__enter__"):
+        raise ConfigTypeError(f"limiter must have an acquire() method, got {limiter!r}")
+    return _Foreign(limiter, is_async=is_async)
+
+
+# -- the two forms of one call -------------------------------------------------------------
+
+
+def _forms(run: Callable[[], Any], func: Any, is_async: bool) -> tuple[Wrapper, Callable[..., Any]]:
+    """The wrapt wrapper and the direct closure for "``run()``, then call"."""
+    if is_async:
+
+        async def wrapper_async(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+            await run()
+            return await wrapped(*args, **kwargs)
+
+        async def call_async(*args: Any, **kwargs: Any) -> Any:
+            await run()
+            return await func(*args, **kwargs)
+
+        return wrapper_async, call_async
+
+    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        run()
+        return wrapped(*args, **kwargs)
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        run()
+        return func(*args, **kwargs)
+
+    return wrapper, call
+
+
+def _context_forms(bucket: Any, func: Any, is_async: bool) -> tuple[Wrapper, Callable[..., Any]]:
+    """The two forms of "call inside ``with bucket:``" (or ``async with``)."""
+    if is_async:
+
+        async def wrapper_async(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+            async with bucket:
+                return await wrapped(*args, **kwargs)
+
+        async def call_async(*args: Any, **kwargs: Any) -> Any:
+            async with bucket:
+                return await func(*args, **kwargs)
+
+        return wrapper_async, call_async
+
+    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        with bucket:
+            return wrapped(*args, **kwargs)
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with bucket:
+            return func(*args, **kwargs)
+
+    return wrapper, call
+
+
+def _keyed_forms(
+    go: Callable[..., Any], key_of: KeyOf, timeout: float | None, func: Any, is_async: bool
+) -> tuple[Wrapper, Callable[..., Any]]:
+    """The two forms of "wait for one unit of the call's key, then call"."""
+    if is_async:
+
+        async def wrapper_async(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+            await go(key_of(args if instance is None else (instance, *args), kwargs), 1, timeout)
+            return await wrapped(*args, **kwargs)
+
+        async def call_async(*args: Any, **kwargs: Any) -> Any:
+            await go(key_of(args, kwargs), 1, timeout)
+            return await func(*args, **kwargs)
+
+        return wrapper_async, call_async
+
+    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        go(key_of(args if instance is None else (instance, *args), kwargs), 1, timeout)
+        return wrapped(*args, **kwargs)
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        go(key_of(args, kwargs), 1, timeout)
+        return func(*args, **kwargs)
+
+    return wrapper, call
+
+
+def _general(
+    adapter: _Adapter,
+    options: DecoratorOptions,
+    *,
+    is_async: bool,
+    key_of: KeyOf | None,
+    token_estimate: Callable[..., Any] | None,
+    on_outcome: Callable[[Any, Any], None] | None,
+) -> Wrapper:
+    """The wrapt wrapper that does everything: key, estimate, wait or police, reconcile."""
+    token_reconcile = options.token_reconcile
+    hold = token_reconcile is not None  # keep a reservation to reconcile after the call
+    police = options.police
+    timeout = options.max_wait
+
+    if is_async:
+
+        async def general_async(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+            call_args = args if instance is None else (instance, *args)
+            key = None if key_of is None else key_of(call_args, kwargs)
+            amount = 1.0 if token_estimate is None else token_estimate(*call_args, **kwargs)
+            if police:
+                reservation = adapter.police(key, amount, hold)
+            else:
+                reservation = await adapter.wait_async(key, amount, timeout, hold)
+            if not hold and on_outcome is None:
+                return await wrapped(*args, **kwargs)
+            try:
+                result = await wrapped(*args, **kwargs)
+            except BaseException as error:
+                if hold:
+                    await _settle_safely_async(adapter, reservation, amount, 0.0)  # refund all
+                _report(on_outcome, key, error)
+                raise
+            if hold:
+                actual = _actual(token_reconcile, result)
+                if actual is not None:
+                    await _settle_safely_async(adapter, reservation, amount, actual)
+            _report(on_outcome, key, result)
+            return result
+
+        return general_async
+
+    def general(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        call_args = args if instance is None else (instance, *args)
+        key = None if key_of is None else key_of(call_args, kwargs)
+        amount = 1.0 if token_estimate is None else token_estimate(*call_args, **kwargs)
+        if police:
+            reservation = adapter.police(key, amount, hold)
+        else:
+            reservation = adapter.wait(key, amount, timeout, hold)
+        if not hold and on_outcome is None:
+            return wrapped(*args, **kwargs)
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as error:
+            if hold:
+                _settle_safely(adapter, reservation, amount, 0.0)  # refund the estimate
+            _report(on_outcome, key, error)
+            raise
+        if hold:
+            actual = _actual(token_reconcile, result)
+            if actual is not None:
+                _settle_safely(adapter, reservation, amount, actual)
+        _report(on_outcome, key, result)
+        return result
+
+    return general
+
+
+def _settle_safely(
+    adapter: _Adapter, reservation: Reservation | None, estimated: Any, actual: object
+) -> None:
+    try:
+        adapter.settle(reservation, estimated, actual)
+    except (LimitorError, TypeError, ValueError, OverflowError) as error:
+        log.warning("could not reconcile %r tokens: %s", actual, error)
+
+
+async def _settle_safely_async(
+    adapter: _Adapter, reservation: Reservation | None, estimated: Any, actual: object
+) -> None:
+    try:
+        await adapter.settle_async(reservation, estimated, actual)
+    except (LimitorError, TypeError, ValueError, OverflowError) as error:
+        log.warning("could not reconcile %r tokens: %s", actual, error)
+
+
+def _actual(token_reconcile: Callable[[Any], Any] | None, result: Any) -> Any:
+    """``token_reconcile(result)``, or None (logged) if it fails: the estimate then stands."""
+    try:
+        return token_reconcile(result)  # type: ignore[misc]
+    except Exception as error:
+        log.warning("token_reconcile failed, keeping the estimate: %r", error)
+        return None
+
+
+def _report(on_outcome: Callable[[Any, Any], None] | None, key: Any, outcome: Any) -> None:
+    if on_outcome is None or (
+        isinstance(outcome, BaseException) and not isinstance(outcome, Exception)
+    ):
+        return  # nothing to learn from a cancellation or an interrupt
+    try:
+        on_outcome(key, outcome)
+    except Exception as error:
+        log.warning("could not read the call's rate-limit feedback: %r", error)
+
+
+def _gated(
+    gate: Any, wrapper: Wrapper, call: Callable[..., Any]
+) -> tuple[Wrapper, Callable[..., Any]]:
+    """``max_concurrent``: hold a place for the whole call, taken before the rate's wait."""
+
+    async def gated_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+        await gate.acquire()
+        try:
+            return await wrapper(wrapped, instance, args, kwargs)
+        finally:
+            gate.release()
+
+    async def gated_call(*args: Any, **kwargs: Any) -> Any:
+        await gate.acquire()
+        try:
+            return await call(*args, **kwargs)
+        finally:
+            gate.release()
+
+    return gated_wrapper, gated_call
+
+
+def _unit_amount_fits(limiter: Any, token_estimate: object) -> None:
+    """Calls of one unit must fit the burst of a limiter given with ``limiter=``."""
+    if isinstance(limiter, Bucket | PerUserLimiter):
+        check_one_unit_fits(limiter.burst, token_estimate)
+
+
+def _call_forms(
+    adapter: _Adapter,
+    options: DecoratorOptions,
+    *,
+    func: Any,
+    is_async: bool,
+    key_of: KeyOf | None,
+    token_estimate: Callable[..., Any] | None,
+    on_outcome: Callable[[Any, Any], None] | None,
+) -> tuple[Wrapper, Callable[..., Any] | None]:
+    """The wrapt wrapper and the direct closure (None: the wrapper's) for one configuration.
+
+    One unit with nothing to reconcile or report gets closures with only the wait in them.
+    """
+    timeout = options.max_wait
+    simple = token_estimate is None and options.token_reconcile is None and on_outcome is None
+    if simple and options.police and key_of is None and isinstance(adapter, _Ours):
+        return _forms(adapter.one_unit_police(is_async), func, is_async)
+    if simple and not options.police:
+        if key_of is None and isinstance(adapter, _Ours):
+            run = adapter.one_unit_async(timeout) if is_async else adapter.one_unit(timeout)
+            return _forms(run, func, is_async)
+        if key_of is None and isinstance(adapter, _Foreign):
+            bucket = adapter.context(is_async, timeout)
+            if bucket is not None:  # 0.6 style: with bucket:
+                return _context_forms(bucket, func, is_async)
+        elif key_of is not None and isinstance(adapter, _Ours):
+            go = adapter.keyed_async() if is_async else adapter.keyed()
+            return _keyed_forms(go, key_of, timeout, func, is_async)
+    wrapper = _general(
+        adapter,
+        options,
+        is_async=is_async,
+        key_of=key_of,
+        token_estimate=token_estimate,
+        on_outcome=on_outcome,
+    )
+    return wrapper, None
+
+
+def decorate(
+    func: Any,
+    limiter: Any,
+    options: DecoratorOptions,
+    *,
+    is_async: bool,
+    key_of: KeyOf | None = None,
+    token_estimate: Callable[..., Any] | None = None,
+    on_outcome: Callable[[Any, Any], None] | None = None,
+) -> RateLimitedFunction:
+    """``func`` limited by ``limiter`` as ``options`` say: the decorated function.
+
+    Args:
+        func: the function, method, or static/class method object.
+        limiter: a limitor limiter (any ``LimiterCore``, sync or async alike) or an
+            object following the limitor 0.6 protocols.
+        options: the decorator's checked options.
+        is_async: from :func:`is_async_callable`.
+        key_of: the key of a call, from its arguments (``None``: no key).
+        token_estimate: the amount of a call (default ``options.token_estimate``;
+            ``None``: one unit).
+        on_outcome: ``on_outcome(key, result_or_exception)`` after each call (errors
+            in it are logged, never raised).
+
+    Raises:
+        ConfigError: the combination cannot work (an async-only limiter for a plain
+            function, a burst below one unit with no estimate).
+    """
+    if token_estimate is None:
+        token_estimate = options.token_estimate
+    _unit_amount_fits(limiter, token_estimate)
+    adapter = _adapter(limiter, is_async)
+    wrapper, call = _call_forms(
+        adapter,
+        options,
+        func=func,
+        is_async=is_async,
+        key_of=key_of,
+        token_estimate=token_estimate,
+        on_outcome=on_outcome,
+    )
+    gate = getattr(limiter, "_gate", None) if isinstance(limiter, AsyncBucket) else None
+    if gate is not None and is_async:
+        if call is None:
+            general_wrapper = wrapper
+
+            async def call(*args: Any, **kwargs: Any) -> Any:
+                return await general_wrapper(func, None, args, kwargs)
+
+        wrapper, call = _gated(gate, wrapper, call)
+    return RateLimitedFunction(func, wrapper, limiter, call)
