@@ -57,3 +57,22 @@ def test_value_by_keyword_or_position() -> None:
     assert binder.value("user_id", ("r",), {"user_id": "k"}) == "k"
     assert binder.value("user_id", ("r",), {}) is None
     assert binder.value("verbose", ("r",), {}) is None
+
+
+def test_defaults_and_keyword_parameters() -> None:
+    def chat(messages: list[str], max_tokens: int = 512, *, user_id: str = "anon") -> None:
+        pass
+
+    def loose(*args: Any, **kwargs: Any) -> None:
+        pass
+
+    binder = ArgumentBinder(chat)
+    assert binder.default("user_id") == "anon"
+    assert binder.default("messages") is None  # no default
+    assert binder.default("missing") is None
+    assert binder.defaults(("max_tokens", "max_output_tokens", "messages")) == {"max_tokens": 512}
+    assert binder.value("max_tokens", (["m"],), {}, default=7) == 7
+    assert binder.value("max_tokens", (["m"], 3), {}, default=7) == 3
+    assert binder.value("user_id", (["m"], 3), {}, default="x") == "x"  # keyword-only
+    assert not binder.takes_any_keyword
+    assert ArgumentBinder(loose).takes_any_keyword

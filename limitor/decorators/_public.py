@@ -153,7 +153,7 @@ def rate_limit(
             max_concurrent=max_concurrent,
             **options.given_limiter_settings(),
         )
-        decorator = Decorator(options, limiter=limiter, check=_no_max_concurrent(None))
+        decorator = Decorator(options, limiter=limiter)
     else:
         config = bucket_config(rate, capacity, seconds, burst, positional=positional)
         check_one_unit_fits(config.max_burst, token_estimate)
