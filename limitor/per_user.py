@@ -1,8 +1,8 @@
 """One bucket per key (user, IP address, API key, tenant...) in one process.
 
-:class:`PerUserLimiter` keeps a small engine state per key in a ``cachetools`` cache
-guarded by one lock: an LRU cache bounded by ``max_users``, or, when ``ttl`` is given, a
-time-aware LRU cache (``TLRUCache``) whose clock is the limiter's clock.
+:class:`PerUserLimiter` keeps a small engine state per key in a ``cachetools`` LRU cache
+guarded by one lock, bounded by ``max_users``; with ``ttl``, buckets that are full and
+unused for ``ttl`` seconds (on the limiter's clock) are dropped as well.
 
 A key's bucket is never forgotten while it still holds reservations or debt: it only
 expires once it is full again (and, with ``ttl``, no sooner than ``ttl`` seconds after it
@@ -38,9 +38,8 @@ class PerUserLimiter(Limiter):
             ``"gcra_leaky_bucket"``.
         max_users: how many keys' buckets to keep (full buckets beyond it are dropped,
             least recently used first).
-        ttl: keep a bucket at least this many seconds after it was stored (default: drop
-            full buckets only to make room); a bucket that is not full is always kept,
-            and it is stored again whenever it holds more than its entry allows for.
+        ttl: drop a full bucket once it has been unused this many seconds (default: drop
+            full buckets only to make room); a bucket that is not full is always kept.
         clock: the time source; it also drives the cache's expiry.
         backend: where the buckets live (default: this process's memory); with a shared
             backend every key is ``name:key`` there and expires by itself once full.

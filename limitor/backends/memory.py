@@ -1,7 +1,7 @@
 """The embedded backend (the default): limits in this process's memory, nothing to start.
 
 A :class:`MemoryStore` keeps one engine state per key (in one slot, or for per-user
-limits in a ``cachetools`` LRU or TLRU cache) and decides under one short
+limits in a ``cachetools`` LRU cache) and decides under one short
 ``threading.Lock``, reading the limiter's clock once per decision. Times are kept relative
 to the moment the store was made, so a clock that reads like ``time.time()`` (1.7e9) keeps
 the same precision as one that starts at zero.
@@ -16,6 +16,9 @@ A per-key state is never forgotten while it is below full (refilling, in debt, h
 reservations or holes): forgetting a full state changes nothing, since a fresh one is the
 same. ``max_keys`` bounds memory by dropping the least recently used *full* states; if
 none is full the cache grows past it rather than forget one, and ``overflows`` counts it.
+With ``ttl``, a state that is full and has not been used for ``ttl`` seconds is dropped
+too: lazily, by a sweep after every so many new keys (O(1) per key on average), so no
+per-key timer or heap entry is kept.
 The store is fork-safe: a child process gets fresh locks.
 """
 
@@ -27,7 +30,7 @@ import threading
 from collections.abc import Hashable
 from typing import Any, ClassVar
 
-from cachetools import LRUCache, TLRUCache
+from cachetools import Cache, LRUCache
 
 from limitor import _fork
 from limitor.backends.base import (
@@ -49,6 +52,9 @@ __all__ = ("MEMORY", "MemoryBackend", "MemoryStore")
 INF = math.inf
 EPS = 1e-9
 """Seconds within which two times on a schedule are the same (float rounding only)."""
+
+_SWEEP_EVERY = 1024
+"""New keys between two sweeps for expired states (at least; or the cache's size)."""
 
 _FIT_ROUNDS = 1000
 """Rounds of the common-time search for several parts before it settles for the tails."""
@@ -81,19 +87,14 @@ class MultiState(EngineState):
         self.parts = parts
 
 
-class _Expiring(TLRUCache[Hashable, EngineState]):
-    """A TLRU cache that counts what it expires."""
+class _Keys(LRUCache[Hashable, EngineState]):
+    """The per-key cache: a ``cachetools`` LRU cache that answers a missing key with None.
 
-    expired = 0
+    Raising and catching ``KeyError`` for every new key would double its first hit.
+    """
 
-    def expire(self, time: float | None = None) -> list[tuple[Hashable, EngineState]]:
-        expired = list(super().expire(time))
-        self.expired += len(expired)
-        return expired
-
-
-def _expiry(key: Hashable, state: EngineState, now: float) -> float:
-    return state.expires
+    def __missing__(self, key: Hashable) -> Any:
+        return None
 
 
 def _epoch_of(clock: Clock) -> float:
@@ -147,10 +148,12 @@ class MemoryStore:
         "_max_keys",
         "_overflows",
         "_parts",
+        "_inserts",
         "_rejected",
         "_reserve",
         "_shared",
         "_spec",
+        "_sweep_every",
         "_ttl",
         "_wait_total",
         "_waited",
@@ -178,7 +181,9 @@ class MemoryStore:
         self._max_keys = spec.max_keys
         self._ttl = spec.ttl
         self._shared = self._new_state()
-        self._cache: LRUCache[Hashable, EngineState] | _Expiring = self._new_cache()
+        self._cache = _Keys(maxsize=math.inf)
+        self._inserts = 0
+        self._sweep_every = _SWEEP_EVERY
         self._admitted = self._waited = self._rejected = self._cancelled = 0
         self._evicted = self._overflows = 0
         self._wait_total = 0.0
@@ -209,32 +214,26 @@ class MemoryStore:
             return state
         return MultiState(tuple(engine.new_state() for engine in self._engines))
 
-    def _new_cache(self) -> LRUCache[Hashable, EngineState] | _Expiring:
-        if self._ttl is None:
-            return LRUCache(maxsize=math.inf)
-        return _Expiring(maxsize=math.inf, ttu=_expiry, timer=self.now)
-
     def _state_for(self, key: Hashable, now: float) -> EngineState:
         if key is None:
             return self._shared
         cache = self._cache
-        try:
-            found: EngineState = cache[key]
+        found: EngineState | None = cache[key]
+        if found is not None:
             return found
-        except KeyError:
-            pass
         if len(cache) >= self._max_keys:
             self._make_room(now)
+        elif self._ttl is not None and self._inserts >= self._sweep_every:
+            self._sweep(now)
+        self._inserts += 1
         state = self._new_state()
-        if self._ttl is not None:
-            state.expires = now + self._ttl
         cache[key] = state
         return state
 
     def _existing(self, key: Hashable) -> EngineState | None:
         if key is None:
             return self._shared
-        found: EngineState | None = self._cache.get(key)
+        found: EngineState | None = self._cache[key]
         return found
 
     def _full_at(self, state: EngineState) -> float:
@@ -248,27 +247,36 @@ class MemoryStore:
             full = extra.hold
         return full
 
-    def _committed(self, key: Hashable, state: EngineState, now: float) -> None:
-        # A TLRU entry's expiry is fixed when it is stored: store it again whenever the
-        # state now needs longer to be full than its entry says.
-        if key is not None and self._ttl is not None:
-            full_at = self._full_at(state)
-            if full_at > state.expires:
-                state.expires = max(full_at, now + self._ttl)
-                self._cache[key] = state
+    def _expired(self, state: EngineState, now: float) -> bool:
+        """True for a state that ``ttl`` lets go: full, and untouched for ``ttl`` seconds."""
+        ttl = self._ttl
+        if ttl is None or self._full_at(state) > now:
+            return False
+        if self._parts == 1:
+            touched = state.stamp
+        else:
+            assert isinstance(state, MultiState)
+            touched = max(part.stamp for part in state.parts)
+        return touched + ttl <= now
+
+    def _sweep(self, now: float) -> None:
+        """Drop every expired state (run after enough new keys: O(1) per key on average)."""
+        cache = self._cache
+        peek = Cache.__getitem__  # reads without touching the LRU order
+        expired = [key for key in list(cache) if self._expired(peek(cache, key), now)]
+        for key in expired:
+            del cache[key]
+        self._evicted += len(expired)
+        self._inserts = 0
+        self._sweep_every = max(_SWEEP_EVERY, len(cache))
 
     def _make_room(self, now: float) -> None:
         cache = self._cache
-        if isinstance(cache, _Expiring):
-            cache.expire(now)
         while len(cache) >= self._max_keys:
             key, state = cache.popitem()  # the least recently used
-            full_at = self._full_at(state)
-            if full_at <= now:
+            if self._full_at(state) <= now:
                 self._evicted += 1  # a full state is the same as none: nothing lost
                 continue
-            if self._ttl is not None:
-                state.expires = max(state.expires, full_at)
             cache[key] = state  # still refilling: keep it, go past max_keys
             self._overflows += 1
             return
@@ -292,8 +300,6 @@ class MemoryStore:
             state = self._shared if key is None else self._state_for(key, now)
             if state.extra is None and self._reserve(state, now, amount, 0.0) >= 0.0:
                 self._admitted += 1
-                if key is not None:
-                    self._committed(key, state, now)
                 return True
         return False
 
@@ -326,7 +332,6 @@ class MemoryStore:
                 self._waited += 1
                 self._wait_total += delay
             self._admitted += 1
-            self._committed(key, state, now)
             return Grant(True, delay, 0.0, ticket, now_abs)
 
     def give_back(
@@ -345,7 +350,6 @@ class MemoryStore:
                 for engine, part, units in zip(self._engines, parts, amount, strict=True):
                     if units > 0.0:
                         engine.give_back(part, now, units)
-                self._committed(key, state, now)
                 return float(sum(amount)), None
             if cancel and ticket.at <= now:
                 return 0.0, ticket  # its time has come: its caller may have gone
@@ -372,7 +376,6 @@ class MemoryStore:
                     self._waited -= 1
                     self._wait_total -= ticket.delay
             self._tidy(state, now)
-            self._committed(key, state, now)
             return given, Ticket(ticket.at, tuple(spans), ticket.delay)
 
     def charge(self, key: Hashable, amount: Amount) -> None:
@@ -385,7 +388,6 @@ class MemoryStore:
             ):
                 if units > 0.0:
                     engine.charge(part, now, units)
-            self._committed(key, state, now)
 
     def hold(self, key: Hashable, seconds: float) -> None:
         """See :meth:`limitor.backends.base.Store.hold`."""
@@ -395,7 +397,6 @@ class MemoryStore:
             extra = self._extra(state)
             if now + seconds > extra.hold:
                 extra.hold = now + seconds
-            self._committed(key, state, now)
 
     def peek(self, key: Hashable, amount: Amount) -> tuple[PartStatus, ...]:
         """See :meth:`limitor.backends.base.Store.peek`."""
@@ -428,7 +429,8 @@ class MemoryStore:
         """See :meth:`limitor.backends.base.Store.reset`."""
         with self._lock:
             if key is ALL_KEYS:
-                self._cache = self._new_cache()
+                self._cache = _Keys(maxsize=math.inf)
+                self._inserts = 0
                 self._shared = self._new_state()
                 self._admitted = self._waited = self._rejected = self._cancelled = 0
                 self._evicted = self._overflows = 0
@@ -441,16 +443,14 @@ class MemoryStore:
     def counts(self) -> StoreCounts:
         """See :meth:`limitor.backends.base.Store.counts`."""
         with self._lock:
-            users = len(self._cache)  # first: a timed cache expires what it must here
-            expired = self._cache.expired if isinstance(self._cache, _Expiring) else 0
             return StoreCounts(
                 admitted=self._admitted,
                 waited=self._waited,
                 total_wait=self._wait_total,
                 rejected=self._rejected,
                 cancelled=self._cancelled,
-                users=users,
-                evictions=self._evicted + expired,
+                users=len(self._cache),
+                evictions=self._evicted,
                 overflows=self._overflows,
             )
 
@@ -458,8 +458,16 @@ class MemoryStore:
         return len(self._cache)
 
     def __contains__(self, key: object) -> bool:
+        """True if ``key``'s state is held (an expired one is dropped on the way)."""
         with self._lock:
-            return key in self._cache
+            cache = self._cache
+            if key not in cache:
+                return False
+            if self._expired(Cache.__getitem__(cache, key), self._clock_now() - self._epoch):
+                del cache[key]  # type: ignore[arg-type]
+                self._evicted += 1
+                return False
+            return True
 
     # -- the schedule: fitting, placing and freeing spans (under the lock) --------------
 

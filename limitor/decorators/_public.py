@@ -250,7 +250,7 @@ def rate_limit_per_user(
         seconds: the period of ``capacity``.
         burst: the most units at once for each user (default: ``capacity``).
         max_users: how many users' buckets to keep (full ones beyond it are dropped).
-        ttl: keep a full bucket at least this long after it was stored (a ``TLRUCache``);
+        ttl: drop a full bucket once it has been unused this long (on the limiter's clock);
             a bucket still refilling is never dropped.
         key: a function of the call's arguments returning the key.
         algorithm: as for :func:`rate_limit`.

@@ -35,7 +35,7 @@ of clock readings must not turn "exactly the timeout" into a refusal."""
 class EngineState:
     """Base of the per-algorithm state: every state knows its latest admission time."""
 
-    __slots__ = ("expires", "extra", "stamp")
+    __slots__ = ("extra", "stamp")
 
     fields: ClassVar[tuple[str, ...]] = ("stamp",)
     """The slots that hold the limit's state (the others are the holder's bookkeeping)."""
@@ -43,8 +43,6 @@ class EngineState:
     def __init__(self) -> None:
         self.stamp = -INF
         """Time of the latest commit (the time the state's numbers are expressed at)."""
-        self.expires = INF
-        """When a per-key cache may drop this state (set by the cache, not the engine)."""
         self.extra: Any = None
         """The holder's rarely used bookkeeping (holes, holds); ``None`` nearly always."""
 
