@@ -10,6 +10,7 @@ exactly its rate.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -26,6 +27,7 @@ from limitor.errors import (
     RateLimitExceeded,
     ReservationError,
 )
+from limitor.listeners import LimitEvent, Listener, check_listener, notify
 from limitor.results import Reservation
 
 _CURRENT: ContextVar[Reservation | None] = ContextVar("limitor_reservation", default=None)
@@ -33,6 +35,17 @@ _CURRENT: ContextVar[Reservation | None] = ContextVar("limitor_reservation", def
 
 _UNWIND_LIMIT = 256
 """The most cancelled reservations remembered per key for :meth:`LimiterCore._unwind`."""
+
+
+def _defer(state: EngineState, now: float, amount: Any, max_wait: float) -> float:
+    """The fast paths' ``_reserve`` while listeners are attached: decide nothing (NaN).
+
+    Every fast path admits only on ``delay >= 0.0`` and refuses only on ``delay < 0.0``;
+    NaN is neither, so it falls through to the slow path, which decides with the engine
+    and notifies the listeners. Without listeners ``_reserve`` is the engine's own
+    ``reserve`` and the fast paths cost exactly what they did.
+    """
+    return math.nan
 
 
 def check_clock(clock: object) -> Clock:
@@ -58,8 +71,10 @@ class LimiterCore:
         "_cancelled",
         "_clock",
         "_engine",
+        "_listeners",
         "_lock",
         "_max_waiting",
+        "_name",
         "_now",
         "_rejected",
         "_reserve",
@@ -80,6 +95,59 @@ class LimiterCore:
         self._unwindable: dict[Any, dict[tuple[Any, ...], Reservation]] = {}
         self._admitted = self._waited = self._rejected = self._cancelled = self._waiting = 0
         self._wait_total = 0.0
+        self._listeners: tuple[Listener, ...] = ()
+        self._name: str | None = None
+
+    # -- listeners (see limitor.listeners) ---------------------------------------------
+    # Events fire outside the lock, once per decision: on_admitted (+ on_waited when the
+    # grant must wait) from _commit and _police_observed, on_rejected from the same two
+    # and from _commit's refusals. With no listener, _listeners is () and _reserve is
+    # the engine's reserve: nothing below costs anything.
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener`` on every decision from now on (see :mod:`limitor.listeners`).
+
+        Raises:
+            ConfigTypeError: ``listener`` lacks one of the :class:`~limitor.listeners.Listener`
+                methods.
+        """
+        listener = check_listener(listener)
+        with self._lock:
+            self._listeners = (*self._listeners, listener)
+            self._reserve = _defer
+
+    def remove_listener(self, listener: Listener) -> None:
+        """Stop calling ``listener`` (nothing happens if it was not attached)."""
+        with self._lock:
+            self._listeners = tuple(other for other in self._listeners if other is not listener)
+            if not self._listeners:
+                self._reserve = self._engine.reserve
+
+    @property
+    def listeners(self) -> tuple[Listener, ...]:
+        """The attached listeners, in the order they are called."""
+        return self._listeners
+
+    @property
+    def name(self) -> str | None:
+        """The limiter's name in listener events (``None`` until set)."""
+        return self._name
+
+    @name.setter
+    def name(self, value: str | None) -> None:
+        if value is not None and not isinstance(value, str):
+            raise ConfigTypeError(f"name must be a string or None, got {value!r}")
+        self._name = value
+
+    def _notify_admitted(self, key: Any, amount: Any, wait: float) -> None:
+        event = LimitEvent(self._name, key, amount, wait=wait)
+        notify(self._listeners, "on_admitted", event)
+        if wait > 0.0:
+            notify(self._listeners, "on_waited", event)
+
+    def _notify_rejected(self, key: Any, amount: Any, retry_after: float) -> None:
+        event = LimitEvent(self._name, key, amount, retry_after=retry_after)
+        notify(self._listeners, "on_rejected", event)
 
     # -- where states live (called under the lock) ---------------------------------
 
@@ -190,8 +258,27 @@ class LimiterCore:
                 self._admitted += 1
                 self._committed(key, state, now)
                 return 0.0
-            self._rejected += 1
-            return -delay
+            if delay < 0:
+                self._rejected += 1
+                return -delay
+        return self._police_observed(key, amount)  # NaN: listeners are attached
+
+    def _police_observed(self, key: Any, amount: Any) -> float:
+        """:meth:`_police` deciding with the engine itself, then notifying the listeners."""
+        with self._lock:
+            now = self._now()
+            state = self._state_for(key, now)
+            delay = self._engine.reserve(state, now, amount, 0.0)
+            if delay >= 0:
+                self._admitted += 1
+                self._committed(key, state, now)
+            else:
+                self._rejected += 1
+        if delay >= 0:
+            self._notify_admitted(key, amount, 0.0)
+            return 0.0
+        self._notify_rejected(key, amount, -delay)
+        return -delay
 
     def _commit(
         self,
@@ -208,6 +295,24 @@ class LimiterCore:
         ``waiting`` until :meth:`_done_waiting` and bounded by ``_max_waiting``.
         ``refusal`` is the error raised when it would wait too long.
         """
+        try:
+            reservation = self._commit_locked(key, amount, max_wait, waiter, refusal)
+        except RateLimitExceeded as error:
+            if self._listeners:
+                self._notify_rejected(key, amount, error.retry_after)
+            raise
+        if self._listeners:
+            self._notify_admitted(key, amount, reservation.delay)
+        return reservation
+
+    def _commit_locked(
+        self,
+        key: Any,
+        amount: float,
+        max_wait: float,
+        waiter: bool,
+        refusal: type[RateLimitExceeded],
+    ) -> Reservation:
         engine = self._engine
         with self._lock:
             now = self._now()
@@ -248,6 +353,39 @@ class LimiterCore:
             state = self._state_for(key, now)
             change(state, now)
             self._committed(key, state, now)
+
+    def charge(self, amount: float, *, key: Any = None) -> None:
+        """Consume ``amount`` units now without any check: debt that delays later callers.
+
+        For a bucket of one limit; ``amount`` may exceed the burst.
+
+        Raises:
+            AmountError: ``amount`` is negative, NaN, infinite or not a number.
+        """
+        units = check_quantity("amount", amount)
+        if units:
+            self._apply(key, lambda state, now: self._engine.charge(state, now, units))
+
+    def hold(self, seconds: float, *, key: Any = None) -> None:
+        """Admit nothing for ``seconds`` (a server's ``Retry-After``).
+
+        The bucket is empty until then and refills at its rate from then on. A hold
+        never shortens a wait already owed. For a bucket of one limit.
+
+        Raises:
+            AmountError: ``seconds`` is negative, NaN, infinite or not a number.
+        """
+        seconds = check_quantity("seconds", seconds)
+        engine = self._engine
+
+        def empty_until(state: EngineState, now: float) -> None:
+            extra = (now + seconds + engine.tolerance - max(engine.full_at(state), now)) * (
+                engine.rate
+            )
+            if extra > 0:
+                engine.charge(state, now, extra)
+
+        self._apply(key, empty_until)
 
     def _done_waiting(self) -> None:
         with self._lock:

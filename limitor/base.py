@@ -277,11 +277,13 @@ class SyncBucket(Bucket):
         try:
             if 0 < amount <= self._burst and amount is not True:
                 with self._lock:
-                    if self._reserve(self._state, self._now(), amount, 0.0) >= 0.0:
+                    delay = self._reserve(self._state, self._now(), amount, 0.0)
+                    if delay >= 0.0:
                         self._admitted += 1
                         return True
-                    self._rejected += 1
-                    return False
+                    if delay < 0.0:  # not NaN: NaN means listeners, see _core._defer
+                        self._rejected += 1
+                        return False
         except TypeError:
             pass
         return self._police_or_raise(None, amount)
