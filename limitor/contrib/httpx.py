@@ -108,15 +108,15 @@ class _Limits:
         apply_feedback(self.limiter, key, feedback)
         return feedback.retry_after
 
-    def should_retry(
-        self, request: httpx.Request, response: httpx.Response, attempt: int, wait: float | None
-    ) -> bool:
+    def retries_for(self, request: httpx.Request) -> int:
+        """How many retries ``request`` may have: none if its body cannot be sent again."""
+        return self.retries if isinstance(request.stream, httpx.ByteStream) else 0
+
+    def should_retry(self, response: httpx.Response, retries_left: int, wait: float | None) -> bool:
         """Retry a 429/503 once more if retries are left and the wait is bearable."""
-        if attempt >= self.retries or response.status_code not in self.retry_statuses:
+        if retries_left <= 0 or response.status_code not in self.retry_statuses:
             return False
-        if wait is not None and wait > self.max_retry_after:
-            return False  # the limiter still holds; the caller sees the 429
-        return isinstance(request.stream, httpx.ByteStream)  # a body we can send again
+        return wait is None or wait <= self.max_retry_after  # else the caller sees the 429
 
 
 class RateLimitedTransport(httpx.BaseTransport):
@@ -180,7 +180,7 @@ class RateLimitedTransport(httpx.BaseTransport):
         """Wait for the request's bucket, send it, learn from the response, maybe retry."""
         limits = self._limits
         key = limits.key(request)
-        attempt = 0
+        retries_left = limits.retries_for(request)
         while True:
             if limits.police:
                 if not limits.limiter.try_acquire(key):
@@ -189,10 +189,10 @@ class RateLimitedTransport(httpx.BaseTransport):
                 limits.limiter.acquire(key, 1, limits.timeout)
             response = self._transport.handle_request(request)
             wait = limits.learn(key, response)
-            if not limits.should_retry(request, response, attempt, wait):
+            if not limits.should_retry(response, retries_left, wait):
                 return response
             response.close()
-            attempt += 1
+            retries_left -= 1
 
     def close(self) -> None:
         """Close the wrapped transport."""
@@ -244,7 +244,7 @@ class AsyncRateLimitedTransport(httpx.AsyncBaseTransport):
         """Await the request's bucket, send it, learn from the response, maybe retry."""
         limits = self._limits
         key = limits.key(request)
-        attempt = 0
+        retries_left = limits.retries_for(request)
         while True:
             if limits.police:
                 if not limits.limiter.try_acquire(key):
@@ -253,10 +253,10 @@ class AsyncRateLimitedTransport(httpx.AsyncBaseTransport):
                 await limits.limiter.acquire_async(key, 1, limits.timeout)
             response = await self._transport.handle_async_request(request)
             wait = limits.learn(key, response)
-            if not limits.should_retry(request, response, attempt, wait):
+            if not limits.should_retry(response, retries_left, wait):
                 return response
             await response.aclose()
-            attempt += 1
+            retries_left -= 1
 
     async def aclose(self) -> None:
         """Close the wrapped transport."""
