@@ -20,6 +20,7 @@ from limitor._checks import INF, check_amount, check_quantity, check_timeout
 from limitor.clock import MONOTONIC, Clock
 from limitor.engines import Engine, EngineState
 from limitor.engines._base import SLACK
+from limitor.engines.multi import MultiEngine, MultiState
 from limitor.errors import (
     AcquireTimeout,
     ConfigTypeError,
@@ -361,7 +362,13 @@ class LimiterCore:
 
         Raises:
             AmountError: ``amount`` is negative, NaN, infinite or not a number.
+            ConfigTypeError: the limiter has several limits (an LLM limiter).
         """
+        if isinstance(self._engine, MultiEngine):
+            raise ConfigTypeError(
+                f"charge({amount!r}) takes units of one limit; a limiter of several limits "
+                "charges through reserve(...).reconcile(actual)"
+            )
         units = check_quantity("amount", amount)
         if units:
             self._apply(key, lambda state, now: self._engine.charge(state, now, units))
@@ -370,13 +377,22 @@ class LimiterCore:
         """Admit nothing for ``seconds`` (a server's ``Retry-After``).
 
         The bucket is empty until then and refills at its rate from then on. A hold
-        never shortens a wait already owed. For a bucket of one limit.
+        never shortens a wait already owed. On a limiter of several limits, it holds them all.
 
         Raises:
             AmountError: ``seconds`` is negative, NaN, infinite or not a number.
         """
         seconds = check_quantity("seconds", seconds)
         engine = self._engine
+        if isinstance(engine, MultiEngine):  # every limit at once
+            multi = engine
+
+            def hold_all(state: EngineState, now: float) -> None:
+                assert isinstance(state, MultiState)
+                multi.hold_until(state, now + seconds)
+
+            self._apply(key, hold_all)
+            return
 
         def empty_until(state: EngineState, now: float) -> None:
             extra = (now + seconds + engine.tolerance - max(engine.full_at(state), now)) * (

@@ -196,3 +196,52 @@ def test_hold_and_charge_per_key() -> None:
     assert not limiter.try_acquire("charged")
     assert limiter.try_acquire("free")
     assert limiter.status("held").retry_after == pytest.approx(11.0)
+
+
+def test_llm_limiter_events_and_hold(recorder: Any) -> None:
+    from limitor.llm import LLMLimiter
+
+    clock = FakeClock()
+    limiter = LLMLimiter(requests_per_minute=60, tokens_per_minute=600, clock=clock)
+    limiter.add_listener(recorder)
+    assert limiter.try_acquire(600)  # all the tokens
+    assert not limiter.try_acquire(10)
+    limiter.acquire(60)  # waits 6 s for 60 tokens
+    assert recorder.kinds() == ["admitted", "rejected", "admitted", "waited"]
+    assert recorder.of("waited")[0].wait == pytest.approx(6.0)
+    limiter.hold(30)
+    assert not limiter.try_acquire(1)
+    clock.advance(30)
+    assert limiter.try_acquire(1)
+    with pytest.raises(ConfigTypeError, match="several limits"):
+        limiter.charge(5)
+
+
+@pytest.mark.anyio
+async def test_a_full_queue_is_a_rejection(recorder: Any) -> None:
+    import anyio
+
+    from limitor.errors import QueueFull
+    from limitor.extra.leaky_bucket.core import AsyncLeakyBucket
+
+    class GatedClock(FakeClock):
+        """Virtual time whose sleepers stay asleep until the gate opens."""
+
+        gate = anyio.Event()
+
+        async def asleep(self, seconds: float) -> None:
+            await self.gate.wait()
+            self.sleep(seconds)
+
+    clock = GatedClock()
+    bucket = AsyncLeakyBucket(BucketConfig(1, 1), max_size=1, clock=clock)
+    bucket.add_listener(recorder)
+    await bucket.acquire()
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(bucket.acquire)  # waits 1 s: the queue's one place
+        await anyio.wait_all_tasks_blocked()
+        with pytest.raises(QueueFull):
+            await bucket.acquire()
+        clock.gate.set()
+    assert recorder.kinds() == ["admitted", "admitted", "waited", "rejected"]
+    assert recorder.of("rejected")[0].retry_after == pytest.approx(2.0)
