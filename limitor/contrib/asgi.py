@@ -191,6 +191,8 @@ class RateLimitMiddleware:
         websocket: ``"close"`` (close with 1008 before accepting, default), ``"deny"``
             (an HTTP 429 where the server supports the ASGI denial response, else close)
             or ``"ignore"`` (WebSockets are not limited).
+        exempt: a function of the scope; True lets the request through untouched (not
+            counted, no headers), for example health checks.
         headers: set the ``RateLimit*`` headers on admitted responses too (default True).
         max_clients: how many keys' buckets are kept (full ones beyond it are dropped).
         name: the limiter's name in listener events.
@@ -209,6 +211,7 @@ class RateLimitMiddleware:
         algorithm: str = "leaky_bucket",
         policy: str = "default",
         websocket: Literal["close", "deny", "ignore"] = "close",
+        exempt: Callable[[Scope], bool] | None = None,
         headers: bool = True,
         max_clients: int = 100_000,
         name: str | None = None,
@@ -218,7 +221,10 @@ class RateLimitMiddleware:
             raise ConfigTypeError(f"app must be an ASGI application, got {app!r}")
         if websocket not in ("close", "deny", "ignore"):
             raise ConfigError(f"websocket must be 'close', 'deny' or 'ignore', got {websocket!r}")
+        if exempt is not None and not callable(exempt):
+            raise ConfigTypeError(f"exempt must be a function of the scope, got {exempt!r}")
         self.app = app
+        self._exempt = exempt
         self._policer = _Policer(
             rate, burst, limiter, key, cost, algorithm, policy, max_clients, name, clock
         )
@@ -233,7 +239,9 @@ class RateLimitMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Handle one ASGI connection."""
         kind = scope["type"]
-        if kind == "http":
+        if self._exempt is not None and kind != "lifespan" and self._exempt(scope):
+            await self.app(scope, receive, send)
+        elif kind == "http":
             await self._http(scope, receive, send)
         elif kind == "websocket" and self._websocket != "ignore":
             await self._connect(scope, receive, send)

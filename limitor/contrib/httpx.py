@@ -68,6 +68,7 @@ class _Limits:
         retries: int,
         retry_statuses: Iterable[int],
         max_retry_after: float,
+        retry_backoff: float,
         use_headers: bool,
         max_hosts: int,
         name: str | None,
@@ -91,6 +92,7 @@ class _Limits:
             raise ConfigError(f"retry_statuses must be among 429, 500, 502, 503, 504: {statuses!r}")
         self.retry_statuses = statuses
         self.max_retry_after = check_positive("max_retry_after", max_retry_after)
+        self.retry_backoff = check_positive("retry_backoff", retry_backoff)
         self.use_headers = bool(use_headers)
 
     def refuse(self, key: Hashable) -> RateLimitExceeded:
@@ -112,11 +114,21 @@ class _Limits:
         """How many retries ``request`` may have: none if its body cannot be sent again."""
         return self.retries if isinstance(request.stream, httpx.ByteStream) else 0
 
-    def should_retry(self, response: httpx.Response, retries_left: int, wait: float | None) -> bool:
-        """Retry a 429/503 once more if retries are left and the wait is bearable."""
+    def should_retry(
+        self, key: Hashable, response: httpx.Response, retries_left: int, wait: float | None
+    ) -> bool:
+        """Retry a 429/503 once more if retries are left and the wait is bearable.
+
+        Without a ``Retry-After`` to obey, the host is held for ``retry_backoff`` seconds,
+        doubled on each retry (never beyond ``max_retry_after``).
+        """
         if retries_left <= 0 or response.status_code not in self.retry_statuses:
             return False
-        return wait is None or wait <= self.max_retry_after  # else the caller sees the 429
+        if wait is None:
+            done = self.retries - retries_left
+            self.limiter.hold(min(self.retry_backoff * 2.0**done, self.max_retry_after), key=key)
+            return True
+        return wait <= self.max_retry_after  # else the caller sees the 429
 
 
 class RateLimitedTransport(httpx.BaseTransport):
@@ -138,6 +150,8 @@ class RateLimitedTransport(httpx.BaseTransport):
         retry_statuses: the statuses that are retried.
         max_retry_after: a server's ``Retry-After`` above this many seconds is not waited
             for: the response is returned (the host stays held).
+        retry_backoff: the hold before the first retry of a 429/503 that has no
+            ``Retry-After``, doubled on each further retry.
         use_headers: read rate-limit headers from responses (default True).
         max_hosts: how many keys' buckets are kept (full ones beyond it are dropped).
         name: the limiter's name in listener events.
@@ -158,6 +172,7 @@ class RateLimitedTransport(httpx.BaseTransport):
         retries: int = 0,
         retry_statuses: Iterable[int] = (429, 503),
         max_retry_after: float = 60.0,
+        retry_backoff: float = 1.0,
         use_headers: bool = True,
         max_hosts: int = 10_000,
         name: str | None = None,
@@ -168,7 +183,8 @@ class RateLimitedTransport(httpx.BaseTransport):
         self._transport = httpx.HTTPTransport() if transport is None else transport
         self._limits = _Limits(
             rate, burst, limiter, key, algorithm, on_limit, timeout, retries,
-            retry_statuses, max_retry_after, use_headers, max_hosts, name, clock,
+            retry_statuses, max_retry_after, retry_backoff, use_headers, max_hosts, name,
+            clock,
         )  # fmt: skip
 
     @property
@@ -189,7 +205,7 @@ class RateLimitedTransport(httpx.BaseTransport):
                 limits.limiter.acquire(key, 1, limits.timeout)
             response = self._transport.handle_request(request)
             wait = limits.learn(key, response)
-            if not limits.should_retry(response, retries_left, wait):
+            if not limits.should_retry(key, response, retries_left, wait):
                 return response
             response.close()
             retries_left -= 1
@@ -220,6 +236,7 @@ class AsyncRateLimitedTransport(httpx.AsyncBaseTransport):
         retries: int = 0,
         retry_statuses: Iterable[int] = (429, 503),
         max_retry_after: float = 60.0,
+        retry_backoff: float = 1.0,
         use_headers: bool = True,
         max_hosts: int = 10_000,
         name: str | None = None,
@@ -232,7 +249,8 @@ class AsyncRateLimitedTransport(httpx.AsyncBaseTransport):
         self._transport = httpx.AsyncHTTPTransport() if transport is None else transport
         self._limits = _Limits(
             rate, burst, limiter, key, algorithm, on_limit, timeout, retries,
-            retry_statuses, max_retry_after, use_headers, max_hosts, name, clock,
+            retry_statuses, max_retry_after, retry_backoff, use_headers, max_hosts, name,
+            clock,
         )  # fmt: skip
 
     @property
@@ -253,7 +271,7 @@ class AsyncRateLimitedTransport(httpx.AsyncBaseTransport):
                 await limits.limiter.acquire_async(key, 1, limits.timeout)
             response = await self._transport.handle_async_request(request)
             wait = limits.learn(key, response)
-            if not limits.should_retry(response, retries_left, wait):
+            if not limits.should_retry(key, response, retries_left, wait):
                 return response
             await response.aclose()
             retries_left -= 1

@@ -243,12 +243,27 @@ def test_headers_can_be_left_off_admitted_responses() -> None:
         assert "RateLimit" in client.get("/").headers  # a 429 always says
 
 
+def test_exempt_requests_are_not_counted() -> None:
+    def health(scope: Any) -> bool:
+        return bool(scope.get("path") == "/search")
+
+    app = RateLimitMiddleware(starlette_app(), rate="1/s", exempt=health, clock=FakeClock())
+    with TestClient(app) as client:
+        searches = [client.get("/search") for _ in range(3)]
+        assert [r.status_code for r in searches] == [200, 200, 200]
+        assert "RateLimit" not in searches[0].headers
+        assert client.get("/").status_code == 200
+        assert client.get("/").status_code == 429
+    assert app.limiter.stats.admitted == 1
+
+
 @pytest.mark.parametrize(
     ("options", "error", "match"),
     [
         ({"rate": "1/s", "key": "ip"}, ConfigError, "ip"),
         ({"rate": "1/s", "key": "header:"}, ConfigTypeError, "header name"),
         ({"rate": "1/s", "websocket": "drop"}, ConfigError, "drop"),
+        ({"rate": "1/s", "exempt": "/health"}, ConfigTypeError, "/health"),
         ({"rate": "1/s", "policy": "caf\u00e9"}, ConfigError, "caf"),
         ({"rate": "1/s", "policy": ""}, ConfigTypeError, "policy"),
         ({"rate": "1/s", "cost": -1}, AmountError, "-1"),

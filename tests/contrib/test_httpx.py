@@ -92,6 +92,15 @@ def test_retries_are_bounded_and_the_last_429_is_returned(clock: FakeClock) -> N
     assert all(b - a >= 1.0 for a, b in itertools.pairwise(times))
 
 
+def test_a_429_without_retry_after_backs_off_exponentially(clock: FakeClock) -> None:
+    server = Server(clock, lambda request, count: httpx.Response(503))
+    with client_for(server, rate="10/s", retries=3, retry_backoff=0.5) as client:
+        assert client.get("https://api.test/").status_code == 503
+    times = server.times("api.test")
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert gaps == pytest.approx([0.6, 1.1, 2.1])  # 0.5, 1, 2 s held, then a unit at 10/s
+
+
 def test_without_retries_the_429_is_returned_and_the_host_is_held(clock: FakeClock) -> None:
     def answer(request: httpx.Request, count: int) -> httpx.Response:
         if count == 1:
@@ -242,6 +251,7 @@ def test_a_key_function_and_a_shared_limiter(clock: FakeClock) -> None:
         ({"rate": "10/s", "retries": 1.5}, ConfigError, "1.5"),
         ({"rate": "10/s", "retry_statuses": [404]}, ConfigError, "404"),
         ({"rate": "10/s", "max_retry_after": 0}, ConfigError, "max_retry_after"),
+        ({"rate": "10/s", "retry_backoff": -1}, ConfigError, "retry_backoff"),
         ({"rate": "10/s", "key": "host"}, ConfigTypeError, "host"),
         ({"limiter": object()}, ConfigTypeError, "PerUserLimiter"),
     ],
