@@ -1,0 +1,160 @@
+"""Rate-limit headers: read from a server's response, and written for our own responses.
+
+Reading (the httpx transports): what a response says about the server's limit for us,
+as a :class:`Feedback`, from
+
+* ``Retry-After`` (seconds or an HTTP date) and ``retry-after-ms``, on 429 and 503;
+* the IETF fields of draft-ietf-httpapi-ratelimit-headers (``RateLimit:
+  "default";r=50;t=30`` and ``RateLimit-Policy: "default";q=100;w=60``, HTTP Structured
+  Fields lists, parsed with ``http_sf``), and the earlier drafts' ``RateLimit-Remaining``;
+* ``x-ratelimit-remaining`` and OpenAI-style ``x-ratelimit-remaining-requests`` (through
+  :func:`limitor.llm.parse_rate_limit_headers`).
+
+Malformed fields are ignored (the draft requires it), with a debug log line.
+
+Writing (the ASGI middleware): the two IETF fields for a bucket, serialised by ``http_sf``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from limitor.contrib._common import require
+from limitor.llm.headers import parse_rate_limit_headers
+from limitor.per_user import PerUserLimiter
+from limitor.results import Status
+
+log = logging.getLogger("limitor")
+
+MAX_HOLD = 86_400.0
+"""The longest hold a ``Retry-After`` may impose (longer values are capped and logged)."""
+
+RETRY_STATUSES = frozenset({429, 503})
+"""Statuses whose ``Retry-After`` means "send nothing until then"."""
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """What a response's headers say about the server's limit for this key."""
+
+    retry_after: float | None = None
+    """Seconds the server asks to wait before any new request (429/503 only)."""
+
+    remaining: float | None = None
+    """The fewest units the headers say are left now (``None``: no header says)."""
+
+
+def _field(pairs: list[tuple[str, str]], name: str) -> list[Any]:
+    """The members of the Structured Fields list ``name`` (all its lines), or []."""
+    values = [value for key, value in pairs if key == name]
+    if not values:
+        return []
+    http_sf = require("http_sf", "httpx")
+    try:
+        parsed = http_sf.parse(", ".join(values).encode("latin-1"), tltype="list")
+    except (http_sf.StructuredFieldError, UnicodeEncodeError, ValueError) as error:
+        log.debug("ignoring malformed %s header %r: %s", name, values, error)
+        return []
+    return list(parsed)
+
+
+def _count(value: object) -> float | None:
+    """A non-negative finite number of units, else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) and value >= 0 else None
+
+
+def _number(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return _count(float(text.strip()))
+    except ValueError:
+        return None
+
+
+def read_feedback(
+    headers: Iterable[tuple[str, str]], status_code: int, *, wall_now: float | None = None
+) -> Feedback:
+    """Read a response's rate-limit headers (``headers`` as ``(name, value)`` pairs)."""
+    pairs = [(name.lower(), value) for name, value in headers]
+    last = dict(pairs)
+    retry_after = None
+    if status_code in RETRY_STATUSES:
+        waits = [
+            (name, value) for name, value in pairs if name in ("retry-after", "retry-after-ms")
+        ]
+        if waits:
+            retry_after = parse_rate_limit_headers(
+                waits, strict=False, wall_now=wall_now
+            ).retry_after
+    caps: list[float] = []
+    for member in _field(pairs, "ratelimit"):  # "policy";r=REMAINING;t=SECONDS
+        cap = _count(member[1].get("r")) if isinstance(member, tuple) else None
+        if cap is not None:
+            caps.append(cap)
+    for member in _field(pairs, "ratelimit-policy"):  # "policy";q=QUOTA;w=SECONDS
+        cap = _count(member[1].get("q")) if isinstance(member, tuple) else None
+        if cap is not None:
+            caps.append(cap)  # never more available than the whole quota
+    for name in ("ratelimit-remaining", "x-ratelimit-remaining"):
+        cap = _number(last.get(name))
+        if cap is not None:
+            caps.append(cap)
+    if "x-ratelimit-remaining-requests" in last:
+        report = parse_rate_limit_headers(pairs, strict=False, wall_now=wall_now)
+        if "requests" in report.remaining:
+            caps.append(report.remaining["requests"])
+    return Feedback(retry_after=retry_after, remaining=min(caps) if caps else None)
+
+
+def apply_feedback(limiter: PerUserLimiter, key: Any, feedback: Feedback) -> None:
+    """Tighten ``key``'s bucket by what the server said; never loosen it.
+
+    A ``Retry-After`` holds the bucket (nothing is admitted until then, capped at
+    :data:`MAX_HOLD`); otherwise, when the server says fewer units are left than the
+    bucket believes, the difference is charged as debt.
+    """
+    if feedback.retry_after is not None:
+        seconds = feedback.retry_after
+        if seconds > MAX_HOLD:
+            log.warning("Retry-After of %gs for %r capped at %gs", seconds, key, MAX_HOLD)
+            seconds = MAX_HOLD
+        limiter.hold(seconds, key=key)
+        return
+    if feedback.remaining is None:
+        return
+    status = limiter.status(key, 0)
+    # status() reads 0 while in debt; the debt itself is retry_after(0) * rate.
+    believed = status.remaining if status.remaining > 0 else -status.retry_after * limiter.rate
+    if believed > feedback.remaining:
+        limiter.charge(believed - feedback.remaining, key=key)
+
+
+def policy_fields(
+    name: str, status: Status, rate: float, *, retry_after: float | None
+) -> dict[str, str]:
+    """The IETF ``RateLimit-Policy`` and ``RateLimit`` fields for a bucket's ``status``.
+
+    The policy is the burst as quota ``q`` over ``w``, the whole seconds a drained bucket
+    needs to refill; ``r`` is the whole units left and ``t`` the whole seconds until the
+    bucket is full again (for a refusal: until the request would be admitted, so that
+    ``Retry-After`` never points before the end of ``t``).
+    """
+    http_sf = require("http_sf", "asgi")
+    quota = math.floor(status.limit)
+    window = max(1, math.ceil(status.limit / rate - 1e-9))
+    if retry_after is None:
+        reset = math.ceil(status.reset_after - 1e-9)
+    else:
+        reset = math.ceil(retry_after - 1e-9)
+    remaining = 0 if retry_after is not None else math.floor(status.remaining + 1e-9)
+    return {
+        "RateLimit-Policy": http_sf.ser([(name, {"q": quota, "w": window})]),
+        "RateLimit": http_sf.ser([(name, {"r": remaining, "t": max(reset, 0)})]),
+    }

@@ -1,0 +1,350 @@
+"""Rate limits for ASGI applications (Starlette, FastAPI, Litestar, Quart...).
+
+:class:`RateLimitMiddleware` is plain ASGI (no framework needed): it polices every
+HTTP request per key (the client's address by default, or a header, the route, or any
+function of the ASGI scope), answers ``429 Too Many Requests`` with ``Retry-After`` when
+the key is over its limit, and sets the IETF ``RateLimit-Policy`` and ``RateLimit``
+headers (draft-ietf-httpapi-ratelimit-headers) on every response::
+
+    from starlette.applications import Starlette
+    from limitor.contrib.asgi import RateLimitMiddleware
+
+    app = RateLimitMiddleware(Starlette(routes=...), rate="10/s", burst=20)
+
+For example, a bucket of 10 per second with bursts of 20 writes, after one request::
+
+    RateLimit-Policy: "default";q=20;w=2
+    RateLimit: "default";r=19;t=1
+
+``q`` is the burst and ``w`` the whole seconds an empty bucket needs to refill; ``r`` is
+what is left now and ``t`` the whole seconds until the bucket is full again (on a 429,
+until the request would be admitted: the same as ``Retry-After``).
+
+WebSocket connections are counted once, when they connect: one over the limit is closed
+with code 1008 (policy violation) before it is accepted, or, with ``websocket="deny"``
+and a server that supports the ASGI denial response, refused with an HTTP 429. Lifespan
+and other scopes pass through untouched.
+
+:class:`RouteRateLimit` is the same policing as a FastAPI dependency, for one route::
+
+    search_limit = RouteRateLimit(rate="5/minute")
+
+    @app.get("/search", dependencies=[Depends(search_limit)])
+    async def search(q: str): ...
+
+The headers need ``http-sf`` (``pip install "limitor[asgi]"``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Awaitable, Callable, Hashable, MutableMapping
+from typing import Any, Literal
+
+from limitor.configs import BucketConfig
+from limitor.contrib._common import keyed_limiter, missing, require
+from limitor.contrib._headers import policy_fields
+from limitor.errors import ConfigError, ConfigTypeError
+from limitor.per_user import PerUserLimiter
+
+try:
+    import http_sf
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise missing("limitor.contrib.asgi", "asgi", error) from error
+
+__all__ = (
+    "RateLimitMiddleware",
+    "RouteRateLimit",
+    "client_key",
+    "header_key",
+    "route_key",
+)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+KeyFunction = Callable[[Scope], Hashable]
+
+REFUSED_BODY = b"Too Many Requests\n"
+
+
+def client_key(scope: Scope) -> Hashable:
+    """The default key: the client's address (``None``, one shared bucket, if unknown).
+
+    Behind a reverse proxy this is the proxy's address: run the server with its
+    proxy-headers option (uvicorn ``--forwarded-allow-ips``), or key by a header.
+    """
+    client = scope.get("client")
+    return client[0] if client else None
+
+
+def header_key(name: str) -> KeyFunction:
+    """A key function: the value of request header ``name`` (``X-API-Key``...).
+
+    A request without the header is keyed by its client address.
+    """
+    if not isinstance(name, str) or not name:
+        raise ConfigTypeError(f"header name must be a non-empty string, got {name!r}")
+    wanted = name.lower().encode("latin-1")
+
+    def key(scope: Scope) -> Hashable:
+        for header, value in scope.get("headers", ()):
+            if header.lower() == wanted:
+                return (name, value.decode("latin-1"))
+        return client_key(scope)
+
+    return key
+
+
+def route_key(scope: Scope) -> Hashable:
+    """A key function: the method and path (one bucket per route, shared by all clients)."""
+    return (scope.get("method", "WEBSOCKET"), scope.get("path"))
+
+
+def _key_function(key: object) -> KeyFunction:
+    if key is None or key == "client":
+        return client_key
+    if key == "route":
+        return route_key
+    if isinstance(key, str) and key.startswith("header:"):
+        return header_key(key.removeprefix("header:"))
+    if callable(key):
+        return key
+    raise ConfigError(
+        f"key must be 'client', 'route', 'header:<name>' or a function of the scope, got {key!r}"
+    )
+
+
+def _check_policy(policy: object) -> str:
+    if not isinstance(policy, str) or not policy:
+        raise ConfigTypeError(f"policy must be a non-empty string, got {policy!r}")
+    try:
+        http_sf.ser([(policy, {})])
+    except (ValueError, TypeError, http_sf.StructuredFieldError):
+        raise ConfigError(f"policy must be printable ASCII, got {policy!r}") from None
+    return policy
+
+
+class _Policer:
+    """The shared part: a per-key limiter, how to key and cost a request, the headers."""
+
+    def __init__(
+        self,
+        rate: str | BucketConfig | None,
+        burst: float | None,
+        limiter: PerUserLimiter | None,
+        key: object,
+        cost: float | Callable[[Scope], float],
+        algorithm: str,
+        policy: str,
+        max_clients: int,
+        name: str | None,
+        clock: object,
+    ) -> None:
+        self.limiter = keyed_limiter(
+            rate, burst, limiter, algorithm=algorithm, max_keys=max_clients, clock=clock, name=name
+        )
+        self.key = _key_function(key)
+        if not callable(cost):
+            self.limiter.status(None, cost)  # validates the amount now (AmountError)
+        self.cost = cost
+        self.policy = _check_policy(policy)
+
+    def admit(self, scope: Scope) -> tuple[Hashable, float, bool]:
+        """``(key, amount, admitted)`` for a request (admitted: taken from its bucket)."""
+        key = self.key(scope)
+        amount = self.cost(scope) if callable(self.cost) else self.cost
+        return key, amount, self.limiter.try_acquire(key, amount)
+
+    def headers(self, key: Hashable, amount: float, *, refused: bool) -> list[tuple[str, str]]:
+        """The rate-limit headers for ``key`` now (with ``Retry-After`` when refused)."""
+        status = self.limiter.status(key, amount)
+        retry_after = max(1, math.ceil(status.retry_after - 1e-9)) if refused else None
+        fields = policy_fields(self.policy, status, self.limiter.rate, retry_after=retry_after)
+        pairs = list(fields.items())
+        if retry_after is not None:
+            pairs.append(("Retry-After", str(retry_after)))
+        return pairs
+
+
+def _encode(pairs: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in pairs]
+
+
+class RateLimitMiddleware:
+    """Police an ASGI application per key, with ``Retry-After`` and ``RateLimit`` headers.
+
+    Args:
+        app: the ASGI application to protect.
+        rate: the limit per key, as ``"10/s"``, ``"100/minute"`` or a ``BucketConfig``.
+        burst: the burst of ``rate`` (default: its amount).
+        limiter: an existing :class:`~limitor.per_user.PerUserLimiter` instead of ``rate``.
+        key: ``"client"`` (the client's address, default), ``"route"`` (method and path),
+            ``"header:X-API-Key"`` (a header's value), or a function of the ASGI scope
+            (for example the authenticated user); a key of ``None`` is one shared bucket.
+        cost: units each request takes (a number, or a function of the scope).
+        algorithm: the bucket's algorithm (``"leaky_bucket"``, ``"token_bucket"``, ``"gcra"``).
+        policy: the policy's name in the ``RateLimit*`` headers.
+        websocket: ``"close"`` (close with 1008 before accepting, default), ``"deny"``
+            (an HTTP 429 where the server supports the ASGI denial response, else close)
+            or ``"ignore"`` (WebSockets are not limited).
+        exempt: a function of the scope; True lets the request through untouched (not
+            counted, no headers), for example health checks.
+        headers: set the ``RateLimit*`` headers on admitted responses too (default True).
+        max_clients: how many keys' buckets are kept (full ones beyond it are dropped).
+        name: the limiter's name in listener events.
+        clock: the time source (tests: ``limitor.testing.FakeClock``).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        rate: str | BucketConfig | None = None,
+        burst: float | None = None,
+        limiter: PerUserLimiter | None = None,
+        key: str | KeyFunction | None = None,
+        cost: float | Callable[[Scope], float] = 1,
+        algorithm: str = "leaky_bucket",
+        policy: str = "default",
+        websocket: Literal["close", "deny", "ignore"] = "close",
+        exempt: Callable[[Scope], bool] | None = None,
+        headers: bool = True,
+        max_clients: int = 100_000,
+        name: str | None = None,
+        clock: object = None,
+    ) -> None:
+        if not callable(app):
+            raise ConfigTypeError(f"app must be an ASGI application, got {app!r}")
+        if websocket not in ("close", "deny", "ignore"):
+            raise ConfigError(f"websocket must be 'close', 'deny' or 'ignore', got {websocket!r}")
+        if exempt is not None and not callable(exempt):
+            raise ConfigTypeError(f"exempt must be a function of the scope, got {exempt!r}")
+        self.app = app
+        self._exempt = exempt
+        self._policer = _Policer(
+            rate, burst, limiter, key, cost, algorithm, policy, max_clients, name, clock
+        )
+        self._websocket = websocket
+        self._headers = bool(headers)
+
+    @property
+    def limiter(self) -> PerUserLimiter:
+        """The per-key limiter (``limiter.status(key)``, ``limiter.stats``, ``reset()``)."""
+        return self._policer.limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI connection."""
+        kind = scope["type"]
+        if self._exempt is not None and kind != "lifespan" and self._exempt(scope):
+            await self.app(scope, receive, send)
+        elif kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "websocket" and self._websocket != "ignore":
+            await self._connect(scope, receive, send)
+        else:  # lifespan, and anything newer
+            await self.app(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        policer = self._policer
+        key, amount, admitted = policer.admit(scope)
+        if not admitted:
+            headers = _encode(policer.headers(key, amount, refused=True))
+            headers.append((b"content-type", b"text/plain; charset=utf-8"))
+            await send({"type": "http.response.start", "status": 429, "headers": headers})
+            await send({"type": "http.response.body", "body": REFUSED_BODY})
+            return
+        if not self._headers:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                extra = _encode(policer.headers(key, amount, refused=False))
+                message = {**message, "headers": [*message.get("headers", ()), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    async def _connect(self, scope: Scope, receive: Receive, send: Send) -> None:
+        policer = self._policer
+        key, amount, admitted = policer.admit(scope)
+        if admitted:
+            await self.app(scope, receive, send)
+            return
+        message = await receive()  # the client's websocket.connect
+        if message["type"] != "websocket.connect":
+            return  # it went away
+        extensions = scope.get("extensions") or {}
+        if self._websocket == "deny" and "websocket.http.response" in extensions:
+            headers = _encode(policer.headers(key, amount, refused=True))
+            headers.append((b"content-type", b"text/plain; charset=utf-8"))
+            await send({"type": "websocket.http.response.start", "status": 429, "headers": headers})
+            await send({"type": "websocket.http.response.body", "body": REFUSED_BODY})
+            return
+        await send({"type": "websocket.close", "code": 1008, "reason": "rate limit exceeded"})
+
+
+class RouteRateLimit:
+    """A rate limit for one route, as a FastAPI dependency (``Depends(limit)``).
+
+    It takes the same limit and key arguments as :class:`RateLimitMiddleware`. Each
+    instance has its own limiter, so ``Depends`` on two routes gives two limits. Over the
+    limit it raises Starlette's ``HTTPException(429)`` with ``Retry-After`` and the
+    ``RateLimit*`` headers; admitted, it sets the ``RateLimit*`` headers on the response.
+
+    Needs Starlette (FastAPI brings it).
+    """
+
+    def __init__(
+        self,
+        *,
+        rate: str | BucketConfig | None = None,
+        burst: float | None = None,
+        limiter: PerUserLimiter | None = None,
+        key: str | KeyFunction | None = None,
+        cost: float | Callable[[Scope], float] = 1,
+        algorithm: str = "leaky_bucket",
+        policy: str = "default",
+        max_clients: int = 100_000,
+        name: str | None = None,
+        clock: object = None,
+    ) -> None:
+        requests = require("starlette.requests", "asgi")
+        responses = require("starlette.responses", "asgi")
+        self._http_exception = require("starlette.exceptions", "asgi").HTTPException
+        self._policer = _Policer(
+            rate, burst, limiter, key, cost, algorithm, policy, max_clients, name, clock
+        )
+        # FastAPI reads what to inject from the signature: the connection and the response.
+        self.__signature__ = inspect.Signature(
+            [
+                inspect.Parameter(
+                    "connection",
+                    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                    annotation=requests.HTTPConnection,
+                ),
+                inspect.Parameter(
+                    "response",
+                    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                    annotation=responses.Response,
+                ),
+            ]
+        )
+
+    @property
+    def limiter(self) -> PerUserLimiter:
+        """The per-key limiter of this route."""
+        return self._policer.limiter
+
+    async def __call__(self, connection: Any, response: Any) -> None:
+        """Admit the request or raise ``HTTPException(429)``."""
+        policer = self._policer
+        key, amount, admitted = policer.admit(connection.scope)
+        headers = dict(policer.headers(key, amount, refused=not admitted))
+        if not admitted:
+            raise self._http_exception(429, detail="Too Many Requests", headers=headers)
+        response.headers.update(headers)

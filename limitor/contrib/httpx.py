@@ -1,0 +1,281 @@
+"""httpx transports that keep a client within a rate limit, per host.
+
+Wrap any transport; every request then waits for its host's limit (*shaping*, the
+default) or is refused at once with :class:`~limitor.errors.RateLimitExceeded`
+(``on_limit="raise"``)::
+
+    import httpx
+    from limitor.contrib.httpx import RateLimitedTransport
+
+    client = httpx.Client(transport=RateLimitedTransport(rate="10/s"))
+
+Each host has its own bucket (or each key of ``key=``, a function of the request). What
+the server says in its response headers tightens that bucket, never loosens it:
+
+* ``Retry-After`` on a 429 or 503 (seconds or an HTTP date): nothing is sent to that host
+  until then (``limiter.hold``);
+* fewer units left than the bucket believes (the IETF ``RateLimit`` / ``RateLimit-Policy``
+  fields, ``RateLimit-Remaining``, ``x-ratelimit-remaining``, OpenAI-style
+  ``x-ratelimit-remaining-requests``): the difference is charged as debt
+  (``limiter.charge``).
+
+With ``retries=N``, a 429 or 503 is retried up to N times: each retry goes through the
+limiter again, so it waits what the server asked and never exceeds the limit. A request
+whose body is a stream that cannot be replayed is not retried.
+
+Needs ``pip install "limitor[httpx]"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable
+from typing import Literal
+
+from limitor._checks import check_timeout
+from limitor.configs import BucketConfig, check_positive
+from limitor.contrib._common import keyed_limiter, missing
+from limitor.contrib._headers import RETRY_STATUSES, apply_feedback, read_feedback
+from limitor.errors import ConfigError, ConfigTypeError, RateLimitExceeded
+from limitor.per_user import PerUserLimiter
+
+try:
+    import http_sf  # noqa: F401  (the headers' parser: part of the same extra)
+    import httpx
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise missing("limitor.contrib.httpx", "httpx", error) from error
+
+__all__ = ("AsyncRateLimitedTransport", "RateLimitedTransport", "host_key")
+
+
+def host_key(request: httpx.Request) -> Hashable:
+    """The default key: the request's host (``api.example.com``)."""
+    host: str = request.url.host
+    return host
+
+
+class _Limits:
+    """What both transports share: the limiter, the key, the policy and the retry rule."""
+
+    def __init__(
+        self,
+        rate: str | BucketConfig | None,
+        burst: float | None,
+        limiter: PerUserLimiter | None,
+        key: Callable[[httpx.Request], Hashable] | None,
+        algorithm: str,
+        on_limit: str,
+        timeout: float | None,
+        retries: int,
+        retry_statuses: Iterable[int],
+        max_retry_after: float,
+        retry_backoff: float,
+        use_headers: bool,
+        max_hosts: int,
+        name: str | None,
+        clock: object,
+    ) -> None:
+        self.limiter = keyed_limiter(
+            rate, burst, limiter, algorithm=algorithm, max_keys=max_hosts, clock=clock, name=name
+        )
+        if key is not None and not callable(key):
+            raise ConfigTypeError(f"key must be a function of the request, got {key!r}")
+        self.key = host_key if key is None else key
+        if on_limit not in ("wait", "raise"):
+            raise ConfigError(f"on_limit must be 'wait' or 'raise', got {on_limit!r}")
+        self.police = on_limit == "raise"
+        self.timeout = None if timeout is None else check_timeout(timeout)
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ConfigError(f"retries must be a whole number of zero or more, got {retries!r}")
+        self.retries = retries
+        statuses = frozenset(retry_statuses)
+        if not statuses <= RETRY_STATUSES | {500, 502, 504}:
+            raise ConfigError(f"retry_statuses must be among 429, 500, 502, 503, 504: {statuses!r}")
+        self.retry_statuses = statuses
+        self.max_retry_after = check_positive("max_retry_after", max_retry_after)
+        self.retry_backoff = check_positive("retry_backoff", retry_backoff)
+        self.use_headers = bool(use_headers)
+
+    def refuse(self, key: Hashable) -> RateLimitExceeded:
+        retry_after = self.limiter.status(key).retry_after
+        return RateLimitExceeded(
+            f"rate limit for {key!r} exceeded; retry in {retry_after:.6g}s",
+            retry_after=retry_after,
+        )
+
+    def learn(self, key: Hashable, response: httpx.Response) -> float | None:
+        """Feed the response's headers to the limiter; the server's Retry-After if any."""
+        if not self.use_headers:
+            return None
+        feedback = read_feedback(response.headers.multi_items(), response.status_code)
+        apply_feedback(self.limiter, key, feedback)
+        return feedback.retry_after
+
+    def retries_for(self, request: httpx.Request) -> int:
+        """How many retries ``request`` may have: none if its body cannot be sent again."""
+        return self.retries if isinstance(request.stream, httpx.ByteStream) else 0
+
+    def should_retry(
+        self, key: Hashable, response: httpx.Response, retries_left: int, wait: float | None
+    ) -> bool:
+        """Retry a 429/503 once more if retries are left and the wait is bearable.
+
+        Without a ``Retry-After`` to obey, the host is held for ``retry_backoff`` seconds,
+        doubled on each retry (never beyond ``max_retry_after``).
+        """
+        if retries_left <= 0 or response.status_code not in self.retry_statuses:
+            return False
+        if wait is None:
+            done = self.retries - retries_left
+            self.limiter.hold(min(self.retry_backoff * 2.0**done, self.max_retry_after), key=key)
+            return True
+        return wait <= self.max_retry_after  # else the caller sees the 429
+
+
+class RateLimitedTransport(httpx.BaseTransport):
+    """A sync transport that waits for (or polices) a rate limit per host.
+
+    Args:
+        transport: the transport that sends the requests (default ``httpx.HTTPTransport()``).
+        rate: the limit per key, as ``"10/s"``, ``"100/minute"`` or a ``BucketConfig``.
+        burst: the burst of ``rate`` (default: its amount).
+        limiter: an existing :class:`~limitor.per_user.PerUserLimiter` instead of
+            ``rate`` (to share one limit between clients).
+        key: a function of the ``httpx.Request`` giving its bucket (default: the host;
+            return ``None`` for one bucket shared by every request).
+        algorithm: the bucket's algorithm (``"leaky_bucket"``, ``"token_bucket"``, ``"gcra"``).
+        on_limit: ``"wait"`` (shape) or ``"raise"`` (police: raise ``RateLimitExceeded``
+            without sending).
+        timeout: the longest wait accepted (``AcquireTimeout`` beyond it, raised at once).
+        retries: how many times a 429 or 503 is retried (default 0).
+        retry_statuses: the statuses that are retried.
+        max_retry_after: a server's ``Retry-After`` above this many seconds is not waited
+            for: the response is returned (the host stays held).
+        retry_backoff: the hold before the first retry of a 429/503 that has no
+            ``Retry-After``, doubled on each further retry.
+        use_headers: read rate-limit headers from responses (default True).
+        max_hosts: how many keys' buckets are kept (full ones beyond it are dropped).
+        name: the limiter's name in listener events.
+        clock: the time source (tests: ``limitor.testing.FakeClock``).
+    """
+
+    def __init__(
+        self,
+        transport: httpx.BaseTransport | None = None,
+        *,
+        rate: str | BucketConfig | None = None,
+        burst: float | None = None,
+        limiter: PerUserLimiter | None = None,
+        key: Callable[[httpx.Request], Hashable] | None = None,
+        algorithm: str = "leaky_bucket",
+        on_limit: Literal["wait", "raise"] = "wait",
+        timeout: float | None = None,
+        retries: int = 0,
+        retry_statuses: Iterable[int] = (429, 503),
+        max_retry_after: float = 60.0,
+        retry_backoff: float = 1.0,
+        use_headers: bool = True,
+        max_hosts: int = 10_000,
+        name: str | None = None,
+        clock: object = None,
+    ) -> None:
+        if transport is not None and not isinstance(transport, httpx.BaseTransport):
+            raise ConfigTypeError(f"transport must be an httpx.BaseTransport, got {transport!r}")
+        self._transport = httpx.HTTPTransport() if transport is None else transport
+        self._limits = _Limits(
+            rate, burst, limiter, key, algorithm, on_limit, timeout, retries,
+            retry_statuses, max_retry_after, retry_backoff, use_headers, max_hosts, name,
+            clock,
+        )  # fmt: skip
+
+    @property
+    def limiter(self) -> PerUserLimiter:
+        """The per-key limiter (``limiter.status(host)``, ``limiter.stats``...)."""
+        return self._limits.limiter
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Wait for the request's bucket, send it, learn from the response, maybe retry."""
+        limits = self._limits
+        key = limits.key(request)
+        retries_left = limits.retries_for(request)
+        while True:
+            if limits.police:
+                if not limits.limiter.try_acquire(key):
+                    raise limits.refuse(key)
+            else:
+                limits.limiter.acquire(key, 1, limits.timeout)
+            response = self._transport.handle_request(request)
+            wait = limits.learn(key, response)
+            if not limits.should_retry(key, response, retries_left, wait):
+                return response
+            response.close()
+            retries_left -= 1
+
+    def close(self) -> None:
+        """Close the wrapped transport."""
+        self._transport.close()
+
+
+class AsyncRateLimitedTransport(httpx.AsyncBaseTransport):
+    """The async twin of :class:`RateLimitedTransport` (asyncio and trio).
+
+    It takes the same arguments, with an ``httpx.AsyncBaseTransport`` to wrap (default
+    ``httpx.AsyncHTTPTransport()``); waiting never blocks the event loop.
+    """
+
+    def __init__(
+        self,
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        rate: str | BucketConfig | None = None,
+        burst: float | None = None,
+        limiter: PerUserLimiter | None = None,
+        key: Callable[[httpx.Request], Hashable] | None = None,
+        algorithm: str = "leaky_bucket",
+        on_limit: Literal["wait", "raise"] = "wait",
+        timeout: float | None = None,
+        retries: int = 0,
+        retry_statuses: Iterable[int] = (429, 503),
+        max_retry_after: float = 60.0,
+        retry_backoff: float = 1.0,
+        use_headers: bool = True,
+        max_hosts: int = 10_000,
+        name: str | None = None,
+        clock: object = None,
+    ) -> None:
+        if transport is not None and not isinstance(transport, httpx.AsyncBaseTransport):
+            raise ConfigTypeError(
+                f"transport must be an httpx.AsyncBaseTransport, got {transport!r}"
+            )
+        self._transport = httpx.AsyncHTTPTransport() if transport is None else transport
+        self._limits = _Limits(
+            rate, burst, limiter, key, algorithm, on_limit, timeout, retries,
+            retry_statuses, max_retry_after, retry_backoff, use_headers, max_hosts, name,
+            clock,
+        )  # fmt: skip
+
+    @property
+    def limiter(self) -> PerUserLimiter:
+        """The per-key limiter (``limiter.status(host)``, ``limiter.stats``...)."""
+        return self._limits.limiter
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Await the request's bucket, send it, learn from the response, maybe retry."""
+        limits = self._limits
+        key = limits.key(request)
+        retries_left = limits.retries_for(request)
+        while True:
+            if limits.police:
+                if not limits.limiter.try_acquire(key):
+                    raise limits.refuse(key)
+            else:
+                await limits.limiter.acquire_async(key, 1, limits.timeout)
+            response = await self._transport.handle_async_request(request)
+            wait = limits.learn(key, response)
+            if not limits.should_retry(key, response, retries_left, wait):
+                return response
+            await response.aclose()
+            retries_left -= 1
+
+    async def aclose(self) -> None:
+        """Close the wrapped transport."""
+        await self._transport.aclose()
