@@ -15,6 +15,7 @@ import logging
 import threading
 from collections.abc import Hashable
 from contextvars import ContextVar
+from dataclasses import replace
 from typing import Any, Literal
 
 from limitor import _fork
@@ -32,6 +33,7 @@ from limitor.errors import (
     RateLimitExceeded,
     ReservationError,
 )
+from limitor.listeners import LimitEvent, Listener, check_listener, notify
 from limitor.results import Reservation, Stats, Status
 
 __all__ = ("Limiter",)
@@ -77,6 +79,7 @@ class Limiter:
         "_burst",
         "_clock",
         "_fail_open",
+        "_listeners",
         "_logged_at",
         "_max_waiting",
         "_now",
@@ -103,10 +106,8 @@ class Limiter:
         self._spec = spec
         self._store: Store = check_backend(backend).bind(spec, self._clock)
         self._burst = spec.parts[0].burst
-        store = self._store
-        self._admit_now = (
-            store.admit_now if isinstance(store, MemoryStore) and len(spec.parts) == 1 else None
-        )
+        self._listeners: tuple[Listener, ...] = ()
+        self._admit_now = self._fast_path()
         self._fail_open = on_backend_error == "allow"
         self._max_waiting: int | None = None
         self._waiting = self._backend_errors = 0
@@ -116,6 +117,52 @@ class Limiter:
 
     def _after_fork(self) -> None:
         self._wait_lock = threading.Lock()
+
+    def _fast_path(self) -> Any:
+        """The store's admit-now shortcut, when there is one and nothing listens."""
+        store = self._store
+        if self._listeners or not isinstance(store, MemoryStore) or len(self._spec.parts) > 1:
+            return None
+        return store.admit_now
+
+    # -- listeners (see limitor.listeners) ---------------------------------------------
+    # Every decision goes through _decide / _decide_async, which notify the listeners
+    # outside any lock. While one is attached the fast path is off (it would decide
+    # without telling them); with none, nothing here costs anything.
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener`` on every decision from now on (see :mod:`limitor.listeners`).
+
+        Raises:
+            ConfigTypeError: ``listener`` lacks one of the
+                :class:`~limitor.listeners.Listener` methods.
+        """
+        listener = check_listener(listener)
+        with self._wait_lock:
+            self._listeners = (*self._listeners, listener)
+            self._admit_now = None
+
+    def remove_listener(self, listener: Listener) -> None:
+        """Stop calling ``listener`` (nothing happens if it was not attached)."""
+        with self._wait_lock:
+            self._listeners = tuple(other for other in self._listeners if other is not listener)
+            self._admit_now = self._fast_path()
+
+    @property
+    def listeners(self) -> tuple[Listener, ...]:
+        """The attached listeners, in the order they are called."""
+        return self._listeners
+
+    def _notify(self, key: Hashable, amount: Any, grant: Grant) -> None:
+        name = self._spec.name
+        if grant.admitted:
+            event = LimitEvent(name, key, amount, wait=grant.delay)
+            notify(self._listeners, "on_admitted", event)
+            if grant.delay > 0.0:
+                notify(self._listeners, "on_waited", event)
+        else:
+            event = LimitEvent(name, key, amount, retry_after=grant.retry_after)
+            notify(self._listeners, "on_rejected", event)
 
     # -- what an amount is (one number here; limiters of several limits override) -------
 
@@ -170,8 +217,20 @@ class Limiter:
 
     @property
     def name(self) -> str | None:
-        """The limit's identity in a shared backend (``None``: private)."""
+        """The limit's identity in a shared backend and in listener events (``None``: none).
+
+        Set it at construction (``name=``); on a limiter kept in memory it may also be set
+        later, to label its events.
+        """
         return self._spec.name
+
+    @name.setter
+    def name(self, value: str | None) -> None:
+        from limitor.base import check_name
+
+        if not isinstance(self._store, MemoryStore):
+            raise ConfigError("the name of a limit in a shared backend is set at construction")
+        self._spec = replace(self._spec, name=check_name(value))
 
     @property
     def engine(self) -> Engine[Any]:
@@ -230,8 +289,11 @@ class Limiter:
 
     # -- backend failures ---------------------------------------------------------------
 
-    def _failed(self, error: BackendError) -> Grant:
+    def _failed(self, key: Hashable, amount: Any, error: BackendError) -> Grant:
         """Fail open (``on_backend_error="allow"``) or raise ``error``."""
+        if self._listeners:
+            event = LimitEvent(self._spec.name, key, amount, error=error)
+            notify(self._listeners, "on_backend_error", event)
         if not self._fail_open:
             raise error
         now = self._now()
@@ -246,9 +308,12 @@ class Limiter:
 
     def _decide(self, key: Hashable, amount: Any, max_wait: float) -> Grant:
         try:
-            return self._store.reserve(key, self._vector(amount), max_wait)
+            grant = self._store.reserve(key, self._vector(amount), max_wait)
         except BackendError as error:
-            return self._failed(error)
+            return self._failed(key, amount, error)
+        if self._listeners:
+            self._notify(key, amount, grant)
+        return grant
 
     async def _decide_async(self, key: Hashable, amount: Any, max_wait: float) -> Grant:
         store: Any = self._store
@@ -257,7 +322,9 @@ class Limiter:
         try:
             grant: Grant = await store.areserve(key, self._vector(amount), max_wait)
         except BackendError as error:
-            return self._failed(error)
+            return self._failed(key, amount, error)
+        if self._listeners:
+            self._notify(key, amount, grant)
         return grant
 
     # -- deciding -------------------------------------------------------------------
@@ -272,7 +339,8 @@ class Limiter:
         if admit is not None and timeout is None:
             try:
                 if amount > 0 and amount is not True:
-                    return admit(key, amount)
+                    admitted: bool = admit(key, amount)
+                    return admitted
             except (TypeError, OverflowError):
                 pass
         return False
@@ -330,16 +398,21 @@ class Limiter:
         reservation = Reservation(self, key, amount, grant.now, grant.delay, grant.ticket)
         if waiter and grant.delay > 0.0:
             with self._wait_lock:
-                full = self._max_waiting is not None and self._waiting >= self._max_waiting
-                if not full:
-                    self._waiting += 1
-            if full:
-                reservation.cancel()
-                raise QueueFull(
-                    f"{self._waiting} callers are already waiting (max_size)",
-                    retry_after=grant.delay,
-                )
+                self._waiting += 1
         return reservation
+
+    def _queue_full(self, key: Hashable, amount: Any, retry_after: float) -> QueueFull:
+        """The refusal of a caller that would wait while ``max_size`` callers already do.
+
+        The policing probe that found it must wait has told the listeners already.
+        """
+        return QueueFull(
+            f"{self._waiting} callers are already waiting (max_size)", retry_after=retry_after
+        )
+
+    def _queue_is_full(self) -> bool:
+        with self._wait_lock:
+            return self._max_waiting is not None and self._waiting >= self._max_waiting
 
     def _commit(
         self,
@@ -351,7 +424,12 @@ class Limiter:
         refusal: type[RateLimitExceeded] = AcquireTimeout,
     ) -> Reservation:
         """Reserve a validated, positive ``amount``; raise if it would wait beyond ``max_wait``."""
-        grant = self._decide(key, amount, max_wait)
+        if waiter and self._queue_is_full():  # only a caller that needs no wait may go
+            grant = self._decide(key, amount, 0.0)
+            if not grant.admitted:
+                raise self._queue_full(key, amount, grant.retry_after)
+        else:
+            grant = self._decide(key, amount, max_wait)
         return self._reservation(key, amount, grant, max_wait, waiter=waiter, refusal=refusal)
 
     async def _commit_async(
@@ -364,7 +442,12 @@ class Limiter:
         refusal: type[RateLimitExceeded] = AcquireTimeout,
     ) -> Reservation:
         """:meth:`_commit` with the store's async verb when it does I/O."""
-        grant = await self._decide_async(key, amount, max_wait)
+        if waiter and self._queue_is_full():  # only a caller that needs no wait may go
+            grant = await self._decide_async(key, amount, 0.0)
+            if not grant.admitted:
+                raise self._queue_full(key, amount, grant.retry_after)
+        else:
+            grant = await self._decide_async(key, amount, max_wait)
         return self._reservation(key, amount, grant, max_wait, waiter=waiter, refusal=refusal)
 
     def _done_waiting(self) -> None:

@@ -19,8 +19,8 @@ from limitor.errors import AcquireTimeout
 from limitor.results import Reservation
 from limitor.testing import FakeClock
 
-from .conftest import SYNC_BUCKETS
 from .backends.store_driver import worst_excess
+from .conftest import SYNC_BUCKETS
 
 operations = st.lists(
     st.one_of(

@@ -464,7 +464,7 @@ class MemoryStore:
             if key not in cache:
                 return False
             if self._expired(Cache.__getitem__(cache, key), self._clock_now() - self._epoch):
-                del cache[key]  # type: ignore[arg-type]
+                del cache[key]
                 self._evicted += 1
                 return False
             return True
