@@ -278,7 +278,14 @@ class SyncBucket(Bucket):
         Raises:
             AmountError: ``amount`` is negative, NaN, not a number, or above the burst.
         """
-        return self._police_or_raise(None, amount)
+        admit = self._admit_now
+        if admit is not None:
+            try:
+                if amount > 0 and amount is not True and admit(None, amount):
+                    return True
+            except (TypeError, OverflowError):
+                pass
+        return self._police_slow(None, amount)
 
     def reserve(self, amount: float = 1, timeout: float | None = None) -> Reservation:
         """Commit ``amount`` for the earliest time it fits and return at once.

@@ -272,7 +272,7 @@ class Limiter:
             users=counts.users if keyed else 0,
             evictions=counts.evictions if keyed else 0,
             overflows=counts.overflows if keyed else 0,
-            backend_errors=counts.backend_errors + self._backend_errors,
+            backend_errors=self._backend_errors,
         )
 
     def _peek(self, key: Hashable, amount: Any) -> tuple[PartStatus, ...]:
@@ -294,11 +294,12 @@ class Limiter:
         if self._listeners:
             event = LimitEvent(self._spec.name, key, amount, error=error)
             notify(self._listeners, "on_backend_error", event)
+        with self._wait_lock:
+            self._backend_errors += 1
         if not self._fail_open:
             raise error
         now = self._now()
         with self._wait_lock:
-            self._backend_errors += 1
             quiet = now - self._logged_at < _FAIL_OPEN_LOG_INTERVAL
             if not quiet:
                 self._logged_at = now
@@ -362,6 +363,10 @@ class Limiter:
         """
         if self._admit_at_once(key, amount, None):
             return True
+        return self._police_slow(key, amount)
+
+    def _police_slow(self, key: Hashable, amount: object) -> bool:
+        """``try_acquire`` once the fast path said no: validate, then decide."""
         n = self._check(amount)
         return self._is_nothing(n) or self._police(key, n) == 0.0
 

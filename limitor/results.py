@@ -201,8 +201,8 @@ class Stats:
     still held reservations or debt (such buckets are never forgotten)."""
 
     backend_errors: int = 0
-    """Calls admitted without a decision because the backend failed
-    (``on_backend_error="allow"``)."""
+    """Decisions the backend failed to make: raised as ``BackendError``, or admitted
+    without a decision with ``on_backend_error="allow"``."""
 
     @property
     def mean_wait(self) -> float:

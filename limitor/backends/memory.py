@@ -27,7 +27,7 @@ from __future__ import annotations
 import bisect
 import math
 import threading
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any, ClassVar
 
 from cachetools import Cache, LRUCache
@@ -109,6 +109,142 @@ def _epoch_of(clock: Clock) -> float:
         return 0.0
 
 
+# -- fast paths -----------------------------------------------------------------------
+# The uncontended call admitted at once is the hot path of every limiter: one lock, one
+# clock read and a few float operations. Each function below is the "fits now" branch of
+# its engine's ``reserve`` written out inside the lock, which saves a Python call per
+# acquire; anything else (a wait, holes, a hold, a bad amount) returns False and takes the
+# general path. tests/backends/test_fast_paths.py keeps each equal to its engine.
+
+
+def _fast_path(store: MemoryStore) -> Callable[[Hashable, Any], bool]:
+    engine = store._engine
+    if store._parts > 1:
+        return lambda key, amount: False
+    make = _FAST_PATHS.get(type(engine).name, _generic_fast_path)
+    return make(store, engine)
+
+
+def _generic_fast_path(store: MemoryStore, engine: Engine[Any]) -> Callable[[Hashable, Any], bool]:
+    reserve, epoch, now_of, state_for = (
+        engine.reserve,
+        store._epoch,
+        store._clock_now,
+        store._state_for,
+    )
+
+    def admit(key: Hashable, amount: Any) -> bool:
+        with store._lock:
+            now = now_of() - epoch
+            state = store._shared if key is None else state_for(key, now)
+            if state.extra is None and reserve(state, now, amount, 0.0) >= 0.0:
+                store._admitted += 1
+                return True
+        return False
+
+    return admit
+
+
+def _leaky_fast_path(store: MemoryStore, engine: Engine[Any]) -> Callable[[Hashable, Any], bool]:
+    rate, burst, epoch, now_of = engine.rate, engine.burst, store._epoch, store._clock_now
+    state_for = store._state_for
+
+    def admit(key: Hashable, amount: Any) -> bool:
+        with store._lock:
+            now = now_of() - epoch
+            state: Any = store._shared if key is None else state_for(key, now)
+            if state.extra is None:
+                level = state.level - (now - state.stamp) * rate
+                if level < 0.0:
+                    level = 0.0
+                level += amount
+                if level <= burst:
+                    state.level = level
+                    state.stamp = now
+                    store._admitted += 1
+                    return True
+        return False
+
+    return admit
+
+
+def _token_fast_path(store: MemoryStore, engine: Engine[Any]) -> Callable[[Hashable, Any], bool]:
+    rate, burst, epoch, now_of = engine.rate, engine.burst, store._epoch, store._clock_now
+    state_for = store._state_for
+
+    def admit(key: Hashable, amount: Any) -> bool:
+        with store._lock:
+            now = now_of() - epoch
+            state: Any = store._shared if key is None else state_for(key, now)
+            if state.extra is None:
+                tokens = state.tokens + (now - state.stamp) * rate
+                if tokens > burst:
+                    tokens = burst
+                tokens -= amount
+                if tokens >= 0.0:
+                    state.tokens = tokens
+                    state.stamp = now
+                    store._admitted += 1
+                    return True
+        return False
+
+    return admit
+
+
+def _gcra_fast_path(store: MemoryStore, engine: Engine[Any]) -> Callable[[Hashable, Any], bool]:
+    interval, tolerance = engine.interval, engine.tolerance
+    epoch, now_of, state_for = store._epoch, store._clock_now, store._state_for
+
+    def admit(key: Hashable, amount: Any) -> bool:
+        with store._lock:
+            now = now_of() - epoch
+            state: Any = store._shared if key is None else state_for(key, now)
+            if state.extra is None:
+                ahead = state.tat - now
+                if ahead < 0.0:
+                    ahead = 0.0
+                ahead += amount * interval
+                if ahead <= tolerance:
+                    state.tat = now + ahead
+                    state.stamp = now
+                    store._admitted += 1
+                    return True
+        return False
+
+    return admit
+
+
+def _lct_fast_path(store: MemoryStore, engine: Engine[Any]) -> Callable[[Hashable, Any], bool]:
+    interval, tolerance = engine.interval, engine.tolerance
+    epoch, now_of, state_for = store._epoch, store._clock_now, store._state_for
+
+    def admit(key: Hashable, amount: Any) -> bool:
+        with store._lock:
+            now = now_of() - epoch
+            state: Any = store._shared if key is None else state_for(key, now)
+            if state.extra is None:
+                x = state.x - (now - state.stamp)
+                if x < 0.0:
+                    x = 0.0
+                x += amount * interval
+                if x <= tolerance:
+                    state.x = x
+                    state.stamp = now
+                    store._admitted += 1
+                    return True
+        return False
+
+    return admit
+
+
+_FAST_PATHS: dict[str, Callable[[MemoryStore, Engine[Any]], Callable[[Hashable, Any], bool]]] = {
+    "leaky_bucket": _leaky_fast_path,
+    "token_bucket": _token_fast_path,
+    "gcra": _gcra_fast_path,
+    "gcra_leaky_bucket": _lct_fast_path,
+}
+
+
 class MemoryBackend:
     """Limits kept in this process's memory (the default backend).
 
@@ -157,6 +293,7 @@ class MemoryStore:
         "_ttl",
         "_wait_total",
         "_waited",
+        "admit_now",
     )
 
     does_io = False
@@ -187,6 +324,12 @@ class MemoryStore:
         self._admitted = self._waited = self._rejected = self._cancelled = 0
         self._evicted = self._overflows = 0
         self._wait_total = 0.0
+        self.admit_now: Callable[[Hashable, Any], bool] = _fast_path(self)
+        """The fast path of a one-part limit: admit ``amount`` if it fits right now.
+
+        ``amount`` must be a positive number of at most the burst; anything else (or a
+        state with holes or a hold) returns False, and the caller takes :meth:`reserve`.
+        """
         _fork.register(self)
 
     def _after_fork(self) -> None:
@@ -288,20 +431,6 @@ class MemoryStore:
         return state.parts
 
     # -- the verbs ---------------------------------------------------------------------
-
-    def admit_now(self, key: Hashable, amount: float) -> bool:
-        """The fast path of a one-part limit: admit ``amount`` if it fits right now.
-
-        ``amount`` must be a positive number of at most the burst; anything else (or a
-        state with holes or a hold) returns False, and the caller takes :meth:`reserve`.
-        """
-        with self._lock:
-            now = self._clock_now() - self._epoch
-            state = self._shared if key is None else self._state_for(key, now)
-            if state.extra is None and self._reserve(state, now, amount, 0.0) >= 0.0:
-                self._admitted += 1
-                return True
-        return False
 
     def reserve(self, key: Hashable, amount: Amount, max_wait: float) -> Grant:
         """See :meth:`limitor.backends.base.Store.reserve`."""
