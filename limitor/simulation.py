@@ -138,7 +138,10 @@ def parse_limit(text: str, *, burst: float | None = None) -> BucketConfig:
     match = _LIMIT.match(text.lower())
     if match is None:
         return parse_rate(text, burst=burst)  # raises the usual message
-    period = parse_rate(f"1 per 1 {match.group('unit')}").seconds
+    try:
+        period = parse_rate(f"1 per 1 {match.group('unit')}").seconds
+    except ConfigError:
+        return parse_rate(text, burst=burst)  # the usual message, naming the whole text
     count = float(match.group("count") or 1)
     return BucketConfig(
         capacity=_positive("rate amount", float(match.group("amount"))),
@@ -898,8 +901,11 @@ class SimulationResult:
         for each in self.limits:
             whose = "" if each.key is None else f" (key {each.key!r})"
             lines.append(
-                f"  achieved  {each.achieved:.3f} {each.unit}/s from the first arrival to the "
-                f"last admission (the limit: {each.rate:g}/s)"
+                f"  achieved  {each.achieved:.3f} {each.unit}/s, all keys together "
+                f"(each key's limit: {each.rate:g}/s)"
+                if self.per_key
+                else f"  achieved  {each.achieved:.3f} {each.unit}/s from the first arrival "
+                f"to the last admission (the limit: {each.rate:g}/s)"
             )
             lines.append(
                 f"  busiest {each.window:g} s: {each.most:g} {each.unit}{whose} "
@@ -949,7 +955,7 @@ def _arrivals(
     if isinstance(arrivals, Pattern):
         if arrivals.expected > max_arrivals:
             raise ConfigError(
-                f"{arrivals.kind} arrivals at {arrivals.rate:g}/s for {arrivals.duration:g} s "
+                f"arrivals ({arrivals.kind}) at {arrivals.rate:g}/s for {arrivals.duration:g} s "
                 f"make about {arrivals.expected:.4g} calls, more than max_arrivals "
                 f"({max_arrivals:,}); shorten the duration or lower the rate"
             )
