@@ -493,7 +493,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     stream = sys.stdout if out is None else out
     prog = _prog()
     try:
-        args = _parser(prog).parse_args(argv)
+        try:
+            args = _parser(prog).parse_args(argv)
+        except SystemExit as exit_:  # --help, or a usage error already printed
+            return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
         if args.command == "demo":
             if not args.virtual and demo_seconds(args.calls, args.rate, args.burst) > DEMO_LONGEST:
                 return _fail(

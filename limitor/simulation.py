@@ -87,10 +87,12 @@ _BUCKETS: dict[str, type[Any]] = {
 class TraceError(ConfigError):
     """A trace that cannot be replayed; the message names the line (or arrival) at fault."""
 
-    def __init__(self, message: str, line: int | None = None) -> None:
-        super().__init__(message if line is None else f"line {line}: {message}")
+    def __init__(self, message: str, line: int | None = None, where: str = "line") -> None:
+        super().__init__(message if line is None else f"{where} {line}: {message}")
         self.line = line
         """The 1-based line of the file (or position in the iterable) at fault."""
+        self.reason = message
+        """The message without the line."""
 
 
 # -- numbers ---------------------------------------------------------------------------
@@ -368,6 +370,13 @@ def read_trace(
 
 
 def _from_iterable(arrivals: Iterable[Any]) -> Iterator[tuple[float, float, Hashable]]:
+    try:
+        yield from _checked(arrivals)
+    except TraceError as error:
+        raise TraceError(error.reason, error.line, "arrival") from None
+
+
+def _checked(arrivals: Iterable[Any]) -> Iterator[tuple[float, float, Hashable]]:
     times = _Times()
     for index, arrival in enumerate(arrivals, start=1):
         if isinstance(arrival, (int, float, Decimal)) and not isinstance(arrival, bool):
@@ -1148,12 +1157,12 @@ def simulate(
         if samples is not None:
             while next_sample <= virtual:
                 clock.advance(next_sample - now)
-                now = next_sample
+                now = clock.now()
                 samples.append((offset + now, _level(limiter, is_llm, n_limits)))
                 next_sample += levels  # type: ignore[operator]
         if virtual > now:
             clock.advance(virtual - now)
-            now = virtual
+            now = clock.now()
         last = moment
         units_in += amount
         timeline.add("arrived", moment, amount)
@@ -1208,7 +1217,7 @@ def simulate(
         end = last_go - offset + levels  # type: ignore[operator]
         while next_sample <= end:
             clock.advance(next_sample - now)
-            now = next_sample
+            now = clock.now()
             samples.append((offset + now, _level(limiter, is_llm, n_limits)))
             next_sample += levels  # type: ignore[operator]
     if offset is None:
