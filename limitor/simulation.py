@@ -196,6 +196,7 @@ def _parse_time(text: str, line: int) -> float | datetime:
 
 
 def _parse_amount(value: object, line: int) -> float:
+    original = value
     if isinstance(value, str):
         try:
             value = float(value)
@@ -208,7 +209,7 @@ def _parse_amount(value: object, line: int) -> float:
     except (OverflowError, ArithmeticError):
         raise TraceError(f"amount {value!r} is not a finite number", line) from None
     if not math.isfinite(amount) or amount < 0:
-        raise TraceError(f"amount {value!r} must be a finite number of zero or more", line)
+        raise TraceError(f"amount {original!r} must be a finite number of zero or more", line)
     return amount
 
 
