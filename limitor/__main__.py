@@ -17,7 +17,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -520,7 +520,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except ImportError as error:
         return _fail(prog, str(error))
     except BrokenPipeError:
-        _silence_stdout()
+        if out is None:
+            _silence_stdout()
         return EXIT_BROKEN_PIPE
     except OSError as error:
         return _fail(
@@ -528,7 +529,29 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         )
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except BaseException as error:  # the demo's task group wraps what its tasks raised
+        leaves = list(_leaves(error))
+        if not leaves or leaves == [error]:
+            raise
+        if all(isinstance(leaf, BrokenPipeError) for leaf in leaves):
+            if out is None:
+                _silence_stdout()
+            return EXIT_BROKEN_PIPE
+        if all(isinstance(leaf, KeyboardInterrupt | BrokenPipeError) for leaf in leaves):
+            return EXIT_INTERRUPTED
+        raise
     return 0
+
+
+def _leaves(error: BaseException) -> Iterator[BaseException]:
+    """The exceptions inside an exception group, however nested (the error itself if none)."""
+    inner = getattr(error, "exceptions", None)
+    if not isinstance(inner, tuple):
+        yield error
+        return
+    for each in inner:
+        if isinstance(each, BaseException):
+            yield from _leaves(each)
 
 
 def _silence_stdout() -> None:

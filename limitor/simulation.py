@@ -1354,16 +1354,29 @@ def _pyplot() -> Any:
     return plt
 
 
+THEME = {
+    "text.color": GREY,
+    "axes.labelcolor": GREY,
+    "axes.titlecolor": GREY,
+    "axes.edgecolor": GREY,
+    "xtick.color": GREY,
+    "ytick.color": GREY,
+    "legend.labelcolor": GREY,
+    "legend.frameon": False,
+    "figure.facecolor": "none",
+    "axes.facecolor": "none",
+    "savefig.transparent": True,
+    "svg.hashsalt": "limitor",
+}
+"""matplotlib settings for pictures that read on light and dark pages: transparent
+background, mid-grey text, axes and ticks (use with ``matplotlib.rc_context(THEME)``)."""
+
+
 def style_axes(axes: Any) -> None:
-    """Grey text, ticks, spines and grid on a transparent background (light and dark pages)."""
+    """A light grey grid behind the data, on a transparent background."""
     axes.set_facecolor("none")
-    for spine in axes.spines.values():
-        spine.set_color(GREY)
-    axes.tick_params(colors=GREY, which="both")
-    axes.xaxis.label.set_color(GREY)
-    axes.yaxis.label.set_color(GREY)
-    axes.title.set_color(GREY)
     axes.grid(color=GREY, alpha=0.25, linewidth=0.6)
+    axes.set_axisbelow(True)
 
 
 def plot(
@@ -1384,6 +1397,11 @@ def plot(
     if target.suffix.lower() not in (".png", ".svg"):
         raise ConfigError(f"plot file must end in .png or .svg, got {str(target)!r}")
     plt = _pyplot()
+    with plt.rc_context(THEME):
+        _draw(plt, result, target, title)
+
+
+def _draw(plt: Any, result: SimulationResult, target: Path, title: str | None) -> None:
     panels = 2 if result.levels else 1
     figure, axes_list = plt.subplots(
         panels, 1, figsize=(7.5, 3.2 * panels), sharex=True, squeeze=False
@@ -1438,9 +1456,7 @@ def plot(
         )
     axes.set_ylabel("units (cumulative)")
     axes.set_title(title or f"{result.limit}, {result.algorithm}, {result.mode}")
-    legend = axes.legend(loc="upper left", frameon=False)
-    for text in legend.get_texts():
-        text.set_color(GREY)
+    axes.legend(loc="upper left")
     style_axes(axes)
     if result.levels:
         level_axes = axes_list[1][0]

@@ -544,3 +544,25 @@ def test_ctrl_c_ends_quietly() -> None:
         assert process.wait(timeout=120) == 130
         err = process.stderr.read()
     assert err == ""
+
+
+class _ClosedAfter(io.StringIO):
+    """A stdout whose reader goes away once ``marker`` is written (like `| head`)."""
+
+    def __init__(self, marker: str) -> None:
+        super().__init__()
+        self.marker = marker
+
+    def write(self, text: str) -> int:
+        if self.marker in text:
+            raise BrokenPipeError(32, "Broken pipe")
+        return super().write(text)
+
+
+@pytest.mark.parametrize("marker", ["call  3", "task  2", "the demo took"])
+def test_a_pipe_closed_at_any_point_of_the_demo_ends_quietly(
+    marker: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "task" lines are printed by tasks of an anyio task group, which wraps the error
+    assert main(["demo", "--virtual"], _ClosedAfter(marker)) == 141
+    assert capsys.readouterr().err == ""
