@@ -45,19 +45,37 @@ def _steps(times: list[float], amounts: list[float], start: float, end: float):
 def _cumulative(axes: Any, result: SimulationResult, end: float, *, bound: bool = True) -> None:
     calls = result.calls_log or ()
     start = result.first_arrival
-    axes.plot(*_steps([c.time for c in calls], [c.amount for c in calls], start, end),
-              color=COLOURS["arrived"], linewidth=1.4, label="arrived")
+    axes.plot(
+        *_steps([c.time for c in calls], [c.amount for c in calls], start, end),
+        color=COLOURS["arrived"],
+        linewidth=1.4,
+        label="arrived",
+    )
     went = [c for c in calls if c.admitted_at is not None]
-    axes.plot(*_steps([c.admitted_at for c in went], [c.amount for c in went], start, end),
-              color=COLOURS["admitted"], linewidth=2.0, label="admitted")
+    axes.plot(
+        *_steps([c.admitted_at for c in went], [c.amount for c in went], start, end),
+        color=COLOURS["admitted"],
+        linewidth=2.0,
+        label="admitted",
+    )
     refused = [c for c in calls if c.wait is None]
     if refused:
-        axes.plot(*_steps([c.time for c in refused], [c.amount for c in refused], start, end),
-                  color=COLOURS["rejected"], linewidth=1.4, label="rejected")
+        axes.plot(
+            *_steps([c.time for c in refused], [c.amount for c in refused], start, end),
+            color=COLOURS["rejected"],
+            linewidth=1.4,
+            label="rejected",
+        )
     if bound:
         report = result.limits[0]
-        axes.plot([start, end], [report.burst, report.burst + report.rate * (end - start)],
-                  color=COLOURS["bound"], linestyle="--", linewidth=1.1, label="b + r·t")
+        axes.plot(
+            [start, end],
+            [report.burst, report.burst + report.rate * (end - start)],
+            color=COLOURS["bound"],
+            linestyle="--",
+            linewidth=1.1,
+            label="b + r·t",
+        )
     axes.set_xlim(start, end)
 
 
@@ -97,16 +115,20 @@ def algorithms(plt: Any) -> None:
     arrivals = _bursty()
     figure, grid = plt.subplots(len(ALGORITHMS), 2, figsize=(8.0, 8.2), sharex=True)
     for row, (algorithm, title) in enumerate(ALGORITHMS):
-        result = simulate(arrivals, "4/s", burst=4, algorithm=algorithm, record=True,
-                          levels=0.02)
+        result = simulate(arrivals, "4/s", burst=4, algorithm=algorithm, record=True, levels=0.02)
         end = 8.0
         left, right = grid[row][0], grid[row][1]
         _cumulative(left, result, end)
         left.set_ylabel("calls", fontsize=8)
         left.set_title(f"{title}: admitted", fontsize=9, loc="left")
         times = [sample[0] for sample in result.levels or ()]
-        right.plot(times, [sample[1][0] for sample in result.levels or ()],
-                   color=COLOURS["admitted"], linewidth=1.6, label="level (waiters included)")
+        right.plot(
+            times,
+            [sample[1][0] for sample in result.levels or ()],
+            color=COLOURS["admitted"],
+            linewidth=1.6,
+            label="level (waiters included)",
+        )
         right.axhline(4, color=COLOURS["bound"], linestyle="--", linewidth=1.1, label="burst")
         right.set_title(f"{title}: bucket level", fontsize=9, loc="left")
         right.set_xlim(0, end)
@@ -140,7 +162,8 @@ def shaping_policing(plt: Any) -> None:
         axes.set_title(
             f"{title}: {result.admitted} admitted, {result.rejected} refused, "
             f"longest wait {result.wait_max:.1f} s",
-            fontsize=9, loc="left",
+            fontsize=9,
+            loc="left",
         )
         axes.set_ylabel("calls")
         style_axes(axes)
@@ -163,12 +186,19 @@ def per_user(plt: Any) -> None:
     end = 14.0
     for user, colour in colours.items():
         calls = [c for c in result.calls_log or () if c.key == user]
-        axes.plot(*_steps([c.time for c in calls], [1.0] * len(calls), 0.0, end),
-                  color=colour, linewidth=1.0, linestyle=":", alpha=0.9)
-        axes.plot(*_steps([c.admitted_at for c in calls], [1.0] * len(calls), 0.0, end),
-                  color=colour, linewidth=2.0,
-                  label=f"{user}: {len(calls)} calls, waits up to "
-                  f"{result.keys[user].wait_max:.1f} s")
+        axes.plot(
+            *_steps([c.time for c in calls], [1.0] * len(calls), 0.0, end),
+            color=colour,
+            linewidth=1.0,
+            linestyle=":",
+            alpha=0.9,
+        )
+        axes.plot(
+            *_steps([c.admitted_at for c in calls], [1.0] * len(calls), 0.0, end),
+            color=colour,
+            linewidth=2.0,
+            label=f"{user}: {len(calls)} calls, waits up to {result.keys[user].wait_max:.1f} s",
+        )
     axes.set_xlim(0, end)
     axes.set_xlabel("t (s)")
     axes.set_ylabel("calls (dotted: asked, solid: admitted)")
@@ -195,17 +225,32 @@ def llm_mix(plt: Any) -> None:
         (bottom, tokens, lambda c: c.amount),
     ):
         went = [c for c in calls if c.admitted_at is not None]
-        axes.plot(*_steps([c.time for c in calls], [amount_of(c) for c in calls], 0.0, end),
-                  color=COLOURS["arrived"], linewidth=1.4, label="asked")
-        axes.plot(*_steps([c.admitted_at for c in went], [amount_of(c) for c in went], 0.0, end),
-                  color=COLOURS["admitted"], linewidth=2.0, label="admitted")
-        axes.plot([0, end], [report.burst, report.burst + report.rate * end],
-                  color=COLOURS["bound"], linestyle="--", linewidth=1.1, label="b + r·t")
+        axes.plot(
+            *_steps([c.time for c in calls], [amount_of(c) for c in calls], 0.0, end),
+            color=COLOURS["arrived"],
+            linewidth=1.4,
+            label="asked",
+        )
+        axes.plot(
+            *_steps([c.admitted_at for c in went], [amount_of(c) for c in went], 0.0, end),
+            color=COLOURS["admitted"],
+            linewidth=2.0,
+            label="admitted",
+        )
+        axes.plot(
+            [0, end],
+            [report.burst, report.burst + report.rate * end],
+            color=COLOURS["bound"],
+            linestyle="--",
+            linewidth=1.1,
+            label="b + r·t",
+        )
         axes.set_ylabel(f"{report.unit} (cumulative)")
         axes.set_title(
             f"{report.unit}: {report.rate * 60:g} per minute, busiest minute "
             f"{_busiest(went, amount_of, 60.0):g} of {report.burst + report.rate * 60:g} allowed",
-            fontsize=9, loc="left",
+            fontsize=9,
+            loc="left",
         )
         axes.set_xlim(0, end)
         style_axes(axes)
