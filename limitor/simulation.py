@@ -625,48 +625,47 @@ class _Window:
 class _TimelineBuilder:
     """Units arrived, admitted and rejected per interval; the interval doubles as needed."""
 
-    __slots__ = ("admitted", "arrived", "rejected", "start", "width")
+    __slots__ = ("_inverse", "admitted", "arrived", "rejected", "start", "used", "width")
 
     BINS = 128
     FIRST_WIDTH = 2.0**-10
 
-    def __init__(self) -> None:
-        self.start: float | None = None
+    def __init__(self, start: float = 0.0) -> None:
+        self.start = start
         self.width = self.FIRST_WIDTH
-        self.arrived: list[float] = []
-        self.admitted: list[float] = []
-        self.rejected: list[float] = []
-
-    def _index(self, moment: float) -> int:
-        if self.start is None:
-            self.start = moment
-        index = int((moment - self.start) / self.width)
-        while index >= self.BINS:
-            self._double()
-            index = int((moment - self.start) / self.width)
-        grow = index + 1 - len(self.arrived)
-        if grow > 0:
-            self.arrived.extend([0.0] * grow)
-            self.admitted.extend([0.0] * grow)
-            self.rejected.extend([0.0] * grow)
-        return index
+        self._inverse = 1.0 / self.width
+        self.arrived = [0.0] * self.BINS
+        self.admitted = [0.0] * self.BINS
+        self.rejected = [0.0] * self.BINS
+        self.used = 0
 
     def _double(self) -> None:
         self.width *= 2
+        self._inverse = 1.0 / self.width
+        half = self.BINS // 2
         for series in (self.arrived, self.admitted, self.rejected):
-            series[:] = [sum(series[i : i + 2]) for i in range(0, len(series), 2)]
+            series[:] = [series[i] + series[i + 1] for i in range(0, self.BINS, 2)]
+            series.extend([0.0] * half)
+        self.used = (self.used + 1) // 2
 
-    def add(self, series: str, moment: float, amount: float) -> None:
-        index = self._index(moment)
-        getattr(self, series)[index] += amount
+    def add(self, series: list[float], moment: float, amount: float) -> None:
+        """Add ``amount`` at ``moment`` to one of the three series (the list itself)."""
+        index = int((moment - self.start) * self._inverse)
+        while index >= self.BINS:
+            self._double()
+            index = int((moment - self.start) * self._inverse)
+        series[index] += amount
+        if index >= self.used:
+            self.used = index + 1
 
     def build(self) -> Timeline:
+        used = self.used
         return Timeline(
-            start=0.0 if self.start is None else self.start,
+            start=self.start,
             width=self.width,
-            arrived=tuple(self.arrived),
-            admitted=tuple(self.admitted),
-            rejected=tuple(self.rejected),
+            arrived=tuple(self.arrived[:used]),
+            admitted=tuple(self.admitted[:used]),
+            rejected=tuple(self.rejected[:used]),
         )
 
 
@@ -1131,11 +1130,14 @@ def simulate(
 
     decide = _decider(limiter, mode, timeout, is_llm=is_llm, per_key=per_key)
     n_limits = len(bounds)
-    token_limits = tuple(unit == "tokens" for unit, _, _ in bounds)
+    # what each limit counts of a call: its amount, or (an LLM requests limit) one request
+    counts_amount = tuple(not is_llm or unit != "requests" for unit, _, _ in bounds)
     windows: dict[Hashable, list[_Window]] = {}
+    shared = windows[None] = [_Window(window) for _ in range(n_limits)]
     keys: dict[Hashable, _KeyStats] = {}
     waits = _Quantiles()
     timeline = _TimelineBuilder()
+    arrived_series, admitted_series = timeline.arrived, timeline.admitted
     log: list[Call] | None = [] if record else None
     samples: list[tuple[float, tuple[float, ...]]] | None = [] if levels is not None else None
     next_sample = 0.0
@@ -1144,10 +1146,12 @@ def simulate(
     first = last = last_go = math.nan
     offset: float | None = None
     now = 0.0
+    advance, add_wait, add_to = clock.advance, waits.add, timeline.add
     for moment, amount, key in stream:
         if offset is None:
             offset = moment
             first = last_go = moment
+            timeline.start = moment
         calls += 1
         if calls > max_arrivals:
             raise ConfigError(
@@ -1162,11 +1166,11 @@ def simulate(
                 samples.append((offset + now, _level(limiter, is_llm, n_limits)))
                 next_sample += levels  # type: ignore[operator]
         if virtual > now:
-            clock.advance(virtual - now)
+            advance(virtual - now)
             now = clock.now()
         last = moment
         units_in += amount
-        timeline.add("arrived", moment, amount)
+        add_to(arrived_series, moment, amount)
         stats = keys.get(key) if key is not None else None
         if key is not None and stats is None:
             stats = keys[key] = _KeyStats()
@@ -1180,7 +1184,7 @@ def simulate(
             progress(calls)
         if wait is None:
             rejected += 1
-            timeline.add("rejected", moment, amount)
+            add_to(timeline.rejected, moment, amount)
             if stats is not None:
                 stats.rejected += 1
             if log is not None:
@@ -1195,23 +1199,25 @@ def simulate(
         admitted += 1
         units_out += amount
         wait_total += wait
-        waits.add(wait)
+        add_wait(wait)
         go = moment + wait
         if go > last_go:
             last_go = go
-        timeline.add("admitted", go, amount)
+        add_to(admitted_series, go, amount)
         if stats is not None:
             stats.admitted += 1
             stats.units += amount
             stats.wait_total += wait
             if wait > stats.wait_max:
                 stats.wait_max = wait
-        window_key = key if per_key else None
-        trackers = windows.get(window_key)
-        if trackers is None:
-            trackers = windows[window_key] = [_Window(window) for _ in range(n_limits)]
-        for index, tracker in enumerate(trackers):
-            tracker.add(go, amount if token_limits[index] or not is_llm else 1.0)
+        if per_key:
+            trackers = windows.get(key)
+            if trackers is None:
+                trackers = windows[key] = [_Window(window) for _ in range(n_limits)]
+        else:
+            trackers = shared
+        for tracker, whole in zip(trackers, counts_amount, strict=True):
+            tracker.add(go, amount if whole else 1.0)
         if log is not None:
             log.append(Call(moment, amount, key, wait))
     if samples is not None and offset is not None:
