@@ -481,9 +481,11 @@ class Pattern:
             fixed = float(self.amount)
             return lambda: fixed
         low, high = self.amount
+        draw = rng.random
         if isinstance(low, int) and isinstance(high, int):
-            return lambda: float(rng.randint(low, high))
-        return lambda: rng.uniform(low, high)
+            span = high - low + 1
+            return lambda: float(low + min(int(draw() * span), span - 1))
+        return lambda: low + (high - low) * draw()
 
     def _times(self, rng: random.Random) -> Iterator[float]:
         rate, duration = float(self.rate), float(self.duration)
@@ -579,10 +581,11 @@ class _Quantiles:
 class _Window:
     """The most units admitted in any closed window of ``width`` seconds (streaming)."""
 
-    __slots__ = ("_amounts", "_sum", "_times", "best", "best_start", "width")
+    __slots__ = ("_amounts", "_reach", "_sum", "_times", "best", "best_start", "width")
 
     def __init__(self, width: float) -> None:
         self.width = width
+        self._reach = width + TOLERANCE
         self._times: deque[float] = deque()
         self._amounts: deque[float] = deque()
         self._sum = 0.0
@@ -590,23 +593,26 @@ class _Window:
         self.best_start = 0.0
 
     def add(self, moment: float, amount: float) -> None:
-        times, amounts = self._times, self._amounts
+        times = self._times
         if times and moment < times[-1]:  # not expected (FIFO), but kept exact if it happens
             index = bisect.bisect_right(times, moment)
             times.insert(index, moment)
-            amounts.insert(index, amount)
+            self._amounts.insert(index, amount)
             self._sum += amount
             self._rescan()
             return
         times.append(moment)
-        amounts.append(amount)
-        self._sum += amount
-        edge = moment - self.width - TOLERANCE
-        while times[0] < edge:
-            times.popleft()
-            self._sum -= amounts.popleft()
-        if self._sum > self.best + TOLERANCE:
-            self.best = self._sum
+        self._amounts.append(amount)
+        total = self._sum + amount
+        edge = moment - self._reach
+        if times[0] < edge:
+            amounts = self._amounts
+            while times[0] < edge:
+                times.popleft()
+                total -= amounts.popleft()
+        self._sum = total
+        if total > self.best + TOLERANCE:
+            self.best = total
             self.best_start = times[0]
 
     def _rescan(self) -> None:
