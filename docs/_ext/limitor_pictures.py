@@ -13,8 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sphinx.util import logging
-
 from limitor import simulate
 from limitor.simulation import COLOURS, THEME, SimulationResult, style_axes
 
@@ -272,19 +270,28 @@ def _busiest(calls: Any, amount_of: Callable[[Any], float], width: float) -> flo
 PICTURES = (staircase, algorithms, shaping_policing, per_user, llm_mix)
 
 
-def draw(app: Any = None) -> list[Path]:
-    """Draw every picture into ``docs/_generated``; returns the files written."""
+def draw(app: Any = None, out: Path | None = None) -> list[Path]:
+    """Draw every picture into ``out`` (default ``docs/_generated``); returns the files."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    OUT.mkdir(exist_ok=True)
-    with plt.rc_context({**THEME, "font.size": 9}):
-        for picture in PICTURES:
-            picture(plt)
-    written = sorted(OUT.glob("*.svg"))
-    logging.getLogger(__name__).info("limitor_pictures: drew %d pictures", len(written))
+    global OUT
+    target = OUT if out is None else out
+    saved, OUT = OUT, target
+    try:
+        target.mkdir(exist_ok=True)
+        with plt.rc_context({**THEME, "font.size": 9}):
+            for picture in PICTURES:
+                picture(plt)
+    finally:
+        OUT = saved
+    written = sorted(target.glob("*.svg"))
+    if app is not None:
+        from sphinx.util import logging
+
+        logging.getLogger(__name__).info("limitor_pictures: drew %d pictures", len(written))
     return written
 
 
