@@ -68,7 +68,10 @@ TOLERANCE = 1e-9
 leave 4.4e-16 s where the exact answer is 0)."""
 
 MAX_ARRIVALS = 10_000_000
-"""The default bound on the arrivals of one simulation (about a minute of work)."""
+"""The default bound on the arrivals of one simulation (a minute or two of work)."""
+
+LONGEST = 1e12
+"""The largest time (and duration) in seconds a simulation takes: about 31,700 years."""
 
 EXACT_WAITS = 100_000
 """Wait percentiles are exact up to this many admitted calls; beyond it the waits go into
@@ -252,6 +255,8 @@ class _Times:
                 ) from None
         elif self._epoch is not None:
             raise TraceError("a time in seconds after ISO 8601 timestamps", line)
+        if abs(parsed) > LONGEST:
+            raise TraceError(f"time {raw!r} is out of range (more than {LONGEST:g} s)", line)
         if parsed < self._last:
             raise TraceError(
                 f"time goes backwards: {parsed:g} s after {self._last:g} s "
@@ -428,7 +433,8 @@ class Pattern:
         if self.kind not in ("poisson", "uniform", "bursts", "daily"):
             raise ConfigError(f"kind must be poisson, uniform, bursts or daily, got {self.kind!r}")
         _positive("arrival rate", self.rate)
-        _positive("duration", self.duration)
+        if _positive("duration", self.duration) > LONGEST:
+            raise ConfigError(f"duration must be at most {LONGEST:g} s, got {self.duration!r}")
         _positive("every", self.every)
         _positive("period", self.period)
         depth = _not_negative("depth", self.depth)
@@ -1161,11 +1167,16 @@ def simulate(
         calls += 1
         if calls > max_arrivals:
             raise ConfigError(
-                f"the trace has more than max_arrivals ({max_arrivals:,}) calls; "
-                "raise max_arrivals or replay a part of it"
+                f"more than max_arrivals ({max_arrivals:,}) calls; "
+                "raise max_arrivals or replay a part of the trace"
             )
         virtual = moment - offset
         if samples is not None:
+            if len(samples) + (virtual - next_sample) / levels > max_arrivals:  # type: ignore[operator]
+                raise ConfigError(
+                    f"levels every {levels:g} s make more than max_arrivals "
+                    f"({max_arrivals:,}) samples; sample less often"
+                )
             while next_sample <= virtual:
                 clock.advance(next_sample - now)
                 now = clock.now()
@@ -1228,6 +1239,11 @@ def simulate(
             log.append(Call(moment, amount, key, wait))
     if samples is not None and offset is not None:
         end = last_go - offset + levels  # type: ignore[operator]
+        if len(samples) + (end - next_sample) / levels > max_arrivals:  # type: ignore[operator]
+            raise ConfigError(
+                f"levels every {levels:g} s make more than max_arrivals "
+                f"({max_arrivals:,}) samples; sample less often"
+            )
         while next_sample <= end:
             clock.advance(next_sample - now)
             now = clock.now()

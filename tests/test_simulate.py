@@ -267,6 +267,12 @@ def test_absurd_work_is_refused_before_it_starts() -> None:
         simulate(Pattern("bursts", rate=1e12, duration=60), "10/s")
     with pytest.raises(ConfigError, match="max_arrivals"):
         simulate(iter([(0, 1)] * 11), "10/s", max_arrivals=10)
+    with pytest.raises(ConfigError, match="samples"):
+        simulate([(0, 1), (1e6, 1)], "10/s", levels=1e-3)
+    with pytest.raises(ConfigError, match="duration"):
+        Pattern("poisson", rate=1e-300, duration=1e300)
+    with pytest.raises(TraceError, match=r"arrival 2: time 1e\+300 is out of range"):
+        simulate([(0, 1), (1e300, 1)], "10/s")
 
 
 @pytest.mark.parametrize(
