@@ -1412,8 +1412,9 @@ def plot(
 ) -> None:
     """Draw arrivals against admissions over time, with the bound, to a PNG or SVG file.
 
-    Cumulative units arrived, admitted and rejected (from :attr:`SimulationResult.timeline`,
-    so summary mode is enough), and the most the limit allows, ``burst + rate * t``. With
+    Cumulative units arrived, admitted and rejected at the edges of the timeline's intervals
+    (:attr:`SimulationResult.timeline`, so summary mode is enough), and the most the limit
+    allows, ``burst + rate * t``. With
     levels sampled, a second panel shows the bucket's level. Transparent background and
     grey text, readable on light and dark pages.
 
@@ -1446,27 +1447,24 @@ def _draw(plt: Any, result: SimulationResult, target: Path, title: str | None) -
             out.append(total)
         return out
 
-    axes.step(
+    axes.plot(
         starts,
         cumulative(line.arrived),
-        where="post",
         color=COLOURS["arrived"],
         label="arrived",
         linewidth=1.5,
     )
-    axes.step(
+    axes.plot(
         starts,
         cumulative(line.admitted),
-        where="post",
         color=COLOURS["admitted"],
         label="admitted",
         linewidth=2,
     )
     if result.rejected:
-        axes.step(
+        axes.plot(
             starts,
             cumulative(line.rejected),
-            where="post",
             color=COLOURS["rejected"],
             label="rejected",
             linewidth=1.5,
@@ -1483,7 +1481,8 @@ def _draw(plt: Any, result: SimulationResult, target: Path, title: str | None) -
             label="bound: burst + rate·t",
         )
     axes.set_ylabel("units (cumulative)")
-    axes.set_title(title or f"{result.limit}, {result.algorithm}, {result.mode}")
+    mode = result.mode if result.timeout is None else f"timeout {result.timeout:g} s"
+    axes.set_title(title or f"{result.limit}, {result.algorithm}, {mode}")
     axes.legend(loc="upper left")
     style_axes(axes)
     if result.levels:
