@@ -27,18 +27,20 @@ import anyio.lowlevel
 from limitor.base import SyncBucket
 from limitor.clock import Clock
 from limitor.configs import BucketConfig
-from limitor.engines import ENGINES
 from limitor.errors import LimitorError
 from limitor.generic_cell_rate.core import SyncLeakyBucketGCRA, SyncVirtualSchedulingGCRA
 from limitor.leaky_bucket.core import AsyncLeakyBucket, SyncLeakyBucket
+from limitor.simulation import (
+    ALGORITHMS as SIMULATED,
+)
 from limitor.simulation import (
     MAX_ARRIVALS,
     Pattern,
     SimulationResult,
     Timeline,
-    _pyplot,
     parse_limit,
     plot,
+    require_pyplot,
     simulate,
 )
 from limitor.testing import FakeClock
@@ -316,7 +318,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     limit.add_argument("--tokens-per-minute", type=_positive, metavar="N", help="LLM limit")
     limit.add_argument("--requests-per-day", type=_positive, metavar="N", help="LLM limit")
     limit.add_argument("--tokens-per-day", type=_positive, metavar="N", help="LLM limit")
-    limit.add_argument("--algorithm", choices=sorted(ENGINES), default="leaky_bucket")
+    limit.add_argument("--algorithm", choices=sorted(SIMULATED), default="leaky_bucket")
     limit.add_argument(
         "--mode",
         choices=sorted(_MODES),
@@ -442,7 +444,7 @@ def _simulate_command(args: argparse.Namespace, out: TextIO) -> None:
     if args.plot is not None:
         if args.plot.suffix.lower() not in (".png", ".svg"):
             raise LimitorError(f"--plot must name a .png or .svg file, got {str(args.plot)!r}")
-        _pyplot()  # a missing matplotlib is said before the work, not after
+        require_pyplot(headless=True)  # a missing matplotlib is said before the work
     update, close = _progress(expected)
     try:
         result = simulate(

@@ -40,11 +40,10 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from limitor.configs import BucketConfig, parse_rate
-from limitor.engines import ENGINES
 from limitor.errors import AcquireTimeout, AmountError, ConfigError, ConfigTypeError
 from limitor.generic_cell_rate.core import SyncLeakyBucketGCRA, SyncVirtualSchedulingGCRA
 from limitor.leaky_bucket.core import SyncLeakyBucket
-from limitor.llm.limits import LLMLimiter
+from limitor.llm import LLMLimiter
 from limitor.per_user import PerUserLimiter
 from limitor.testing import FakeClock
 from limitor.token_bucket.core import SyncTokenBucket
@@ -78,6 +77,9 @@ EXACT_WAITS = 100_000
 a logarithmic histogram (relative error below 0.1%), so memory stays flat."""
 
 Mode = Literal["wait", "raise", "timeout"]
+
+ALGORITHMS = ("leaky_bucket", "token_bucket", "gcra", "gcra_leaky_bucket")
+"""The algorithms a simulation can use (one bucket class each)."""
 
 _BUCKETS: dict[str, type[Any]] = {
     "leaky_bucket": SyncLeakyBucket,
@@ -1087,8 +1089,8 @@ def simulate(
             raise ConfigError("levels are sampled for one limit, not per key")
     if isinstance(max_arrivals, bool) or not isinstance(max_arrivals, int) or max_arrivals < 1:
         raise ConfigError(f"max_arrivals must be a whole number above 0, got {max_arrivals!r}")
-    if algorithm not in ENGINES:
-        raise ConfigError(f"algorithm must be one of {sorted(ENGINES)}, got {algorithm!r}")
+    if algorithm not in _BUCKETS:
+        raise ConfigError(f"algorithm must be one of {sorted(_BUCKETS)}, got {algorithm!r}")
 
     clock = FakeClock()
     bounds: list[tuple[str, float, float]]  # (unit, rate, burst) per limit
@@ -1180,7 +1182,7 @@ def simulate(
             while next_sample <= virtual:
                 clock.advance(next_sample - now)
                 now = clock.now()
-                samples.append((offset + now, _level(limiter, is_llm, n_limits)))
+                samples.append((offset + now, _level(limiter, is_llm, bounds)))
                 next_sample += levels  # type: ignore[operator]
         if virtual > now:
             advance(virtual - now)
@@ -1247,7 +1249,7 @@ def simulate(
         while next_sample <= end:
             clock.advance(next_sample - now)
             now = clock.now()
-            samples.append((offset + now, _level(limiter, is_llm, n_limits)))
+            samples.append((offset + now, _level(limiter, is_llm, bounds)))
             next_sample += levels  # type: ignore[operator]
     if offset is None:
         first = last = last_go = 0.0
@@ -1307,16 +1309,14 @@ def simulate(
     )
 
 
-def _level(limiter: Any, is_llm: bool, n_limits: int) -> tuple[float, ...]:
+def _level(limiter: Any, is_llm: bool, bounds: list[tuple[str, float, float]]) -> tuple[float, ...]:
     """Units each limit holds now, reservations included: ``reset_after * rate``."""
     if is_llm:
         statuses = list(limiter.status().values())
         return tuple(
-            status.reset_after * limit.rate
-            for status, limit in zip(statuses, limiter.limits, strict=True)
-        )[:n_limits]
-    status = limiter.status(0)
-    return (status.reset_after * limiter.rate,)
+            status.reset_after * rate for status, (_, rate, _) in zip(statuses, bounds, strict=True)
+        )
+    return (limiter.status(0).reset_after * bounds[0][1],)
 
 
 def _decider(
@@ -1371,11 +1371,16 @@ COLOURS = {"arrived": "#8c8c8c", "admitted": "#2f81f7", "rejected": "#e5534b", "
 """Series colours chosen to read on light and dark backgrounds."""
 
 
-def _pyplot() -> Any:
+def require_pyplot(*, headless: bool = False) -> Any:
+    """``matplotlib.pyplot``, or an ImportError that names the ``limitor[plot]`` extra.
+
+    With ``headless``, choose matplotlib's file-only Agg backend first (the command line).
+    """
     try:
         import matplotlib
 
-        matplotlib.use("Agg", force=False)
+        if headless:
+            matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         raise ImportError("plots need matplotlib: pip install 'limitor[plot]'") from None
@@ -1425,7 +1430,7 @@ def plot(
     target = Path(path)
     if target.suffix.lower() not in (".png", ".svg"):
         raise ConfigError(f"plot file must end in .png or .svg, got {str(target)!r}")
-    plt = _pyplot()
+    plt = require_pyplot()
     with plt.rc_context(THEME):
         _draw(plt, result, target, title)
 
