@@ -368,7 +368,7 @@ def read_trace(
         raise ConfigError(f"trace file {str(path)!r} does not exist or is not a file")
 
     def lines() -> Iterator[tuple[float, float, Hashable]]:
-        with path.open(encoding="utf-8", newline="") as handle:
+        with path.open(encoding="utf-8-sig", newline="") as handle:  # a BOM (Excel) is skipped
             try:
                 yield from _read_csv(handle) if kind == "csv" else _read_jsonl(handle)
             except UnicodeDecodeError as error:

@@ -239,6 +239,19 @@ def test_a_bad_trace_is_one_line_with_its_line_number(
     assert re.fullmatch(r"[\w -]+: error: " + re.escape(message) + r".*\n", err), err
 
 
+def test_a_csv_trace_saved_with_a_byte_order_mark(
+    tmp_path: Path, trace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    excel = tmp_path / "excel.csv"
+    excel.write_bytes(b"\xef\xbb\xbf" + TRACE.replace("\n", "\r\n").encode())
+    _, plain, _ = run(["simulate", "--trace", str(trace), "--json"], capsys)
+    status, bom, err = run(["simulate", "--trace", str(excel), "--json"], capsys)
+    assert (status, err) == (0, "")
+    a, b = json.loads(plain), json.loads(bom)
+    del a["arrivals"], b["arrivals"]
+    assert a == b
+
+
 def test_a_trace_that_is_not_text_or_not_there(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
