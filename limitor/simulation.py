@@ -1089,7 +1089,7 @@ def simulate(
             raise ConfigError("levels are sampled for one limit, not per key")
     if isinstance(max_arrivals, bool) or not isinstance(max_arrivals, int) or max_arrivals < 1:
         raise ConfigError(f"max_arrivals must be a whole number above 0, got {max_arrivals!r}")
-    if algorithm not in _BUCKETS:
+    if not isinstance(algorithm, str) or algorithm not in _BUCKETS:
         raise ConfigError(f"algorithm must be one of {sorted(_BUCKETS)}, got {algorithm!r}")
 
     clock = FakeClock()
