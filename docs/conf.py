@@ -13,6 +13,7 @@ tests/test_examples.py (one script per page, blocks in order), so keep them runn
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 from sphinx.util import logging
@@ -20,6 +21,7 @@ from sphinx.util import logging
 import limitor
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE / "_ext"))
 
 project = "limitor"
 author = "limitor developers"
@@ -33,11 +35,12 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.napoleon",
     "sphinx.ext.viewcode",
+    "limitor_pictures",  # docs/_ext: the pictures, drawn by limitor.simulate at build time
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+exclude_patterns = ["_build", "_generated", "Thumbs.db", ".DS_Store"]
 
 # -- MyST ------------------------------------------------------------------------------
 myst_enable_extensions = ["colon_fence", "deflist"]

@@ -32,6 +32,7 @@ from limitor.leaky_bucket.core import AsyncLeakyBucket, SyncLeakyBucket
 from limitor.llm import Cost, LLMLimiter, llm_rate_limit
 from limitor.per_user import PerUserLimiter
 from limitor.results import Reservation, Stats, Status
+from limitor.simulation import simulate
 from limitor.token_bucket.core import AsyncTokenBucket, SyncTokenBucket
 
 __version__ = "1.0.0.dev0"
@@ -77,4 +78,5 @@ __all__ = (
     "parse_rate",
     "rate_limit",
     "rate_limit_per_user",
+    "simulate",
 )

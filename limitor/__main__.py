@@ -1,35 +1,52 @@
-"""The command line: ``python -m limitor demo`` and ``python -m limitor simulate``.
+"""The command line: ``limitor demo`` and ``limitor simulate`` (or ``python -m limitor``).
 
-``demo`` shows, live, each algorithm shaping the same burst of calls, then tasks waiting
-in order on an async bucket. ``simulate`` replays an arrival pattern through a limit in
-virtual time and reports what was admitted, delayed and rejected.
+``demo`` shows, live, each algorithm shaping the same calls made back to back, then tasks
+waiting in order on an async bucket. ``simulate`` replays a trace or a synthetic pattern
+of arrivals through a limit in virtual time (:func:`limitor.simulate`) and reports what
+was admitted, delayed and rejected, with a timeline, as JSON or as a plot.
+
+Bad input never shows a traceback: it is refused with one line on stderr and exit
+status 2. A closed pipe (``| head``) and Ctrl-C end quietly.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
-import random
+import os
 import sys
 import time
-from collections.abc import Sequence
-from typing import TextIO
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
 
 import anyio
 import anyio.lowlevel
 
-from limitor._checks import INF
 from limitor.base import SyncBucket
 from limitor.clock import Clock
-from limitor.configs import BucketConfig, parse_rate
-from limitor.engines import ENGINES
-from limitor.errors import ConfigError, LimitorError
+from limitor.configs import BucketConfig
+from limitor.errors import LimitorError
 from limitor.generic_cell_rate.core import SyncLeakyBucketGCRA, SyncVirtualSchedulingGCRA
 from limitor.leaky_bucket.core import AsyncLeakyBucket, SyncLeakyBucket
+from limitor.simulation import (
+    ALGORITHMS as SIMULATED,
+)
+from limitor.simulation import (
+    MAX_ARRIVALS,
+    Pattern,
+    SimulationResult,
+    Timeline,
+    parse_limit,
+    plot,
+    require_pyplot,
+    simulate,
+)
 from limitor.testing import FakeClock
 from limitor.token_bucket.core import SyncTokenBucket
 
-__all__ = ("main",)
+__all__ = ("demo", "demo_seconds", "main", "sparkline")
 
 ALGORITHMS: tuple[tuple[str, type[SyncBucket]], ...] = (
     ("leaky bucket", SyncLeakyBucket),
@@ -38,10 +55,32 @@ ALGORITHMS: tuple[tuple[str, type[SyncBucket]], ...] = (
     ("GCRA (leaky bucket form)", SyncLeakyBucketGCRA),
 )
 
+ASYNC_EXTRA_TASKS = 4
+"""The async part of the demo: ``burst + 4`` tasks, so four of them wait."""
+
+DEMO_LONGEST = 120.0
+"""The longest live demo accepted, in seconds (``--virtual`` has no limit)."""
+
+PROGRESS_FROM = 500_000
+"""Show a progress bar (on a terminal) for simulations of at least this many calls."""
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
+
+
+# -- demo --------------------------------------------------------------------------------
+
 
 def _bar(offset: float, scale: float, width: int = 36) -> str:
     filled = min(width, round(offset / scale * width)) if scale > 0 else 0
     return "#" * filled + "." * (width - filled)
+
+
+def demo_seconds(calls: int = 10, rate: float = 5.0, burst: int = 4) -> float:
+    """How long the live demo takes by its schedule (each algorithm, then the async part)."""
+    per_algorithm = max(calls - burst, 0) / rate
+    return len(ALGORITHMS) * per_algorithm + ASYNC_EXTRA_TASKS / rate
 
 
 def demo(
@@ -52,7 +91,7 @@ def demo(
     out: TextIO = sys.stdout,
     clock: Clock | None = None,
 ) -> float:
-    """Shape ``calls`` back-to-back calls through each algorithm, printing each admission.
+    """Shape ``calls`` calls made back to back through each algorithm, printing each one.
 
     Returns the total (clock) time the demonstration took.
     """
@@ -60,9 +99,10 @@ def demo(
     span = max(calls - burst, 0) / rate
     now = time.monotonic if clock is None else clock.now
     print(
-        f"limitor demo: {calls} calls at once against {rate:g} calls/s with bursts of "
-        f"{burst}.\nEach algorithm lets the burst through at once, then one call every "
-        f"{1 / rate:.3g} s: the same schedule, kept by different bookkeeping.\n",
+        f"limitor demo: one thread makes {calls} calls back to back against {rate:g} "
+        f"calls/s with bursts of {burst}.\nEach algorithm lets the burst through at once, "
+        f"then one call every {1 / rate:.3g} s: the same schedule, kept by different "
+        f"bookkeeping. About {demo_seconds(calls, rate, burst):.1f} s in all.\n",
         file=out,
         flush=True,
     )
@@ -83,13 +123,15 @@ def demo(
             flush=True,
         )
     _demo_async(rate, burst, out=out, clock=clock)
-    return now() - begun
+    took = now() - begun
+    print(f"the demo took {took:.1f} s", file=out, flush=True)
+    return took
 
 
 def _demo_async(rate: float, burst: int, *, out: TextIO, clock: Clock | None) -> None:
     bucket = AsyncLeakyBucket(BucketConfig(capacity=rate, seconds=1, burst=burst), clock=clock)
     now = time.monotonic if clock is None else clock.now
-    tasks = burst + 4
+    tasks = burst + ASYNC_EXTRA_TASKS
     print(
         f"async: {tasks} tasks ask at once and go in the order they asked; the event "
         "loop is never blocked",
@@ -125,164 +167,402 @@ def _demo_async(rate: float, burst: int, *, out: TextIO, clock: Clock | None) ->
     print(file=out, flush=True)
 
 
-def arrivals_for(pattern: str, arrival_rate: float, duration: float, seed: int) -> list[float]:
-    """Arrival times for ``pattern``: poisson, uniform or burst (all at time 0)."""
-    if pattern == "burst":
-        return [0.0] * max(1, round(arrival_rate * duration))
-    if pattern == "uniform":
-        count = math.floor(arrival_rate * duration)
-        return [k / arrival_rate for k in range(count)]
-    if pattern == "poisson":
-        rng = random.Random(seed)
-        times: list[float] = []
-        now = 0.0
-        while True:
-            now += rng.expovariate(arrival_rate)
-            if now >= duration:
-                return times
-            times.append(now)
-    raise ConfigError(f"arrivals must be poisson, uniform or burst, got {pattern!r}")
+# -- simulate: output ------------------------------------------------------------------
+
+_BLOCKS = " ▁▂▃▄▅▆▇█"
+_ASCII = " .:-=+*#@"
 
 
-def percentile(sorted_values: Sequence[float], share: float) -> float:
-    """The nearest-rank percentile of already sorted values (0 for none)."""
-    if not sorted_values:
-        return 0.0
-    rank = max(1, math.ceil(share * len(sorted_values)))
-    return sorted_values[rank - 1]
+def sparkline(values: Sequence[float], top: float, *, ascii_only: bool = False) -> str:
+    """One character per value, scaled to ``top``: blank for 0, the lowest block for a little."""
+    blocks = _ASCII if ascii_only else _BLOCKS
+    steps = len(blocks) - 1
+    chars = []
+    for value in values:
+        if value <= 0 or top <= 0:
+            chars.append(blocks[0])
+        else:
+            chars.append(blocks[max(1, min(steps, math.ceil(value / top * steps - 1e-9)))])
+    return "".join(chars)
 
 
-def simulate(
-    config: BucketConfig,
-    arrivals: Sequence[float],
-    *,
-    algorithm: str = "leaky_bucket",
-    amount: float = 1.0,
-    timeout: float | None = None,
-    police: bool = False,
-) -> dict[str, float]:
-    """Replay ``arrivals`` through the limit on a virtual clock; summarise the outcome."""
-    engine = ENGINES[algorithm](config.rate, config.max_burst)
-    state = engine.new_state()
-    max_wait = 0.0 if police else (INF if timeout is None else timeout)
-    waits: list[float] = []
-    admissions: list[float] = []
-    rejected = 0
-    for arrival in sorted(arrivals):
-        delay = engine.reserve(state, arrival, amount, max_wait)
-        if delay < 0:
-            rejected += 1
-            continue
-        waits.append(delay)
-        admissions.append(arrival + delay)
-    waits.sort()
-    admissions.sort()
-    admitted = len(waits)
-    first = min(arrivals, default=0.0)
-    end = max([*arrivals, *admissions], default=first)
-    span = end - first
-    return {
-        "calls": len(arrivals),
-        "admitted": admitted,
-        "delayed": sum(1 for wait in waits if wait > 0),
-        "rejected": rejected,
-        "wait_p50": percentile(waits, 0.50),
-        "wait_p90": percentile(waits, 0.90),
-        "wait_p99": percentile(waits, 0.99),
-        "wait_max": waits[-1] if waits else 0.0,
-        "admitted_per_second": admitted * amount / span if span > 0 else 0.0,
-        "most_in_one_second": most_in_window(admissions, 1.0) * amount,
-    }
+def _can_print(out: TextIO, text: str) -> bool:
+    encoding = getattr(out, "encoding", None) or "utf-8"
+    try:
+        text.encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True
 
 
-def most_in_window(times: Sequence[float], window: float) -> int:
-    """The most of the sorted ``times`` that fall in any closed window of that length."""
-    most = start = 0
-    for end, moment in enumerate(times):
-        while moment - times[start] > window:
-            start += 1
-        most = max(most, end - start + 1)
-    return most
+def _timeline_lines(line: Timeline, columns: int, out: TextIO) -> list[str]:
+    merged = line.merged(columns)
+    if not merged.arrived:
+        return []
+    top = max(max(merged.arrived), max(merged.admitted), max(merged.rejected))
+    ascii_only = not _can_print(out, _BLOCKS)
+    end = merged.start + merged.width * len(merged.arrived)
+    lines = [
+        f"timeline: units per {merged.width:g} s, from {merged.start:.4g} s to {end:.4g} s "
+        f"(full height {top:g})",
+        f"  arrived  |{sparkline(merged.arrived, top, ascii_only=ascii_only)}|",
+        f"  admitted |{sparkline(merged.admitted, top, ascii_only=ascii_only)}|",
+    ]
+    if any(merged.rejected):
+        lines.append(f"  rejected |{sparkline(merged.rejected, top, ascii_only=ascii_only)}|")
+    return lines
 
 
-def _simulate_command(args: argparse.Namespace, out: TextIO) -> None:
-    config = parse_rate(args.rate, burst=args.burst)
-    arrivals = arrivals_for(args.arrivals, args.arrival_rate, args.duration, args.seed)
-    result = simulate(
-        config,
-        arrivals,
-        algorithm=args.algorithm,
-        amount=args.amount,
-        timeout=args.timeout,
-        police=args.mode == "police",
-    )
-    mode = "police (refuse at once)" if args.mode == "police" else "shape (wait)"
-    if args.mode == "shape" and args.timeout is not None:
-        mode += f", timeout {args.timeout:g} s"
-    print(
-        f"limit {config.rate:g}/s, burst {config.max_burst:g}, {args.algorithm}, {mode}\n"
-        f"arrivals: {args.arrivals} at {args.arrival_rate:g}/s for {args.duration:g} s "
-        f"(virtual time, seed {args.seed})\n",
-        file=out,
-    )
-    calls = int(result["calls"])
-    for key in ("admitted", "delayed", "rejected"):
-        share = result[key] / calls if calls else 0.0
-        print(f"  {key:<9} {int(result[key]):>8}  ({share:6.1%})", file=out)
-    print(
-        f"  wait      p50 {result['wait_p50']:.3f} s  p90 {result['wait_p90']:.3f} s  "
-        f"p99 {result['wait_p99']:.3f} s  max {result['wait_max']:.3f} s\n"
-        f"  admitted  {result['admitted_per_second']:.3f} units/s over the run "
-        f"(the limit: {config.rate:g}/s)\n"
-        f"  busiest second: {result['most_in_one_second']:g} units "
-        f"(the limit allows rate + burst = {config.rate + config.max_burst:g})",
-        file=out,
-    )
+def _mode_words(result: SimulationResult) -> str:
+    if result.mode == "raise":
+        return "raise (refuse at once)"
+    if result.mode == "timeout":
+        return f"wait up to {result.timeout:g} s, refuse beyond"
+    return "wait"
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m limitor",
+# -- simulate: arguments ---------------------------------------------------------------
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def _positive(text: str) -> float:
+    value = _number(text)
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text!r}")
+    return value
+
+
+def _not_negative(text: str) -> float:
+    value = _number(text)
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of 0 or more, got {text!r}")
+    return value
+
+
+def _amount(text: str) -> float | tuple[float, float]:
+    if ":" in text:
+        low_text, _, high_text = text.partition(":")
+        low, high = _not_negative(low_text), _not_negative(high_text)
+        if low > high:
+            raise argparse.ArgumentTypeError(f"range {text!r} has its low end above its high")
+        if low.is_integer() and high.is_integer():
+            return (int(low), int(high))
+        return (low, high)
+    return _not_negative(text)
+
+
+def _whole(minimum: int, maximum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(
+                f"must be between {minimum:,} and {maximum:,}, got {text!r}"
+            )
+        return value
+
+    return parse
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line (and exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+_MODES = {
+    "wait": "wait",
+    "shape": "wait",
+    "raise": "raise",
+    "police": "raise",
+    "timeout": "timeout",
+}
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=prog,
         description="limitor's command line: a live demo, and a virtual-time simulator.",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo_parser = commands.add_parser("demo", help="watch each algorithm shape a burst, live")
-    demo_parser.add_argument(
-        "--calls", type=int, default=10, help="calls made at once per algorithm"
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    demo_parser = commands.add_parser(
+        "demo", help="watch each algorithm shape calls made back to back, live"
     )
-    demo_parser.add_argument("--rate", type=float, default=5.0, help="calls per second")
     demo_parser.add_argument(
-        "--burst", type=int, default=4, help="calls admitted at once by an idle limit"
+        "--calls", type=_whole(1, 1000), default=10, help="calls made back to back (1-1000)"
+    )
+    demo_parser.add_argument("--rate", type=_positive, default=5.0, help="calls per second")
+    demo_parser.add_argument(
+        "--burst", type=_whole(1, 1000), default=4, help="calls admitted at once (1-1000)"
     )
     demo_parser.add_argument("--virtual", action="store_true", help="run in virtual time (instant)")
-    sim = commands.add_parser("simulate", help="replay arrivals through a limit, virtually")
-    sim.add_argument("--rate", default="10/s", help="the limit, e.g. 10/s or 600/minute")
-    sim.add_argument("--burst", type=float, default=None, help="default: the rate's amount")
-    sim.add_argument("--algorithm", choices=sorted(ENGINES), default="leaky_bucket")
-    sim.add_argument("--arrivals", choices=["poisson", "uniform", "burst"], default="poisson")
-    sim.add_argument("--arrival-rate", type=float, default=12.0, help="arrivals per second")
-    sim.add_argument("--duration", type=float, default=60.0, help="seconds of arrivals")
-    sim.add_argument("--amount", type=float, default=1.0, help="units per call")
-    sim.add_argument("--mode", choices=["shape", "police"], default="shape")
-    sim.add_argument("--timeout", type=float, default=None, help="shape: longest wait")
-    sim.add_argument("--seed", type=int, default=1)
+
+    sim = commands.add_parser(
+        "simulate",
+        help="replay a trace or a pattern of arrivals through a limit, in virtual time",
+        description="Replay arrivals through the real limiter on a virtual clock.",
+    )
+    limit = sim.add_argument_group("the limit")
+    limit.add_argument("--rate", default=None, help="e.g. 10/s, 600/minute, 1e3/s (default 10/s)")
+    limit.add_argument("--burst", type=_positive, default=None, help="default: the rate's amount")
+    limit.add_argument("--requests-per-minute", type=_positive, metavar="N", help="LLM limit")
+    limit.add_argument("--tokens-per-minute", type=_positive, metavar="N", help="LLM limit")
+    limit.add_argument("--requests-per-day", type=_positive, metavar="N", help="LLM limit")
+    limit.add_argument("--tokens-per-day", type=_positive, metavar="N", help="LLM limit")
+    limit.add_argument("--algorithm", choices=sorted(SIMULATED), default="leaky_bucket")
+    limit.add_argument(
+        "--mode",
+        choices=sorted(_MODES),
+        default="wait",
+        help="wait (shape), raise (police: refuse at once) or timeout",
+    )
+    limit.add_argument(
+        "--timeout", type=_not_negative, default=None, help="the longest wait (mode timeout)"
+    )
+    limit.add_argument("--per-key", action="store_true", help="a limit of its own per key")
+    traffic = sim.add_argument_group("the arrivals")
+    traffic.add_argument(
+        "--trace", type=Path, metavar="FILE", help="a CSV or JSON-lines file: time, amount, key"
+    )
+    traffic.add_argument("--format", choices=["csv", "jsonl"], help="default: from the suffix")
+    traffic.add_argument(
+        "--arrivals",
+        choices=["poisson", "uniform", "bursts", "burst", "daily"],
+        default="poisson",
+        help="a synthetic pattern (burst: all at time 0; bursts: every --every s)",
+    )
+    traffic.add_argument("--arrival-rate", type=_positive, default=12.0, help="per second")
+    traffic.add_argument("--duration", type=_positive, default=60.0, help="seconds of arrivals")
+    traffic.add_argument("--every", type=_positive, default=1.0, help="seconds between bursts")
+    traffic.add_argument(
+        "--depth", type=_not_negative, default=0.8, help="daily: swing around the rate, 0-1"
+    )
+    traffic.add_argument(
+        "--period", type=_positive, default=86_400.0, help="daily: seconds per cycle"
+    )
+    traffic.add_argument(
+        "--amount", type=_amount, default=1.0, help="units per call, or LOW:HIGH at random"
+    )
+    traffic.add_argument("--keys", type=_whole(0, 1_000_000), default=0, help="spread over keys")
+    traffic.add_argument("--seed", type=_whole(-(2**63), 2**63), default=1)
+    traffic.add_argument(
+        "--max-arrivals",
+        type=_whole(1, 1_000_000_000),
+        default=MAX_ARRIVALS,
+        help=f"refuse more calls than this (default {MAX_ARRIVALS:,})",
+    )
+    report = sim.add_argument_group("the report")
+    report.add_argument("--window", type=_positive, default=1.0, help="busiest window, seconds")
+    report.add_argument("--json", action="store_true", help="print the summary as JSON")
+    report.add_argument("--plot", type=Path, metavar="FILE", help="draw to FILE.png or FILE.svg")
+    report.add_argument("--columns", type=_whole(8, 500), default=64, help="width of the timeline")
     return parser
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    stream = sys.stdout if out is None else out
-    args = _parser().parse_args(argv)
+def _progress(total: float | None) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
+    """A tqdm progress bar on stderr when it is a terminal and tqdm is installed."""
+    nothing: tuple[None, Callable[[], None]] = (None, lambda: None)
+    if total is not None and total < PROGRESS_FROM:
+        return nothing
+    if not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()):
+        return nothing
     try:
+        from tqdm import tqdm
+    except ImportError:
+        return nothing
+    bar = tqdm(total=total, unit=" calls", unit_scale=True, leave=False, file=sys.stderr)
+    seen = 0
+
+    def update(calls: int) -> None:
+        nonlocal seen
+        bar.update(calls - seen)
+        seen = calls
+
+    return update, bar.close
+
+
+def _simulate_command(args: argparse.Namespace, out: TextIO) -> None:
+    llm = {
+        name: getattr(args, name)
+        for name in (
+            "requests_per_minute",
+            "tokens_per_minute",
+            "requests_per_day",
+            "tokens_per_day",
+        )
+        if getattr(args, name) is not None
+    }
+    if llm and (args.rate is not None or args.burst is not None):
+        raise LimitorError("give --rate/--burst or the LLM limits (--tokens-per-minute...)")
+    rate = None if llm else parse_limit(args.rate or "10/s", burst=args.burst)
+    mode = _MODES[args.mode]
+    if args.timeout is not None and mode == "raise":
+        raise LimitorError("--timeout applies to waiting calls, not to --mode raise")
+    if mode == "timeout" and args.timeout is None:
+        raise LimitorError("--mode timeout needs --timeout SECONDS")
+    arrivals: Any
+    if args.trace is not None:
+        arrivals = args.trace
+        if args.format is not None:
+            from limitor.simulation import read_trace
+
+            arrivals = read_trace(args.trace, format=args.format)
+        size = args.trace.stat().st_size if args.trace.is_file() else 0
+        expected: float | None = None if size > 8_000_000 else 0.0
+        described = f"trace {args.trace}"
+    else:
+        kind: Any = "bursts" if args.arrivals == "burst" else args.arrivals
+        every = args.duration if args.arrivals == "burst" else args.every
+        if args.depth > 1:
+            raise LimitorError(f"--depth must be between 0 and 1, got {args.depth:g}")
+        arrivals = Pattern(
+            kind,
+            args.arrival_rate,
+            args.duration,
+            amount=args.amount,
+            every=every,
+            depth=args.depth,
+            period=args.period,
+            keys=args.keys,
+            seed=args.seed,
+        )
+        expected = arrivals.expected
+        described = f"{args.arrivals} at {args.arrival_rate:g}/s for {args.duration:g} s" + (
+            f" over {args.keys} keys" if args.keys else ""
+        )
+        if args.arrivals == "poisson" or args.arrivals == "daily" or args.keys:
+            described += f", seed {args.seed}"
+    if args.plot is not None:
+        if args.plot.suffix.lower() not in (".png", ".svg"):
+            raise LimitorError(f"--plot must name a .png or .svg file, got {str(args.plot)!r}")
+        require_pyplot(headless=True)  # a missing matplotlib is said before the work
+    update, close = _progress(expected)
+    try:
+        result = simulate(
+            arrivals,
+            rate,
+            algorithm=args.algorithm,
+            mode=mode,  # type: ignore[arg-type]
+            timeout=args.timeout,
+            per_key=args.per_key,
+            window=args.window,
+            max_arrivals=args.max_arrivals,
+            progress=update,
+            **llm,
+        )
+    finally:
+        close()
+    if args.json:
+        print(json.dumps({"arrivals": described, **result.to_dict()}, indent=2), file=out)
+    else:
+        print(
+            f"limit {result.limit}, {result.algorithm}, {_mode_words(result)}"
+            + (", per key" if result.per_key else "")
+            + f"\narrivals: {described}; {result.calls} calls (virtual time)\n",
+            file=out,
+        )
+        print(result.summary(), file=out)
+        lines = _timeline_lines(result.timeline, args.columns, out)
+        if lines:
+            print("\n" + "\n".join(lines), file=out)
+    if args.plot is not None:
+        plot(result, args.plot)
+        if not args.json:
+            print(f"\nplot written to {args.plot}", file=out)
+
+
+def _prog() -> str:
+    name = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
+    return "python -m limitor" if name in ("__main__.py", "-m", "") else "limitor"
+
+
+def _fail(prog: str, message: str) -> int:
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """Run the command line; returns the exit status (2 for bad input)."""
+    stream = sys.stdout if out is None else out
+    prog = _prog()
+    try:
+        try:
+            args = _parser(prog).parse_args(argv)
+        except SystemExit as exit_:  # --help, or a usage error already printed
+            return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
         if args.command == "demo":
-            clock = FakeClock() if args.virtual else None
-            demo(args.calls, args.rate, args.burst, out=stream, clock=clock)
+            if not args.virtual and demo_seconds(args.calls, args.rate, args.burst) > DEMO_LONGEST:
+                return _fail(
+                    prog,
+                    f"that demo would take {demo_seconds(args.calls, args.rate, args.burst):.0f} "
+                    f"s (the most is {DEMO_LONGEST:.0f} s); fewer --calls, a higher --rate, "
+                    "or --virtual",
+                )
+            demo(
+                args.calls,
+                args.rate,
+                args.burst,
+                out=stream,
+                clock=FakeClock() if args.virtual else None,
+            )
         else:
             _simulate_command(args, stream)
+        stream.flush()
     except LimitorError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return _fail(prog, str(error))
+    except ImportError as error:
+        return _fail(prog, str(error))
+    except BrokenPipeError:
+        if out is None:
+            _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    except OSError as error:
+        return _fail(
+            prog, f"{error.strerror or error}: {error.filename}" if error.filename else str(error)
+        )
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BaseException as error:  # the demo's task group wraps what its tasks raised
+        leaves = list(_leaves(error))
+        if not leaves or leaves == [error]:
+            raise
+        if all(isinstance(leaf, BrokenPipeError) for leaf in leaves):
+            if out is None:
+                _silence_stdout()
+            return EXIT_BROKEN_PIPE
+        if all(isinstance(leaf, KeyboardInterrupt | BrokenPipeError) for leaf in leaves):
+            return EXIT_INTERRUPTED
+        raise
     return 0
+
+
+def _leaves(error: BaseException) -> Iterator[BaseException]:
+    """The exceptions inside an exception group, however nested (the error itself if none)."""
+    inner = getattr(error, "exceptions", None)
+    if not isinstance(inner, tuple):
+        yield error
+        return
+    for each in inner:
+        if isinstance(each, BaseException):
+            yield from _leaves(each)
+
+
+def _silence_stdout() -> None:
+    """After a closed pipe, point stdout at /dev/null so the interpreter's flush is quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ def test_all_is_a_tuple_of_names_that_exist() -> None:
         "limitor.results",
         "limitor.clock",
         "limitor.testing",
+        "limitor.simulation",
     ],
 )
 def test_every_module_declares_what_it_exports(module: str) -> None:
