@@ -54,6 +54,7 @@ US = 1e6  # microseconds per second: the scripts' time unit
 _NO_WAIT_LIMIT = "-1"
 _REFUND, _CANCEL, _REVOKE = "0", "1", "2"
 _DRIVER_ERRORS = (redis.exceptions.RedisError, OSError)
+_REDIS_MAJOR = int(redis.__version__.split(".")[0])
 
 
 def _cluster_url(url: str) -> str | None:
@@ -233,7 +234,8 @@ class RedisBackend:
         }
         try:
             if cluster:
-                settings.setdefault("cluster_error_retry_attempts", 0)
+                if _REDIS_MAJOR < 6:  # since 6, `retry` is the cluster's own retry policy
+                    settings.setdefault("cluster_error_retry_attempts", 0)
                 client: Any = redis.cluster.RedisCluster.from_url(url, **settings)
             else:
                 client = redis.Redis.from_url(url, **settings)
