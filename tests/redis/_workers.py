@@ -10,7 +10,12 @@ from limitor.clock import MONOTONIC
 
 
 def police(
-    url: str, name: str, parts: list[tuple[float, float]], start_at: float, seconds: float, seed: int
+    url: str,
+    name: str,
+    parts: list[tuple[float, float]],
+    start_at: float,
+    seconds: float,
+    seed: int,
 ) -> list[tuple[float, tuple[float, ...]]]:
     """Ask for ``parts`` as fast as is polite until ``seconds`` have passed.
 
