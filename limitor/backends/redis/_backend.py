@@ -52,8 +52,10 @@ DEFAULT_TIMEOUT = 0.5
 
 US = 1e6  # microseconds per second: the scripts' time unit
 _NO_WAIT_LIMIT = "-1"
+_INF = float("inf")
 _REFUND, _CANCEL, _REVOKE = "0", "1", "2"
 _DRIVER_ERRORS = (redis.exceptions.RedisError, OSError)
+_EPOCH = 1_700_000_000  # seconds: the scripts' times are microseconds since then
 _REDIS_MAJOR = int(redis.__version__.split(".")[0])
 
 
@@ -264,16 +266,17 @@ class RedisBackend:
         """The BackendError for a driver error: the one place driver errors are wrapped."""
         return BackendError(f"{type(error).__name__}: {error}", self.label)
 
-    def run(self, script: Script, key: str, args: Sequence[str]) -> Any:
-        """Run ``script`` on ``key`` (EVALSHA, then EVAL when the server lost it)."""
-        client = self._sync
+    def run(self, script: Script, keys: Sequence[str], args: Sequence[str]) -> bytes:
+        """Run ``script`` on ``keys`` (EVALSHA, then EVAL when the server lost it)."""
+        execute = self._sync.execute_command
         try:
             try:
-                return client.evalsha(script.sha, 1, key, *args)
+                reply = execute("EVALSHA", script.sha, len(keys), *keys, *args)
             except redis.exceptions.NoScriptError:
-                return client.eval(script.source, 1, key, *args)
+                reply = execute("EVAL", script.source, len(keys), *keys, *args)
         except _DRIVER_ERRORS as error:
             raise self.error(error) from error
+        return reply  # type: ignore[no-any-return]
 
     async def _asyncio_client(self) -> Any:
         """This event loop's redis.asyncio client, made on first use (None: use threads)."""
@@ -291,7 +294,7 @@ class RedisBackend:
                 await closer.__anext__()  # known to the loop now: closed when it shuts down
         return entry[0]
 
-    async def arun(self, script: Script, key: str, args: Sequence[str]) -> Any:
+    async def arun(self, script: Script, keys: Sequence[str], args: Sequence[str]) -> bytes:
         """:meth:`run` without blocking the event loop; never interrupted half-way.
 
         On asyncio the loop's own client is used; on trio (and for a cluster) the sync
@@ -300,30 +303,38 @@ class RedisBackend:
         a reply unread.
         """
         with anyio.CancelScope(shield=True):
-            try:
-                asyncio.get_running_loop()
-            except RuntimeError:
-                client = None
-            else:
-                client = await self._asyncio_client()
-            if client is None:
-                return await anyio.to_thread.run_sync(partial(self.run, script, key, args))
-            try:
-                try:
-                    return await client.evalsha(script.sha, 1, key, *args)
-                except redis.exceptions.NoScriptError:
-                    return await client.eval(script.source, 1, key, *args)
-            except _DRIVER_ERRORS as error:
-                raise self.error(error) from error
+            reply = await self._arun(script, keys, args)
+        return reply  # noqa: RET504 - returning inside the scope reads as "may fall through" to mypy
 
-    def delete(self, pattern_name: str, exact: str) -> None:
-        """Delete the key ``exact`` and every key of the limit named by its hash tag."""
+    async def _arun(self, script: Script, keys: Sequence[str], args: Sequence[str]) -> bytes:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            client = None
+        else:
+            client = await self._asyncio_client()
+        if client is None:
+            return await anyio.to_thread.run_sync(partial(self.run, script, keys, args))
+        execute = client.execute_command
+        try:
+            try:
+                reply = await execute("EVALSHA", script.sha, len(keys), *keys, *args)
+            except redis.exceptions.NoScriptError:
+                reply = await execute("EVAL", script.source, len(keys), *keys, *args)
+        except _DRIVER_ERRORS as error:
+            raise self.error(error) from error
+        return reply  # type: ignore[no-any-return]
+
+    def delete(self, keys: Sequence[str], name: str | None = None) -> None:
+        """Delete ``keys``, and with ``name`` every key of that limit's users."""
         client = self._sync
         try:
-            client.delete(exact)
-            pattern = self.prefix + "{" + _glob_escape(pattern_name) + ":*}"
-            for found in client.scan_iter(match=pattern, count=1000):
-                client.delete(found)
+            for key in keys:  # one by one: on a cluster they may live on different nodes
+                client.delete(key)
+            if name is not None:
+                pattern = self.prefix + "{" + _glob_escape(name) + ":*}*"
+                for found in client.scan_iter(match=pattern, count=1000):
+                    client.delete(found)
         except _DRIVER_ERRORS as error:
             raise self.error(error) from error
 
@@ -346,6 +357,13 @@ class RedisBackend:
         return f"RedisBackend({self.label!r}, prefix={self.prefix!r})"
 
 
+def _server_now(seconds: bytes, micros: bytes) -> float:
+    """The scripts' time from the two tokens they reply with (the same arithmetic as Lua)."""
+    if micros == b"-":  # a test's fixed time
+        return float(seconds)
+    return float((int(seconds) - _EPOCH) * 1_000_000 + int(micros))
+
+
 def _glob_escape(text: str) -> str:
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
@@ -356,7 +374,19 @@ class RedisStore:
     Times in tickets are microseconds on the server's clock (since the scripts' epoch).
     """
 
-    __slots__ = ("_backend", "_clock", "_counts", "_lock", "_now_us", "_parts", "_spec", "name")
+    __slots__ = (
+        "_backend",
+        "_clock",
+        "_counts",
+        "_head",
+        "_intervals",
+        "_key_none",
+        "_key_user",
+        "_lock",
+        "_now_us",
+        "_spec",
+        "name",
+    )
 
     def __init__(self, backend: RedisBackend, spec: LimitSpec, clock: Clock) -> None:
         if not spec.name:
@@ -368,13 +398,15 @@ class RedisStore:
         self._clock = clock
         self.name = spec.name
         """The limit's identity in Redis."""
-        parts = [str(len(spec.parts))]
-        for part in spec.parts:
-            interval = US / part.rate
-            parts += [repr(interval), repr(part.burst * interval)]
-        self._parts = parts
+        self._key_none = f"{backend.prefix}{{{spec.name}}}"
+        self._key_user = f"{backend.prefix}{{{spec.name}:"
+        self._intervals = tuple(US / part.rate for part in spec.parts)
+        head = [str(len(spec.parts))]
+        for part, interval in zip(spec.parts, self._intervals, strict=True):
+            head += [repr(interval), repr(part.burst * interval)]
+        self._head = " ".join(head)
         self._lock = threading.Lock()
-        self._counts = [0, 0, 0.0, 0, 0, 0]  # admitted, waited, total_wait, rejected, ...
+        self._counts = [0, 0, 0.0, 0, 0, 0]  # admitted, waited, total_wait, rejected...
         self._now_us: float | None = None
         """Tests only: a fixed server time in microseconds instead of ``TIME``."""
 
@@ -396,105 +428,130 @@ class RedisStore:
     def redis_key(self, key: Hashable) -> str:
         """The Redis key holding ``key``'s state: ``prefix{name}`` or ``prefix{name:user}``."""
         if key is None:
-            return f"{self._backend.prefix}{{{self.name}}}"
-        return f"{self._backend.prefix}{{{self.name}:{_user_key(key)}}}"
+            return self._key_none
+        return f"{self._key_user}{_user_key(key)}}}"
 
-    def _args(self, verb_args: list[str]) -> list[str]:
-        now = "" if self._now_us is None else repr(float(self._now_us))
-        return [now, *self._parts, *verb_args]
+    def holes_key(self, key: Hashable) -> str:
+        """The Redis key holding ``key``'s given-back spans (same hash tag, same slot)."""
+        return self.redis_key(key) + ":holes"
+
+    def _now_arg(self) -> str:
+        return "-" if self._now_us is None else repr(float(self._now_us))
+
+    def _args(self, *verb_args: str) -> tuple[str]:
+        """The scripts' one argument: the time override, the limit, the verb's arguments."""
+        return (" ".join((self._now_arg(), self._head, *verb_args)),)
 
     # -- reserve -------------------------------------------------------------------
 
-    def _reserve_args(self, amount: Amount, max_wait: float) -> list[str]:
-        limit = _NO_WAIT_LIMIT if max_wait == float("inf") else repr(max(max_wait, 0.0) * US)
-        return self._args([*(repr(float(a)) for a in amount), limit])
+    def _reserve_args(self, amount: Amount, max_wait: float) -> tuple[str]:
+        if max_wait == _INF:
+            limit = _NO_WAIT_LIMIT
+        elif max_wait > 0:
+            limit = repr(max_wait * US)
+        else:
+            limit = "0"
+        if len(amount) == 1:
+            return (f"{self._now_arg()} {self._head} {amount[0]} {limit}",)
+        return self._args(*map(str, amount), limit)
 
-    def _grant(self, reply: list[bytes]) -> Grant:
+    def _grant(self, reply: bytes, amount: Amount) -> Grant:
         now = self._clock.now()
-        if reply[0] == b"0":
+        tokens = reply.split()
+        if tokens[0] == b"0":
             with self._lock:
                 self._counts[3] += 1
-            return Grant(False, 0.0, float(reply[1]) / US, None, now)
-        delay = float(reply[1]) / US
-        values = [float(x) for x in reply[4:]]
-        spans = tuple(zip(values[::2], values[1::2], strict=True))
+            return Grant(False, 0.0, float(tokens[1]) / US, None, now)
+        wait = float(tokens[1])
+        server_now = _server_now(tokens[2], tokens[3])
+        at = server_now + wait
+        spans = []
+        for units, interval, token in zip(amount, self._intervals, tokens[4:], strict=True):
+            if token == b"-":
+                spans.append((0.0, 0.0))
+            else:  # the same doubles the script stored: max(start, at) + units * interval
+                start = server_now if token == b"=" else float(token)
+                spans.append((start, (start if start > at else at) + float(units) * interval))
+        delay = wait / US
         with self._lock:
-            self._counts[0] += 1
+            counts = self._counts
+            counts[0] += 1
             if delay > 0:
-                self._counts[1] += 1
-                self._counts[2] += delay
-        return Grant(True, delay, 0.0, Ticket(float(reply[3]), spans), now)
+                counts[1] += 1
+                counts[2] += delay
+        return Grant(True, delay, 0.0, Ticket(at, tuple(spans)), now)
 
     def reserve(self, key: Hashable, amount: Amount, max_wait: float) -> Grant:
         """Admit ``amount`` at the earliest time it fits, or refuse beyond ``max_wait``."""
-        args = self._reserve_args(amount, max_wait)
-        return self._grant(self._backend.run(SCRIPTS["reserve"], self.redis_key(key), args))
+        keys = (self._key_none if key is None else self.redis_key(key),)
+        reply = self._backend.run(SCRIPTS["reserve"], keys, self._reserve_args(amount, max_wait))
+        return self._grant(reply, amount)
 
     async def areserve(self, key: Hashable, amount: Amount, max_wait: float) -> Grant:
         """:meth:`reserve` for async callers; a caller cancelled meanwhile gives the grant back."""
-        redis_key = self.redis_key(key)
+        keys = (self.redis_key(key),)
         args = self._reserve_args(amount, max_wait)
-        reply = await self._backend.arun(SCRIPTS["reserve"], redis_key, args)
-        grant = self._grant(reply)
+        grant = self._grant(await self._backend.arun(SCRIPTS["reserve"], keys, args), amount)
         if grant.ticket is not None:
             try:
                 await anyio.lowlevel.checkpoint_if_cancelled()
             except anyio.get_cancelled_exc_class():
                 give = self._give_back_args(amount, grant.ticket, _REVOKE)
                 with anyio.CancelScope(shield=True):
-                    await self._backend.arun(SCRIPTS["give_back"], redis_key, give)
+                    holes = (keys[0], self.holes_key(key))
+                    await self._backend.arun(SCRIPTS["give_back"], holes, give)
                 raise
         return grant
 
     # -- give back -----------------------------------------------------------------
 
-    def _give_back_args(self, amount: Amount, ticket: Ticket, mode: str) -> list[str]:
+    def _give_back_args(self, amount: Amount, ticket: Ticket, mode: str) -> tuple[str]:
         args = [mode, repr(float(ticket.at))]
         for units, (start, end) in zip(amount, ticket.spans, strict=True):
-            args += [repr(float(units)), repr(float(start)), repr(float(end))]
-        return self._args(args)
+            args += [str(units), repr(float(start)), repr(float(end))]
+        return self._args(*args)
 
-    def _given(self, reply: list[bytes], ticket: Ticket, cancel: bool) -> tuple[float, Ticket]:
-        given = float(reply[0])
-        values = [float(x) for x in reply[2:]]
+    def _given(self, reply: bytes, ticket: Ticket, cancel: bool) -> tuple[float, Ticket]:
+        tokens = reply.split()
+        values = [float(x) for x in tokens[3:]]
         spans = tuple(zip(values[::2], values[1::2], strict=True))
         if cancel and spans != ticket.spans:
             with self._lock:
                 self._counts[4] += 1
-        return given, Ticket(ticket.at, spans)
+        return float(tokens[0]), Ticket(ticket.at, spans)
 
     def give_back(
         self, key: Hashable, amount: Amount, ticket: Ticket, *, cancel: bool
     ) -> tuple[float, Ticket]:
-        """Return ``amount`` of ``ticket`` (see the module docs for what comes back when)."""
+        """Return ``amount`` of ``ticket`` (see the package docs for what comes back when)."""
         args = self._give_back_args(amount, ticket, _CANCEL if cancel else _REFUND)
-        reply = self._backend.run(SCRIPTS["give_back"], self.redis_key(key), args)
-        return self._given(reply, ticket, cancel)
+        keys = (self.redis_key(key), self.holes_key(key))
+        return self._given(self._backend.run(SCRIPTS["give_back"], keys, args), ticket, cancel)
 
     async def agive_back(
         self, key: Hashable, amount: Amount, ticket: Ticket, *, cancel: bool
     ) -> tuple[float, Ticket]:
         """:meth:`give_back` for async callers."""
         args = self._give_back_args(amount, ticket, _CANCEL if cancel else _REFUND)
-        reply = await self._backend.arun(SCRIPTS["give_back"], self.redis_key(key), args)
+        keys = (self.redis_key(key), self.holes_key(key))
+        reply = await self._backend.arun(SCRIPTS["give_back"], keys, args)
         return self._given(reply, ticket, cancel)
 
     # -- charge, peek, hold, reset -------------------------------------------------
 
-    def _amount_args(self, amount: Amount) -> list[str]:
-        return self._args([repr(float(a)) for a in amount])
-
     def charge(self, key: Hashable, amount: Amount) -> None:
         """Consume ``amount`` now without any check (debt)."""
-        self._backend.run(SCRIPTS["charge"], self.redis_key(key), self._amount_args(amount))
+        args = self._args(*map(str, amount))
+        self._backend.run(SCRIPTS["charge"], (self.redis_key(key),), args)
 
     async def acharge(self, key: Hashable, amount: Amount) -> None:
         """:meth:`charge` for async callers."""
-        args = self._amount_args(amount)
-        await self._backend.arun(SCRIPTS["charge"], self.redis_key(key), args)
+        args = self._args(*map(str, amount))
+        await self._backend.arun(SCRIPTS["charge"], (self.redis_key(key),), args)
 
-    def _statuses(self, reply: list[bytes]) -> tuple[PartStatus, ...]:
-        values = [float(x) for x in reply[1:]]
+    @staticmethod
+    def _statuses(reply: bytes) -> tuple[PartStatus, ...]:
+        values = [float(x) for x in reply.split()[2:]]
         return tuple(
             PartStatus(values[i], values[i + 1] / US, values[i + 2] / US)
             for i in range(0, len(values), 3)
@@ -502,37 +559,35 @@ class RedisStore:
 
     def peek(self, key: Hashable, amount: Amount) -> tuple[PartStatus, ...]:
         """Each part's live state for ``amount``; changes nothing."""
-        args = self._amount_args(amount)
-        return self._statuses(self._backend.run(SCRIPTS["peek"], self.redis_key(key), args))
+        args = self._args(*map(str, amount))
+        return self._statuses(self._backend.run(SCRIPTS["peek"], (self.redis_key(key),), args))
 
     async def apeek(self, key: Hashable, amount: Amount) -> tuple[PartStatus, ...]:
         """:meth:`peek` for async callers."""
-        args = self._amount_args(amount)
-        return self._statuses(await self._backend.arun(SCRIPTS["peek"], self.redis_key(key), args))
+        args = self._args(*map(str, amount))
+        reply = await self._backend.arun(SCRIPTS["peek"], (self.redis_key(key),), args)
+        return self._statuses(reply)
 
-    def _hold_args(self, seconds: float) -> list[str]:
-        return self._args([repr(max(float(seconds), 0.0) * US)])
+    def _hold_args(self, seconds: float) -> tuple[str]:
+        return self._args(repr(max(float(seconds), 0.0) * US))
 
     def hold(self, key: Hashable, seconds: float) -> None:
         """Admit nothing for ``key`` during the next ``seconds`` (a longer hold wins)."""
-        self._backend.run(SCRIPTS["hold"], self.redis_key(key), self._hold_args(seconds))
+        self._backend.run(SCRIPTS["hold"], (self.redis_key(key),), self._hold_args(seconds))
 
     async def ahold(self, key: Hashable, seconds: float) -> None:
         """:meth:`hold` for async callers."""
         args = self._hold_args(seconds)
-        await self._backend.arun(SCRIPTS["hold"], self.redis_key(key), args)
+        await self._backend.arun(SCRIPTS["hold"], (self.redis_key(key),), args)
 
     def reset(self, key: object) -> None:
         """Forget ``key``'s state (full again); :data:`ALL_KEYS` forgets every user's too."""
         if key is ALL_KEYS:
-            self._backend.delete(self.name, self.redis_key(None))
+            self._backend.delete((self._key_none, self.holes_key(None)), self.name)
             with self._lock:
                 self._counts = [0, 0, 0.0, 0, 0, 0]
             return
-        try:
-            self._backend.client.delete(self.redis_key(key))
-        except _DRIVER_ERRORS as error:
-            raise self._backend.error(error) from error
+        self._backend.delete((self.redis_key(key), self.holes_key(key)))
 
     async def areset(self, key: object) -> None:
         """:meth:`reset` for async callers (in a worker thread: it may scan many keys)."""
@@ -553,4 +608,4 @@ class RedisStore:
         )
 
     def __repr__(self) -> str:
-        return f"<RedisStore {self.redis_key(None)!r} on {self._backend.label}>"
+        return f"<RedisStore {self._key_none!r} on {self._backend.label}>"

@@ -1,10 +1,9 @@
--- hold: ARGV[A] microseconds during which nothing is admitted (a longer hold wins).
--- Reply: {now}.
-local tat, hold = load()
-local untl = now + tonumber(ARGV[A])
+-- hold: a[A] microseconds during which nothing is admitted (a longer hold wins).
+-- Reply: "now".
+local tat, tokens, hold = load()
+local untl = now + tonumber(a[A])
 if not hold or untl > hold then
-    hold = untl
-    redis.call('HSET', key, 'H', fmt(hold))
+    hold, tokens.hold = untl, nil
 end
-expire(tat, hold)
-return { fmt(now) }
+store(tat, tokens, hold)
+return nows

@@ -1,24 +1,25 @@
--- peek: ARGV[A..A+P-1] the amount per part; changes nothing.
--- Reply: {now, remaining1, retry_after1, reset_after1, ...} (units, microseconds).
-local tat, hold = load()
+-- peek: a[A..A+P-1] the amount per part; changes nothing.
+-- Reply: "now remaining1 retry_after1 reset_after1 ..." (units, microseconds).
+local tat, _, hold = load()
 local held = 0
 if hold and hold > now then
     held = hold - now
 end
-local reply = { fmt(now) }
+local reply = { nows }
 for i = 1, P do
-    local units = tonumber(ARGV[A + i - 1])
+    local n = tonumber(a[A + i - 1])
+    local T, tau = interval(i), tolerance(i)
     local backlog = 0
     if tat[i] and tat[i] > now then
         backlog = tat[i] - now
     end
-    local remaining = (TAU[i] - backlog) / T[i]
+    local remaining = (tau - backlog) / T
     if remaining < 0 then
         remaining = 0
     end
     local retry = held
-    if units > 0 then
-        local w = backlog + units * T[i] - TAU[i]
+    if n > 0 then
+        local w = backlog + n * T - tau
         if w > retry then
             retry = w
         end
@@ -31,4 +32,4 @@ for i = 1, P do
     reply[#reply + 1] = fmt(retry)
     reply[#reply + 1] = fmt(reset)
 end
-return reply
+return table.concat(reply, ' ')
