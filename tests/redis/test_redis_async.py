@@ -65,6 +65,32 @@ async def test_a_caller_cancelled_during_the_call_gives_its_grant_back(own_serve
     backend.close()
 
 
+def test_native_asyncio_cancellation_gives_the_grant_back_too(own_server: Any) -> None:
+    from limitor.backends.redis import RedisBackend
+
+    backend = RedisBackend.from_url(own_server.url)
+    store = store_for(backend, 0.01, 5)
+
+    async def main() -> float:
+        await store.areserve(None, (1,), INF)
+        own_server.pause()
+        timer = threading.Timer(0.15, own_server.resume)
+        timer.start()
+        try:
+            with pytest.raises(asyncio.TimeoutError):  # asyncio's own cancellation
+                await asyncio.wait_for(store.areserve(None, (3,), INF), 0.02)
+        finally:
+            timer.join()
+            own_server.resume()
+        await asyncio.sleep(0.3)  # the call ends, then its grant is given back
+        remaining = (await store.apeek(None, (1,)))[0].remaining
+        await backend.aclose()
+        return remaining
+
+    assert asyncio.run(main()) == pytest.approx(4, abs=0.05)
+    backend.close()
+
+
 def test_sync_asyncio_trio_and_loops_in_threads_share_one_backend(backend: Any) -> None:
     import trio
 

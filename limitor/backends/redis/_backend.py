@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import threading
 import weakref
-from collections.abc import AsyncIterator, Callable, Hashable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from functools import partial
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -149,6 +149,7 @@ class RedisBackend:
         "_async_clients",
         "_async_factory",
         "_async_given",
+        "_background",
         "_lock",
         "_sync",
         "cluster",
@@ -166,6 +167,7 @@ class RedisBackend:
             weakref.WeakKeyDictionary()
         )
         self._async_given: Any = None
+        self._background: set[asyncio.Task[Any]] = set()
         self._async_factory: Callable[[], Any] | None = None
         self._sync: Any
         if isinstance(client, redis.cluster.RedisCluster):
@@ -294,19 +296,21 @@ class RedisBackend:
                 await closer.__anext__()  # known to the loop now: closed when it shuts down
         return entry[0]
 
-    async def arun(self, script: Script, keys: Sequence[str], args: Sequence[str]) -> bytes:
+    async def arun(
+        self,
+        script: Script,
+        keys: Sequence[str],
+        args: Sequence[str],
+        abandoned: Callable[[bytes], None] | None = None,
+    ) -> bytes:
         """:meth:`run` without blocking the event loop; never interrupted half-way.
 
-        On asyncio the loop's own client is used; on trio (and for a cluster) the sync
-        client runs in a worker thread. A cancellation that arrives meanwhile takes effect
-        when the reply is in (within the timeout), so the connection is never left with
-        a reply unread.
+        On asyncio the loop's own client runs the call in a task of its own: a caller
+        cancelled meanwhile (by anyio or natively) leaves at once, the call still ends
+        cleanly (within the timeout), and ``abandoned(reply)`` then undoes what the caller
+        will not use. On trio (and for a cluster) the sync client runs in a worker thread,
+        which a cancellation waits for.
         """
-        with anyio.CancelScope(shield=True):
-            reply = await self._arun(script, keys, args)
-        return reply  # noqa: RET504 - returning inside the scope reads as "may fall through" to mypy
-
-    async def _arun(self, script: Script, keys: Sequence[str], args: Sequence[str]) -> bytes:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -315,6 +319,16 @@ class RedisBackend:
             client = await self._asyncio_client()
         if client is None:
             return await anyio.to_thread.run_sync(partial(self.run, script, keys, args))
+        task = asyncio.ensure_future(self._aexecute(client, script, keys, args))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.add_done_callback(partial(_after_abandon, abandoned))
+            raise
+
+    async def _aexecute(
+        self, client: Any, script: Script, keys: Sequence[str], args: Sequence[str]
+    ) -> bytes:
         execute = client.execute_command
         try:
             try:
@@ -324,6 +338,12 @@ class RedisBackend:
         except _DRIVER_ERRORS as error:
             raise self.error(error) from error
         return reply  # type: ignore[no-any-return]
+
+    def spawn(self, call: Awaitable[Any]) -> None:
+        """Run ``call`` in the background on this event loop (a give-back nobody awaits)."""
+        task = asyncio.ensure_future(call)
+        self._background.add(task)
+        task.add_done_callback(_forget(self._background))
 
     def delete(self, keys: Sequence[str], name: str | None = None) -> None:
         """Delete ``keys``, and with ``name`` every key of that limit's users."""
@@ -355,6 +375,24 @@ class RedisBackend:
 
     def __repr__(self) -> str:
         return f"RedisBackend({self.label!r}, prefix={self.prefix!r})"
+
+
+def _after_abandon(abandoned: Callable[[bytes], None] | None, task: asyncio.Task[bytes]) -> None:
+    """When a call its caller left is over: undo what it did, or drop its error."""
+    if task.cancelled():
+        return
+    error = task.exception()  # retrieved: no "exception was never retrieved"
+    if error is None and abandoned is not None:
+        abandoned(task.result())
+
+
+def _forget(tasks: set[asyncio.Task[Any]]) -> Callable[[asyncio.Task[Any]], None]:
+    def done(task: asyncio.Task[Any]) -> None:
+        tasks.discard(task)
+        if not task.cancelled():
+            task.exception()
+
+    return done
 
 
 def _server_now(seconds: bytes, micros: bytes) -> float:
@@ -455,12 +493,12 @@ class RedisStore:
             return (f"{self._now_arg()} {self._head} {amount[0]} {limit}",)
         return self._args(*map(str, amount), limit)
 
-    def _grant(self, reply: bytes, amount: Amount) -> Grant:
+    def _grant(self, reply: bytes, amount: Amount, count: bool = True) -> Grant:
         now = self._clock.now()
         tokens = reply.split()
         if tokens[0] == b"0":
             with self._lock:
-                self._counts[3] += 1
+                self._counts[3] += count
             return Grant(False, 0.0, float(tokens[1]) / US, None, now)
         wait = float(tokens[1])
         server_now = _server_now(tokens[2], tokens[3])
@@ -473,6 +511,8 @@ class RedisStore:
                 start = server_now if token == b"=" else float(token)
                 spans.append((start, (start if start > at else at) + float(units) * interval))
         delay = wait / US
+        if not count:  # a grant nobody will use (its caller was cancelled)
+            return Grant(True, delay, 0.0, Ticket(at, tuple(spans)), now)
         with self._lock:
             counts = self._counts
             counts[0] += 1
@@ -491,9 +531,11 @@ class RedisStore:
         """:meth:`reserve` for async callers; a caller cancelled meanwhile gives the grant back."""
         keys = (self.redis_key(key),)
         args = self._reserve_args(amount, max_wait)
-        grant = self._grant(await self._backend.arun(SCRIPTS["reserve"], keys, args), amount)
+        abandoned = partial(self._revoke_later, key, amount)
+        reply = await self._backend.arun(SCRIPTS["reserve"], keys, args, abandoned)
+        grant = self._grant(reply, amount)
         if grant.ticket is not None:
-            try:
+            try:  # after a worker thread (trio): the cancellation waited for the reply
                 await anyio.lowlevel.checkpoint_if_cancelled()
             except anyio.get_cancelled_exc_class():
                 give = self._give_back_args(amount, grant.ticket, _REVOKE)
@@ -502,6 +544,14 @@ class RedisStore:
                     await self._backend.arun(SCRIPTS["give_back"], holes, give)
                 raise
         return grant
+
+    def _revoke_later(self, key: Hashable, amount: Amount, reply: bytes) -> None:
+        """The reply of a reserve whose caller was cancelled: give its grant back."""
+        grant = self._grant(reply, amount, count=False)
+        if grant.ticket is not None:
+            give = self._give_back_args(amount, grant.ticket, _REVOKE)
+            holes = (self.redis_key(key), self.holes_key(key))
+            self._backend.spawn(self._backend.arun(SCRIPTS["give_back"], holes, give))
 
     # -- give back -----------------------------------------------------------------
 
