@@ -339,3 +339,19 @@ def test_counts_say_what_this_process_decided(backend: Any) -> None:
     counts = store.counts()
     assert (counts.admitted, counts.waited, counts.rejected, counts.cancelled) == (2, 1, 1, 1)
     assert counts.total_wait == pytest.approx(1.0)
+
+
+def test_a_crowd_on_two_parts_cancelled_in_any_order_restores_both_exactly(
+    backend: Any,
+) -> None:
+    store = store_for(backend, (1, 3), (100, 1000))  # requests, tokens
+    at(store, 0).reserve(None, (3, 900), INF)
+    before = store.peek(None, (1, 100))
+    grants = [store.reserve(None, (1, 50 + 10 * i), INF) for i in range(12)]
+    assert grants[-1].delay > 0
+    order = list(range(12))
+    random.Random(5).shuffle(order)
+    for i in order:
+        store.give_back(None, (1, 50 + 10 * i), grants[i].ticket, cancel=True)
+    assert store.peek(None, (1, 100)) == before
+    assert store.reserve(None, (1, 100), INF).delay == pytest.approx(1.0)  # as if none came
