@@ -7,7 +7,11 @@ branch alone these tests fail, as expected, because the buckets do not take ``ba
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +20,8 @@ from limitor import llm_rate_limit, rate_limit, rate_limit_per_user
 from limitor.configs import BucketConfig
 from limitor.errors import BackendError, RateLimitExceeded
 from limitor.leaky_bucket.core import AsyncLeakyBucket, SyncLeakyBucket
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def unique(prefix: str) -> str:
@@ -136,3 +142,17 @@ def test_backend_errors_raise_by_default_and_allow_fails_open(own_server: Any) -
     lenient.acquire()  # admitted: the backend is down and the policy is to fail open
     assert lenient.stats.backend_errors >= 1
     backend.close()
+
+
+def test_the_example_runs_across_processes(redis_server: Any) -> None:
+    env = dict(os.environ, REDIS_URL=redis_server.url)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "redis_across_processes.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "never more than" in done.stdout, done.stdout
