@@ -150,7 +150,6 @@ class RedisBackend:
         "_async_factory",
         "_async_given",
         "_background",
-        "_lock",
         "_sync",
         "cluster",
         "label",
@@ -162,7 +161,6 @@ class RedisBackend:
             raise ConfigTypeError(f"prefix must be a str, got {prefix!r}")
         self.prefix = prefix
         """The start of every key."""
-        self._lock = threading.Lock()
         self._async_clients: weakref.WeakKeyDictionary[Any, tuple[Any, Any]] = (
             weakref.WeakKeyDictionary()
         )
