@@ -478,6 +478,30 @@ class RedisStore:
         """The scripts' one argument: the time override, the limit, the verb's arguments."""
         return (" ".join((self._now_arg(), self._head, *verb_args)),)
 
+    def _run(self, verb: str, keys: Sequence[str], args: Sequence[str]) -> bytes:
+        try:
+            return self._backend.run(SCRIPTS[verb], keys, args)
+        except BackendError:
+            self._failed()
+            raise
+
+    async def _arun(
+        self,
+        verb: str,
+        keys: Sequence[str],
+        args: Sequence[str],
+        abandoned: Callable[[bytes], None] | None = None,
+    ) -> bytes:
+        try:
+            return await self._backend.arun(SCRIPTS[verb], keys, args, abandoned)
+        except BackendError:
+            self._failed()
+            raise
+
+    def _failed(self) -> None:
+        with self._lock:
+            self._counts[5] += 1
+
     # -- reserve -------------------------------------------------------------------
 
     def _reserve_args(self, amount: Amount, max_wait: float) -> tuple[str]:
@@ -522,7 +546,7 @@ class RedisStore:
     def reserve(self, key: Hashable, amount: Amount, max_wait: float) -> Grant:
         """Admit ``amount`` at the earliest time it fits, or refuse beyond ``max_wait``."""
         keys = (self._key_none if key is None else self.redis_key(key),)
-        reply = self._backend.run(SCRIPTS["reserve"], keys, self._reserve_args(amount, max_wait))
+        reply = self._run("reserve", keys, self._reserve_args(amount, max_wait))
         return self._grant(reply, amount)
 
     async def areserve(self, key: Hashable, amount: Amount, max_wait: float) -> Grant:
@@ -530,7 +554,7 @@ class RedisStore:
         keys = (self.redis_key(key),)
         args = self._reserve_args(amount, max_wait)
         abandoned = partial(self._revoke_later, key, amount)
-        reply = await self._backend.arun(SCRIPTS["reserve"], keys, args, abandoned)
+        reply = await self._arun("reserve", keys, args, abandoned)
         grant = self._grant(reply, amount)
         if grant.ticket is not None:
             try:  # after a worker thread (trio): the cancellation waited for the reply
@@ -539,7 +563,7 @@ class RedisStore:
                 give = self._give_back_args(amount, grant.ticket, _REVOKE)
                 with anyio.CancelScope(shield=True):
                     holes = (keys[0], self.holes_key(key))
-                    await self._backend.arun(SCRIPTS["give_back"], holes, give)
+                    await self._arun("give_back", holes, give)
                 raise
         return grant
 
@@ -574,7 +598,7 @@ class RedisStore:
         """Return ``amount`` of ``ticket`` (see the package docs for what comes back when)."""
         args = self._give_back_args(amount, ticket, _CANCEL if cancel else _REFUND)
         keys = (self.redis_key(key), self.holes_key(key))
-        return self._given(self._backend.run(SCRIPTS["give_back"], keys, args), ticket, cancel)
+        return self._given(self._run("give_back", keys, args), ticket, cancel)
 
     async def agive_back(
         self, key: Hashable, amount: Amount, ticket: Ticket, *, cancel: bool
@@ -582,7 +606,7 @@ class RedisStore:
         """:meth:`give_back` for async callers."""
         args = self._give_back_args(amount, ticket, _CANCEL if cancel else _REFUND)
         keys = (self.redis_key(key), self.holes_key(key))
-        reply = await self._backend.arun(SCRIPTS["give_back"], keys, args)
+        reply = await self._arun("give_back", keys, args)
         return self._given(reply, ticket, cancel)
 
     # -- charge, peek, hold, reset -------------------------------------------------
@@ -590,12 +614,12 @@ class RedisStore:
     def charge(self, key: Hashable, amount: Amount) -> None:
         """Consume ``amount`` now without any check (debt)."""
         args = self._args(*map(str, amount))
-        self._backend.run(SCRIPTS["charge"], (self.redis_key(key),), args)
+        self._run("charge", (self.redis_key(key),), args)
 
     async def acharge(self, key: Hashable, amount: Amount) -> None:
         """:meth:`charge` for async callers."""
         args = self._args(*map(str, amount))
-        await self._backend.arun(SCRIPTS["charge"], (self.redis_key(key),), args)
+        await self._arun("charge", (self.redis_key(key),), args)
 
     @staticmethod
     def _statuses(reply: bytes) -> tuple[PartStatus, ...]:
@@ -608,12 +632,12 @@ class RedisStore:
     def peek(self, key: Hashable, amount: Amount) -> tuple[PartStatus, ...]:
         """Each part's live state for ``amount``; changes nothing."""
         args = self._args(*map(str, amount))
-        return self._statuses(self._backend.run(SCRIPTS["peek"], (self.redis_key(key),), args))
+        return self._statuses(self._run("peek", (self.redis_key(key),), args))
 
     async def apeek(self, key: Hashable, amount: Amount) -> tuple[PartStatus, ...]:
         """:meth:`peek` for async callers."""
         args = self._args(*map(str, amount))
-        reply = await self._backend.arun(SCRIPTS["peek"], (self.redis_key(key),), args)
+        reply = await self._arun("peek", (self.redis_key(key),), args)
         return self._statuses(reply)
 
     def _hold_args(self, seconds: float) -> tuple[str]:
@@ -621,21 +645,25 @@ class RedisStore:
 
     def hold(self, key: Hashable, seconds: float) -> None:
         """Admit nothing for ``key`` during the next ``seconds`` (a longer hold wins)."""
-        self._backend.run(SCRIPTS["hold"], (self.redis_key(key),), self._hold_args(seconds))
+        self._run("hold", (self.redis_key(key),), self._hold_args(seconds))
 
     async def ahold(self, key: Hashable, seconds: float) -> None:
         """:meth:`hold` for async callers."""
         args = self._hold_args(seconds)
-        await self._backend.arun(SCRIPTS["hold"], (self.redis_key(key),), args)
+        await self._arun("hold", (self.redis_key(key),), args)
 
     def reset(self, key: object) -> None:
         """Forget ``key``'s state (full again); :data:`ALL_KEYS` forgets every user's too."""
-        if key is ALL_KEYS:
-            self._backend.delete((self._key_none, self.holes_key(None)), self.name)
-            with self._lock:
-                self._counts = [0, 0, 0.0, 0, 0, 0]
-            return
-        self._backend.delete((self.redis_key(key), self.holes_key(key)))
+        try:
+            if key is ALL_KEYS:
+                self._backend.delete((self._key_none, self.holes_key(None)), self.name)
+                with self._lock:
+                    self._counts = [0, 0, 0.0, 0, 0, 0]
+                return
+            self._backend.delete((self.redis_key(key), self.holes_key(key)))
+        except BackendError:
+            self._failed()
+            raise
 
     async def areset(self, key: object) -> None:
         """:meth:`reset` for async callers (in a worker thread: it may scan many keys)."""
