@@ -39,6 +39,28 @@ def test_an_existing_sync_client_serves_sync_and_asyncio_callers(redis_server: A
     client.close()
 
 
+def test_a_client_that_decodes_responses_works_the_same(redis_server: Any) -> None:
+    import redis
+
+    from limitor.backends.redis import RedisBackend
+
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    store = RedisBackend(client).bind(spec(), FakeClock())
+    assert store.reserve(None, (5,), INF).admitted
+    waiting = store.reserve(None, (1,), INF)
+    assert waiting.delay == pytest.approx(1.0, abs=0.05)
+    assert store.give_back(None, (1,), waiting.ticket, cancel=True)[0] == pytest.approx(1.0)
+    assert store.peek(None, (1,))[0].retry_after == pytest.approx(1.0, abs=0.05)
+
+    async def main() -> bool:
+        grant = await store.areserve(None, (1,), 0.0)
+        await store.backend.aclose()
+        return grant.admitted
+
+    assert not asyncio.run(main())  # the asyncio twin of that client decodes too
+    client.close()
+
+
 def test_an_existing_asyncio_client_serves_sync_callers_too(redis_server: Any) -> None:
     import redis.asyncio
 

@@ -10,10 +10,11 @@ expires when its bucket is full again.
 
 Giving back (the contract's schedule model, see :mod:`limitor.backends.base`): the latest
 span rolls the limit back exactly, then past every hole that ends where it now ends;
-another span is kept as a hole (at most 64 per part and key, in ``...:holes``), which comes back when the
-spans after it are given back, but is not lent to new callers in the meantime (the
-memory backend places new callers in holes). So a crowd of waiters cancelled in any order
-leaves the limit exactly as if they had never come, and nothing is ever over-admitted.
+another span is kept as a hole (at most 64 per part and key, in ``...:holes``), which
+comes back when the spans after it are given back, but is not lent to new callers in the
+meantime (the memory backend places new callers in holes). So a crowd of waiters
+cancelled in any order leaves the limit exactly as if they had never come, and nothing
+is ever over-admitted.
 """
 
 from __future__ import annotations

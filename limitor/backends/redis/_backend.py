@@ -276,6 +276,8 @@ class RedisBackend:
                 reply = execute("EVAL", script.source, len(keys), *keys, *args)
         except _DRIVER_ERRORS as error:
             raise self.error(error) from error
+        if type(reply) is str:  # a client made with decode_responses=True
+            return reply.encode()
         return reply  # type: ignore[no-any-return]
 
     async def _asyncio_client(self) -> Any:
@@ -335,6 +337,8 @@ class RedisBackend:
                 reply = await execute("EVAL", script.source, len(keys), *keys, *args)
         except _DRIVER_ERRORS as error:
             raise self.error(error) from error
+        if type(reply) is str:  # a client made with decode_responses=True
+            return reply.encode()
         return reply  # type: ignore[no-any-return]
 
     def spawn(self, call: Awaitable[Any]) -> None:
