@@ -48,6 +48,9 @@ def test_keys_of_one_decision_share_a_slot_and_users_spread_over_slots(
     assert len(nodes) == 3  # every primary holds some users
     # one key per decision, and its hash tag is the limit's identity plus the user
     assert client.keyslot(store.redis_key(7)) == client.keyslot("{spread:7}")
+    assert all(
+        client.keyslot(store.holes_key(u)) == client.keyslot(store.redis_key(u)) for u in range(60)
+    )
     for user in range(60):
         store.reserve(user, (1,), INF)
     store.reset(ALL_KEYS)
