@@ -68,3 +68,16 @@ def test_the_cluster_reloads_scripts_flushed_on_every_node(
         assert node.cli("SCRIPT", "FLUSH") == "OK"
     assert all(store.reserve(user, (1,), 0.0).admitted for user in range(10))
     store.reset(ALL_KEYS)
+
+
+def test_a_crowd_cancelled_first_to_last_rolls_back_on_the_cluster(cluster_backend: Any) -> None:
+    spec = LimitSpec((Part(1, 1),), name=f"crowd-{uuid.uuid4().hex}", keyed=True)
+    store = cluster_backend.bind(spec, FakeClock())
+    for user in ("ann", "bob", "eve"):
+        store.reserve(user, (1,), INF)
+        grants = [store.reserve(user, (1,), INF) for _ in range(5)]
+        given = [store.give_back(user, (1,), g.ticket, cancel=True)[0] for g in grants]
+        assert given[:4] == [0.0] * 4  # holes, until the latest goes
+        assert given[4] == pytest.approx(5.0, abs=1e-6)
+        assert store.reserve(user, (1,), INF).delay == pytest.approx(1.0, abs=0.05)
+    store.reset(ALL_KEYS)
