@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import threading
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
+from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from functools import partial
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -57,6 +58,9 @@ _REFUND, _CANCEL, _REVOKE = "0", "1", "2"
 _DRIVER_ERRORS = (redis.exceptions.RedisError, OSError)
 _EPOCH = 1_700_000_000  # seconds: the scripts' times are microseconds since then
 _REDIS_MAJOR = int(redis.__version__.split(".")[0])
+
+Undo = Callable[[bytes], "tuple[Script, Sequence[str], Sequence[str]] | None"]
+"""Given a call's reply, the call that takes back what it did (None: nothing to undo)."""
 
 
 def _cluster_url(url: str) -> str | None:
@@ -301,30 +305,55 @@ class RedisBackend:
         script: Script,
         keys: Sequence[str],
         args: Sequence[str],
-        abandoned: Callable[[bytes], None] | None = None,
+        undo: Undo | None = None,
     ) -> bytes:
         """:meth:`run` without blocking the event loop; never interrupted half-way.
 
         On asyncio the loop's own client runs the call in a task of its own: a caller
         cancelled meanwhile (by anyio or natively) leaves at once, the call still ends
-        cleanly (within the timeout), and ``abandoned(reply)`` then undoes what the caller
-        will not use. On trio (and for a cluster) the sync client runs in a worker thread,
-        which a cancellation waits for.
+        cleanly (within the timeout), and the call ``undo(reply)`` names then runs in the
+        background to take back what the caller will not use. On trio (and for a
+        cluster) the sync client runs in a worker thread, which a cancellation waits for;
+        the undo call then runs before the cancellation goes on.
         """
         try:
-            asyncio.get_running_loop()
+            loop = asyncio.get_running_loop()
         except RuntimeError:
             client = None
         else:
             client = await self._asyncio_client()
         if client is None:
-            return await anyio.to_thread.run_sync(partial(self.run, script, keys, args))
-        task = asyncio.ensure_future(self._aexecute(client, script, keys, args))
+            reply = await anyio.to_thread.run_sync(partial(self.run, script, keys, args))
+            if undo is not None:
+                try:
+                    await anyio.lowlevel.checkpoint_if_cancelled()
+                except anyio.get_cancelled_exc_class():
+                    call = undo(reply)
+                    if call is not None:
+                        with anyio.CancelScope(shield=True):
+                            await self.arun(*call)
+                    raise
+            return reply
+        coro = self._aexecute(client, script, keys, args)
+        if sys.version_info >= (3, 12):  # sent at once, not on the loop's next turn
+            task = asyncio.Task(coro, loop=loop, eager_start=True)
+        else:
+            task = loop.create_task(coro)
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
-            task.add_done_callback(partial(_after_abandon, abandoned))
+            task.add_done_callback(partial(self._after_abandon, undo))
             raise
+
+    def _after_abandon(self, undo: Undo | None, task: asyncio.Task[bytes]) -> None:
+        """When a call its caller left is over: start its undo call, or drop its error."""
+        if task.cancelled() or task.exception() is not None:  # retrieved: never reported
+            return
+        call = None if undo is None else undo(task.result())
+        if call is not None:
+            background = asyncio.ensure_future(self.arun(*call))
+            self._background.add(background)
+            background.add_done_callback(_forget(self._background))
 
     async def _aexecute(
         self, client: Any, script: Script, keys: Sequence[str], args: Sequence[str]
@@ -340,12 +369,6 @@ class RedisBackend:
         if type(reply) is str:  # a client made with decode_responses=True
             return reply.encode()
         return reply  # type: ignore[no-any-return]
-
-    def spawn(self, call: Awaitable[Any]) -> None:
-        """Run ``call`` in the background on this event loop (a give-back nobody awaits)."""
-        task = asyncio.ensure_future(call)
-        self._background.add(task)
-        task.add_done_callback(_forget(self._background))
 
     def delete(self, keys: Sequence[str], name: str | None = None) -> None:
         """Delete ``keys``, and with ``name`` every key of that limit's users."""
@@ -377,15 +400,6 @@ class RedisBackend:
 
     def __repr__(self) -> str:
         return f"RedisBackend({self.label!r}, prefix={self.prefix!r})"
-
-
-def _after_abandon(abandoned: Callable[[bytes], None] | None, task: asyncio.Task[bytes]) -> None:
-    """When a call its caller left is over: undo what it did, or drop its error."""
-    if task.cancelled():
-        return
-    error = task.exception()  # retrieved: no "exception was never retrieved"
-    if error is None and abandoned is not None:
-        abandoned(task.result())
 
 
 def _forget(tasks: set[asyncio.Task[Any]]) -> Callable[[asyncio.Task[Any]], None]:
@@ -494,10 +508,10 @@ class RedisStore:
         verb: str,
         keys: Sequence[str],
         args: Sequence[str],
-        abandoned: Callable[[bytes], None] | None = None,
+        undo: Undo | None = None,
     ) -> bytes:
         try:
-            return await self._backend.arun(SCRIPTS[verb], keys, args, abandoned)
+            return await self._backend.arun(SCRIPTS[verb], keys, args, undo)
         except BackendError:
             self._failed()
             raise
@@ -557,27 +571,18 @@ class RedisStore:
         """:meth:`reserve` for async callers; a caller cancelled meanwhile gives the grant back."""
         keys = (self.redis_key(key),)
         args = self._reserve_args(amount, max_wait)
-        abandoned = partial(self._revoke_later, key, amount)
-        reply = await self._arun("reserve", keys, args, abandoned)
-        grant = self._grant(reply, amount)
-        if grant.ticket is not None:
-            try:  # after a worker thread (trio): the cancellation waited for the reply
-                await anyio.lowlevel.checkpoint_if_cancelled()
-            except anyio.get_cancelled_exc_class():
-                give = self._give_back_args(amount, grant.ticket, _REVOKE)
-                with anyio.CancelScope(shield=True):
-                    holes = (keys[0], self.holes_key(key))
-                    await self._arun("give_back", holes, give)
-                raise
-        return grant
+        reply = await self._arun("reserve", keys, args, partial(self._undo_reserve, key, amount))
+        return self._grant(reply, amount)
 
-    def _revoke_later(self, key: Hashable, amount: Amount, reply: bytes) -> None:
-        """The reply of a reserve whose caller was cancelled: give its grant back."""
+    def _undo_reserve(
+        self, key: Hashable, amount: Amount, reply: bytes
+    ) -> tuple[Script, Sequence[str], Sequence[str]] | None:
+        """The call that gives back the grant in ``reply`` (its caller was cancelled)."""
         grant = self._grant(reply, amount, count=False)
-        if grant.ticket is not None:
-            give = self._give_back_args(amount, grant.ticket, _REVOKE)
-            holes = (self.redis_key(key), self.holes_key(key))
-            self._backend.spawn(self._backend.arun(SCRIPTS["give_back"], holes, give))
+        if grant.ticket is None:
+            return None
+        give = self._give_back_args(amount, grant.ticket, _REVOKE)
+        return SCRIPTS["give_back"], (self.redis_key(key), self.holes_key(key)), give
 
     # -- give back -----------------------------------------------------------------
 
