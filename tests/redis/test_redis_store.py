@@ -74,15 +74,25 @@ def test_case_tables_give_the_engines_decisions(backend: Any, case: Case) -> Non
 
 def test_random_multi_part_decisions_equal_the_multi_engine(backend: Any) -> None:
     rng = random.Random(9)
-    for _ in range(5):
+    for _ in range(6):
         parts = [(rng.choice([1, 5, 100]), rng.choice([1, 3, 100])) for _ in range(2)]
         store = store_for(backend, *parts)
         engine = MultiEngine([GcraVirtualScheduling(r, b) for r, b in parts])
         state = engine.new_state()
         now = 0.0
-        for step in range(60):
+        for step in range(80):
             now += rng.choice([0.0, 0.0, rng.uniform(0, 0.5)])
             amount = tuple(float(rng.randint(0, int(b))) for _, b in parts)
+            verb = rng.choice(["reserve"] * 8 + ["charge", "hold"])
+            if verb == "charge":  # debt, then both must agree on what follows
+                at(store, now).charge(None, amount)
+                engine.charge(state, now, amount)
+                continue
+            if verb == "hold":
+                seconds = rng.uniform(0, 2)
+                at(store, now).hold(None, seconds)
+                engine.hold_until(state, now + seconds)
+                continue
             max_wait = rng.choice([0.0, INF, rng.uniform(0, 3)])
             got = decided(at(store, now).reserve(None, amount, max_wait))
             want = engine.reserve(state, now, amount, max_wait)
