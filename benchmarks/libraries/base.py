@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,6 +141,8 @@ class RedisCase(Case):
 
     make: Callable[[str, float, float], Callable[[str], bool]] = field(default=lambda u, r, b: bool)
     config: Callable[[float, float], str] | None = None
+    make_async: Callable[[str, float, float], Callable[[str], Awaitable[bool]]] | None = None
+    """Like ``make`` for asyncio callers (``await decide(key)``); None: no async row."""
 
 
 def decorator_timings(

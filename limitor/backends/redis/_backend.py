@@ -1,0 +1,696 @@
+"""RedisBackend and RedisStore: limits kept on a Redis server, decided by Lua scripts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import threading
+import weakref
+from collections.abc import AsyncIterator, Callable, Hashable, Sequence
+from functools import partial
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import anyio
+import anyio.lowlevel
+import anyio.to_thread
+
+from limitor.backends.base import (
+    ALL_KEYS,
+    Amount,
+    Grant,
+    LimitSpec,
+    PartStatus,
+    StoreCounts,
+    Ticket,
+)
+from limitor.backends.redis._scripts import SCRIPTS, Script
+from limitor.clock import Clock
+from limitor.errors import BackendError, ConfigError, ConfigTypeError
+
+try:
+    import redis
+    import redis.asyncio
+    import redis.asyncio.connection
+    import redis.asyncio.retry
+    import redis.cluster
+    import redis.connection
+    import redis.exceptions
+    import redis.retry
+    from redis.backoff import NoBackoff
+except ImportError as error:  # pragma: no cover - exercised by a test that hides redis
+    raise ImportError(
+        "limitor.backends.redis needs the redis package: pip install 'limitor[redis]'"
+    ) from error
+
+__all__ = ("DEFAULT_PREFIX", "DEFAULT_TIMEOUT", "RedisBackend", "RedisStore")
+
+DEFAULT_PREFIX = "limitor:"
+"""Every key starts with this unless ``prefix=`` says otherwise."""
+DEFAULT_TIMEOUT = 0.5
+"""Seconds to connect and to wait for a reply before a call fails with BackendError."""
+
+US = 1e6  # microseconds per second: the scripts' time unit
+_NO_WAIT_LIMIT = "-1"
+_INF = float("inf")
+_REFUND, _CANCEL, _REVOKE = "0", "1", "2"
+_DRIVER_ERRORS = (redis.exceptions.RedisError, OSError)
+_EPOCH = 1_700_000_000  # seconds: the scripts' times are microseconds since then
+_REDIS_MAJOR = int(redis.__version__.split(".")[0])
+
+Undo = Callable[[bytes], "tuple[Script, Sequence[str], Sequence[str]] | None"]
+"""Given a call's reply, the call that takes back what it did (None: nothing to undo)."""
+
+
+def _cluster_url(url: str) -> str | None:
+    """``redis://`` for a ``redis+cluster://`` (or ``rediss+cluster://``) URL, else None."""
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme.endswith("+cluster"):
+        return f"{scheme[: -len('+cluster')]}://{rest}"
+    return None
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+
+
+def _no_retry() -> redis.retry.Retry:
+    return redis.retry.Retry(NoBackoff(), 0)
+
+
+def _user_key(key: Hashable) -> str:
+    """A user key as it appears in Redis keys: the same in every process."""
+    if isinstance(key, str):
+        return key
+    if isinstance(key, int):
+        return str(key)
+    return repr(key)
+
+
+def _async_pool_from(pool: Any) -> Any:
+    """A redis.asyncio connection pool to the server a sync pool connects to."""
+    kwargs = dict(pool.connection_kwargs)
+    kwargs.pop("redis_connect_func", None)
+    kwargs["retry"] = redis.asyncio.retry.Retry(NoBackoff(), 0)
+    connection_class = getattr(
+        redis.asyncio.connection,
+        pool.connection_class.__name__,
+        redis.asyncio.connection.Connection,
+    )
+    return redis.asyncio.ConnectionPool(connection_class=connection_class, **kwargs)
+
+
+def _sync_pool_from(pool: Any) -> Any:
+    """A sync connection pool to the server a redis.asyncio pool connects to."""
+    kwargs = dict(pool.connection_kwargs)
+    kwargs.pop("redis_connect_func", None)
+    kwargs["retry"] = _no_retry()
+    connection_class = getattr(
+        redis.connection, pool.connection_class.__name__, redis.connection.Connection
+    )
+    return redis.ConnectionPool(connection_class=connection_class, **kwargs)
+
+
+async def _closer(client: Any) -> AsyncIterator[None]:
+    """Closes ``client`` when its event loop shuts its async generators down."""
+    try:
+        yield
+    finally:
+        await client.aclose(close_connection_pool=True)
+
+
+class RedisBackend:
+    """Limits kept on a Redis (or Valkey, or Redis Cluster) server, shared by every process.
+
+    Each decision is one Lua script call that reads the server's clock, decides and
+    commits atomically; keys expire by themselves once their bucket is full. One backend
+    object serves sync callers, asyncio tasks (a ``redis.asyncio`` client per event loop)
+    and trio tasks (the sync client in a worker thread).
+
+    Args:
+        client: a ``redis.Redis``, ``redis.asyncio.Redis`` or ``redis.cluster.RedisCluster``.
+            Its retry policy is left as it is: configure it not to retry on timeouts (a
+            retried script may commit twice); :meth:`from_url` does that for you.
+        prefix: the start of every key this backend writes.
+
+    Example::
+
+        backend = RedisBackend.from_url("redis://localhost:6379/0")
+        bucket = SyncLeakyBucket(BucketConfig(20, 1), backend=backend, name="api")
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_async_clients",
+        "_async_factory",
+        "_async_given",
+        "_background",
+        "_sync",
+        "cluster",
+        "label",
+        "prefix",
+    )
+
+    def __init__(self, client: Any, *, prefix: str = DEFAULT_PREFIX) -> None:
+        if not isinstance(prefix, str):
+            raise ConfigTypeError(f"prefix must be a str, got {prefix!r}")
+        self.prefix = prefix
+        """The start of every key."""
+        self._async_clients: weakref.WeakKeyDictionary[Any, tuple[Any, Any]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._async_given: Any = None
+        self._background: set[asyncio.Task[Any]] = set()
+        self._async_factory: Callable[[], Any] | None = None
+        self._sync: Any
+        if isinstance(client, redis.cluster.RedisCluster):
+            self.cluster = True
+            self._sync = client
+            nodes: Any = client.get_nodes()  # type: ignore[no-untyped-call]
+            where = f"{nodes[0].host}:{nodes[0].port}" if nodes else "?"
+            self.label = f"redis cluster {where}"
+        elif isinstance(client, redis.asyncio.Redis):
+            self.cluster = False
+            self._async_given = client
+            self._sync = redis.Redis(connection_pool=_sync_pool_from(client.connection_pool))
+            self.label = f"redis {self._describe(client.connection_pool)}"
+        elif isinstance(client, redis.Redis):
+            self.cluster = False
+            self._sync = client
+            pool = client.connection_pool
+            self._async_factory = lambda: redis.asyncio.Redis(
+                connection_pool=_async_pool_from(pool)
+            )
+            self.label = f"redis {self._describe(pool)}"
+        else:
+            raise ConfigTypeError(
+                "client must be a redis.Redis, redis.asyncio.Redis or "
+                f"redis.cluster.RedisCluster, got {client!r}"
+            )
+
+    @staticmethod
+    def _describe(pool: Any) -> str:
+        kwargs = pool.connection_kwargs
+        if "path" in kwargs:
+            return f"unix://{kwargs['path']}"
+        return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        cluster: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
+        **options: Any,
+    ) -> RedisBackend:
+        """A backend for a server given by URL, with short timeouts and no blind retries.
+
+        Args:
+            url: ``redis://[[user]:password@]host[:port][/db]``, ``rediss://`` (TLS),
+                ``unix:///path/to/socket``, or ``redis+cluster://host:port`` (and
+                ``rediss+cluster://``) for a Redis Cluster reached through any node.
+            prefix: the start of every key.
+            cluster: treat ``url`` as a node of a Redis Cluster.
+            timeout: seconds to connect and to wait for each reply.
+            **options: passed on to the redis-py client.
+        """
+        if not isinstance(url, str):
+            raise ConfigTypeError(f"url must be a str, got {url!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ConfigError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        plain = _cluster_url(url)
+        if plain is not None:
+            url, cluster = plain, True
+        settings: dict[str, Any] = {
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+            "retry": _no_retry(),
+            **options,
+        }
+        try:
+            if cluster:
+                if _REDIS_MAJOR < 6:  # since 6, `retry` is the cluster's own retry policy
+                    settings.setdefault("cluster_error_retry_attempts", 0)
+                client: Any = redis.cluster.RedisCluster.from_url(url, **settings)
+            else:
+                client = redis.Redis.from_url(url, **settings)
+        except _DRIVER_ERRORS as error:
+            raise BackendError(
+                f"cannot connect: {type(error).__name__}: {error}", f"redis {_safe_url(url)}"
+            ) from error
+        except ValueError as error:
+            raise ConfigError(f"invalid Redis URL {_safe_url(url)!r}: {error}") from error
+        backend = cls(client, prefix=prefix)
+        if not cluster:
+            async_settings = dict(settings, retry=redis.asyncio.retry.Retry(NoBackoff(), 0))
+            backend._async_factory = lambda: redis.asyncio.Redis.from_url(url, **async_settings)
+        return backend
+
+    def bind(self, spec: LimitSpec, clock: Clock) -> RedisStore:
+        """A store for ``spec`` on this server; ``spec.name`` must be set (the key)."""
+        return RedisStore(self, spec, clock)
+
+    @property
+    def client(self) -> Any:
+        """The sync client (``redis.Redis`` or ``redis.cluster.RedisCluster``)."""
+        return self._sync
+
+    def error(self, error: BaseException) -> BackendError:
+        """The BackendError for a driver error: the one place driver errors are wrapped."""
+        return BackendError(f"{type(error).__name__}: {error}", self.label)
+
+    def run(self, script: Script, keys: Sequence[str], args: Sequence[str]) -> bytes:
+        """Run ``script`` on ``keys`` (EVALSHA, then EVAL when the server lost it)."""
+        execute = self._sync.execute_command
+        try:
+            try:
+                reply = execute("EVALSHA", script.sha, len(keys), *keys, *args)
+            except redis.exceptions.NoScriptError:
+                reply = execute("EVAL", script.source, len(keys), *keys, *args)
+        except _DRIVER_ERRORS as error:
+            raise self.error(error) from error
+        if type(reply) is str:  # a client made with decode_responses=True
+            return reply.encode()
+        return reply  # type: ignore[no-any-return]
+
+    async def _asyncio_client(self) -> Any:
+        """This event loop's redis.asyncio client, made on first use (None: use threads)."""
+        if self._async_given is not None:
+            return self._async_given
+        if self._async_factory is None:
+            return None
+        loop = asyncio.get_running_loop()
+        entry = self._async_clients.get(loop)
+        if entry is None:
+            client = self._async_factory()
+            closer = _closer(client)
+            entry = self._async_clients.setdefault(loop, (client, closer))
+            if entry[1] is closer:
+                await closer.__anext__()  # known to the loop now: closed when it shuts down
+        return entry[0]
+
+    async def arun(
+        self,
+        script: Script,
+        keys: Sequence[str],
+        args: Sequence[str],
+        undo: Undo | None = None,
+    ) -> bytes:
+        """:meth:`run` without blocking the event loop; never interrupted half-way.
+
+        On asyncio the loop's own client runs the call in a task of its own: a caller
+        cancelled meanwhile (by anyio or natively) leaves at once, the call still ends
+        cleanly (within the timeout), and the call ``undo(reply)`` names then runs in the
+        background to take back what the caller will not use. On trio (and for a
+        cluster) the sync client runs in a worker thread, which a cancellation waits for;
+        the undo call then runs before the cancellation goes on.
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            client = None
+        else:
+            client = await self._asyncio_client()
+        if client is None:
+            reply = await anyio.to_thread.run_sync(partial(self.run, script, keys, args))
+            if undo is not None:
+                try:
+                    await anyio.lowlevel.checkpoint_if_cancelled()
+                except anyio.get_cancelled_exc_class():
+                    call = undo(reply)
+                    if call is not None:
+                        with anyio.CancelScope(shield=True):
+                            await self.arun(*call)
+                    raise
+            return reply
+        coro = self._aexecute(client, script, keys, args)
+        if sys.version_info >= (3, 12):  # sent at once, not on the loop's next turn
+            task = asyncio.Task(coro, loop=loop, eager_start=True)
+        else:
+            task = loop.create_task(coro)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.add_done_callback(partial(self._after_abandon, undo))
+            raise
+
+    def _after_abandon(self, undo: Undo | None, task: asyncio.Task[bytes]) -> None:
+        """When a call its caller left is over: start its undo call, or drop its error."""
+        if task.cancelled() or task.exception() is not None:  # retrieved: never reported
+            return
+        call = None if undo is None else undo(task.result())
+        if call is not None:
+            background = asyncio.ensure_future(self.arun(*call))
+            self._background.add(background)
+            background.add_done_callback(_forget(self._background))
+
+    async def _aexecute(
+        self, client: Any, script: Script, keys: Sequence[str], args: Sequence[str]
+    ) -> bytes:
+        execute = client.execute_command
+        try:
+            try:
+                reply = await execute("EVALSHA", script.sha, len(keys), *keys, *args)
+            except redis.exceptions.NoScriptError:
+                reply = await execute("EVAL", script.source, len(keys), *keys, *args)
+        except _DRIVER_ERRORS as error:
+            raise self.error(error) from error
+        if type(reply) is str:  # a client made with decode_responses=True
+            return reply.encode()
+        return reply  # type: ignore[no-any-return]
+
+    def delete(self, keys: Sequence[str], name: str | None = None) -> None:
+        """Delete ``keys``, and with ``name`` every key of that limit's users."""
+        client = self._sync
+        try:
+            for key in keys:  # one by one: on a cluster they may live on different nodes
+                client.delete(key)
+            if name is not None:
+                pattern = self.prefix + "{" + _glob_escape(name) + ":*}*"
+                for found in client.scan_iter(match=pattern, count=1000):
+                    client.delete(found)
+        except _DRIVER_ERRORS as error:
+            raise self.error(error) from error
+
+    def close(self) -> None:
+        """Close the sync client's connections (the asyncio clients close with their loops)."""
+        with contextlib.suppress(*_DRIVER_ERRORS):
+            self._sync.close()
+
+    async def aclose(self) -> None:
+        """Close this event loop's asyncio client now (it is remade if used again)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        entry = self._async_clients.pop(loop, None)
+        if entry is not None:
+            await entry[0].aclose(close_connection_pool=True)
+
+    def __repr__(self) -> str:
+        return f"RedisBackend({self.label!r}, prefix={self.prefix!r})"
+
+
+def _forget(tasks: set[asyncio.Task[Any]]) -> Callable[[asyncio.Task[Any]], None]:
+    def done(task: asyncio.Task[Any]) -> None:
+        tasks.discard(task)
+        if not task.cancelled():
+            task.exception()
+
+    return done
+
+
+def _server_now(seconds: bytes, micros: bytes) -> float:
+    """The scripts' time from the two tokens they reply with (the same arithmetic as Lua)."""
+    if micros == b"-":  # a test's fixed time
+        return float(seconds)
+    return float((int(seconds) - _EPOCH) * 1_000_000 + int(micros))
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+class RedisStore:
+    """One limit on a Redis server: every :class:`~limitor.backends.base.Store` verb.
+
+    Times in tickets are microseconds on the server's clock (since the scripts' epoch).
+    """
+
+    __slots__ = (
+        "_backend",
+        "_clock",
+        "_counts",
+        "_head",
+        "_intervals",
+        "_key_none",
+        "_key_user",
+        "_lock",
+        "_now_us",
+        "_spec",
+        "name",
+    )
+
+    def __init__(self, backend: RedisBackend, spec: LimitSpec, clock: Clock) -> None:
+        if not spec.name:
+            raise ConfigError(
+                "a limit kept in Redis needs a name (name=...), its identity in every process"
+            )
+        self._backend = backend
+        self._spec = spec
+        self._clock = clock
+        self.name = spec.name
+        """The limit's identity in Redis."""
+        self._key_none = f"{backend.prefix}{{{spec.name}}}"
+        self._key_user = f"{backend.prefix}{{{spec.name}:"
+        self._intervals = tuple(US / part.rate for part in spec.parts)
+        head = [str(len(spec.parts))]
+        for part, interval in zip(spec.parts, self._intervals, strict=True):
+            head += [repr(interval), repr(part.burst * interval)]
+        self._head = " ".join(head)
+        self._lock = threading.Lock()
+        self._counts = [0, 0, 0.0, 0, 0, 0]  # admitted, waited, total_wait, rejected...
+        self._now_us: float | None = None
+        """Tests only: a fixed server time in microseconds instead of ``TIME``."""
+
+    @property
+    def does_io(self) -> bool:
+        """Always True: every verb is a round trip to the server."""
+        return True
+
+    @property
+    def spec(self) -> LimitSpec:
+        """The limit this store decides."""
+        return self._spec
+
+    @property
+    def backend(self) -> RedisBackend:
+        """The backend this store was bound to."""
+        return self._backend
+
+    def redis_key(self, key: Hashable) -> str:
+        """The Redis key holding ``key``'s state: ``prefix{name}`` or ``prefix{name:user}``."""
+        if key is None:
+            return self._key_none
+        return f"{self._key_user}{_user_key(key)}}}"
+
+    def holes_key(self, key: Hashable) -> str:
+        """The Redis key holding ``key``'s given-back spans (same hash tag, same slot)."""
+        return self.redis_key(key) + ":holes"
+
+    def _now_arg(self) -> str:
+        return "-" if self._now_us is None else repr(float(self._now_us))
+
+    def _args(self, *verb_args: str) -> tuple[str]:
+        """The scripts' one argument: the time override, the limit, the verb's arguments."""
+        return (" ".join((self._now_arg(), self._head, *verb_args)),)
+
+    def _run(self, verb: str, keys: Sequence[str], args: Sequence[str]) -> bytes:
+        try:
+            return self._backend.run(SCRIPTS[verb], keys, args)
+        except BackendError:
+            self._failed()
+            raise
+
+    async def _arun(
+        self,
+        verb: str,
+        keys: Sequence[str],
+        args: Sequence[str],
+        undo: Undo | None = None,
+    ) -> bytes:
+        try:
+            return await self._backend.arun(SCRIPTS[verb], keys, args, undo)
+        except BackendError:
+            self._failed()
+            raise
+
+    def _failed(self) -> None:
+        with self._lock:
+            self._counts[5] += 1
+
+    # -- reserve -------------------------------------------------------------------
+
+    def _reserve_args(self, amount: Amount, max_wait: float) -> tuple[str]:
+        if max_wait == _INF:
+            limit = _NO_WAIT_LIMIT
+        elif max_wait > 0:
+            limit = repr(max_wait * US)
+        else:
+            limit = "0"
+        if len(amount) == 1:
+            return (f"{self._now_arg()} {self._head} {amount[0]} {limit}",)
+        return self._args(*map(str, amount), limit)
+
+    def _grant(self, reply: bytes, amount: Amount, count: bool = True) -> Grant:
+        now = self._clock.now()
+        tokens = reply.split()
+        if tokens[0] == b"0":
+            with self._lock:
+                self._counts[3] += count
+            return Grant(False, 0.0, float(tokens[1]) / US, None, now)
+        wait = float(tokens[1])
+        server_now = _server_now(tokens[2], tokens[3])
+        at = server_now + wait
+        spans = []
+        for units, interval, token in zip(amount, self._intervals, tokens[4:], strict=True):
+            if token == b"-":
+                spans.append((0.0, 0.0))
+            else:  # the same doubles the script stored: max(start, at) + units * interval
+                start = server_now if token == b"=" else float(token)
+                spans.append((start, (start if start > at else at) + float(units) * interval))
+        delay = wait / US
+        if not count:  # a grant nobody will use (its caller was cancelled)
+            return Grant(True, delay, 0.0, Ticket(at, tuple(spans)), now)
+        with self._lock:
+            counts = self._counts
+            counts[0] += 1
+            if delay > 0:
+                counts[1] += 1
+                counts[2] += delay
+        return Grant(True, delay, 0.0, Ticket(at, tuple(spans)), now)
+
+    def reserve(self, key: Hashable, amount: Amount, max_wait: float) -> Grant:
+        """Admit ``amount`` at the earliest time it fits, or refuse beyond ``max_wait``."""
+        keys = (self._key_none if key is None else self.redis_key(key),)
+        reply = self._run("reserve", keys, self._reserve_args(amount, max_wait))
+        return self._grant(reply, amount)
+
+    async def areserve(self, key: Hashable, amount: Amount, max_wait: float) -> Grant:
+        """:meth:`reserve` for async callers; a caller cancelled meanwhile gives the grant back."""
+        keys = (self.redis_key(key),)
+        args = self._reserve_args(amount, max_wait)
+        reply = await self._arun("reserve", keys, args, partial(self._undo_reserve, key, amount))
+        return self._grant(reply, amount)
+
+    def _undo_reserve(
+        self, key: Hashable, amount: Amount, reply: bytes
+    ) -> tuple[Script, Sequence[str], Sequence[str]] | None:
+        """The call that gives back the grant in ``reply`` (its caller was cancelled)."""
+        grant = self._grant(reply, amount, count=False)
+        if grant.ticket is None:
+            return None
+        give = self._give_back_args(amount, grant.ticket, _REVOKE)
+        return SCRIPTS["give_back"], (self.redis_key(key), self.holes_key(key)), give
+
+    # -- give back -----------------------------------------------------------------
+
+    def _give_back_args(self, amount: Amount, ticket: Ticket, mode: str) -> tuple[str]:
+        args = [mode, repr(float(ticket.at))]
+        for units, (start, end) in zip(amount, ticket.spans, strict=True):
+            args += [str(units), repr(float(start)), repr(float(end))]
+        return self._args(*args)
+
+    def _given(self, reply: bytes, ticket: Ticket, cancel: bool) -> tuple[float, Ticket]:
+        tokens = reply.split()
+        values = [float(x) for x in tokens[3:]]
+        spans = tuple(zip(values[::2], values[1::2], strict=True))
+        if cancel and spans != ticket.spans:
+            with self._lock:
+                self._counts[4] += 1
+        return float(tokens[0]), Ticket(ticket.at, spans)
+
+    def give_back(
+        self, key: Hashable, amount: Amount, ticket: Ticket, *, cancel: bool
+    ) -> tuple[float, Ticket]:
+        """Return ``amount`` of ``ticket`` (see the package docs for what comes back when)."""
+        args = self._give_back_args(amount, ticket, _CANCEL if cancel else _REFUND)
+        keys = (self.redis_key(key), self.holes_key(key))
+        return self._given(self._run("give_back", keys, args), ticket, cancel)
+
+    async def agive_back(
+        self, key: Hashable, amount: Amount, ticket: Ticket, *, cancel: bool
+    ) -> tuple[float, Ticket]:
+        """:meth:`give_back` for async callers."""
+        args = self._give_back_args(amount, ticket, _CANCEL if cancel else _REFUND)
+        keys = (self.redis_key(key), self.holes_key(key))
+        reply = await self._arun("give_back", keys, args)
+        return self._given(reply, ticket, cancel)
+
+    # -- charge, peek, hold, reset -------------------------------------------------
+
+    def charge(self, key: Hashable, amount: Amount) -> None:
+        """Consume ``amount`` now without any check (debt)."""
+        args = self._args(*map(str, amount))
+        self._run("charge", (self.redis_key(key),), args)
+
+    async def acharge(self, key: Hashable, amount: Amount) -> None:
+        """:meth:`charge` for async callers."""
+        args = self._args(*map(str, amount))
+        await self._arun("charge", (self.redis_key(key),), args)
+
+    @staticmethod
+    def _statuses(reply: bytes) -> tuple[PartStatus, ...]:
+        values = [float(x) for x in reply.split()[2:]]
+        return tuple(
+            PartStatus(values[i], values[i + 1] / US, values[i + 2] / US)
+            for i in range(0, len(values), 3)
+        )
+
+    def peek(self, key: Hashable, amount: Amount) -> tuple[PartStatus, ...]:
+        """Each part's live state for ``amount``; changes nothing."""
+        args = self._args(*map(str, amount))
+        return self._statuses(self._run("peek", (self.redis_key(key),), args))
+
+    async def apeek(self, key: Hashable, amount: Amount) -> tuple[PartStatus, ...]:
+        """:meth:`peek` for async callers."""
+        args = self._args(*map(str, amount))
+        reply = await self._arun("peek", (self.redis_key(key),), args)
+        return self._statuses(reply)
+
+    def _hold_args(self, seconds: float) -> tuple[str]:
+        return self._args(repr(max(float(seconds), 0.0) * US))
+
+    def hold(self, key: Hashable, seconds: float) -> None:
+        """Admit nothing for ``key`` during the next ``seconds`` (a longer hold wins)."""
+        self._run("hold", (self.redis_key(key),), self._hold_args(seconds))
+
+    async def ahold(self, key: Hashable, seconds: float) -> None:
+        """:meth:`hold` for async callers."""
+        args = self._hold_args(seconds)
+        await self._arun("hold", (self.redis_key(key),), args)
+
+    def reset(self, key: object) -> None:
+        """Forget ``key``'s state (full again); :data:`ALL_KEYS` forgets every user's too."""
+        try:
+            if key is ALL_KEYS:
+                self._backend.delete((self._key_none, self.holes_key(None)), self.name)
+                with self._lock:
+                    self._counts = [0, 0, 0.0, 0, 0, 0]
+                return
+            self._backend.delete((self.redis_key(key), self.holes_key(key)))
+        except BackendError:
+            self._failed()
+            raise
+
+    async def areset(self, key: object) -> None:
+        """:meth:`reset` for async callers (in a worker thread: it may scan many keys)."""
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(self.reset, key)
+
+    def counts(self) -> StoreCounts:
+        """What this store decided in this process (Redis keeps no per-process counts)."""
+        with self._lock:
+            admitted, waited, total_wait, rejected, cancelled, errors = self._counts
+        return StoreCounts(
+            admitted=int(admitted),
+            waited=int(waited),
+            total_wait=float(total_wait),
+            rejected=int(rejected),
+            cancelled=int(cancelled),
+            backend_errors=int(errors),
+        )
+
+    def __repr__(self) -> str:
+        return f"<RedisStore {self._key_none!r} on {self._backend.label}>"
