@@ -216,6 +216,27 @@ def test_a_ttl_float_cannot_take_is_a_config_error(ttl: object) -> None:
         rate_limit_per_user(capacity=10, seconds=1, ttl=ttl)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("decorate", "named"),
+    [
+        pytest.param(lambda: rate_limit(capacity=HUGE), "capacity", id="rate_limit-capacity"),
+        pytest.param(lambda: rate_limit(seconds=1e-320), "seconds", id="rate_limit-seconds"),
+        pytest.param(lambda: rate_limit(timeout=HUGE), "timeout", id="rate_limit-timeout"),
+        pytest.param(
+            lambda: llm_rate_limit(tokens_per_minute=HUGE), "tokens limit: capacity", id="llm-tpm"
+        ),
+        pytest.param(
+            lambda: llm_rate_limit(requests_per_minute=1e-320),
+            "requests limit: capacity",
+            id="llm-rpm",
+        ),
+    ],
+)
+def test_the_decorators_refuse_the_same_values_when_decorating(decorate: Any, named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        decorate()
+
+
 # -- LLM costs -----------------------------------------------------------------------
 
 

@@ -59,10 +59,13 @@ class Limit:
         """Validate the fields."""
         if self.unit not in UNITS:
             raise ConfigError(f"unit must be one of {UNITS}, got {self.unit!r}")
-        capacity = check_positive("capacity", self.capacity)
-        seconds = check_positive("seconds", self.seconds)
-        burst = capacity if self.burst is None else check_positive("burst", self.burst)
-        check_rate(capacity, seconds, burst)
+        try:
+            capacity = check_positive("capacity", self.capacity)
+            seconds = check_positive("seconds", self.seconds)
+            burst = capacity if self.burst is None else check_positive("burst", self.burst)
+            check_rate(capacity, seconds, burst)
+        except ConfigError as error:  # say which limit: "tokens limit: capacity ..."
+            raise type(error)(f"{self.unit} limit: {error}") from None
 
     @property
     def name(self) -> str:
