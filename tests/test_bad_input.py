@@ -21,10 +21,20 @@ from limitor.errors import (
     AmountError,
     AmountTypeError,
     ConfigError,
+    ConfigTypeError,
     LimitorError,
 )
 from limitor.leaky_bucket.core import AsyncLeakyBucket, SyncLeakyBucket
-from limitor.llm import Cost, Limit, LLMLimiter, parse_rate_limit_headers
+from limitor.llm import (
+    Cost,
+    Limit,
+    LLMLimiter,
+    chars_estimator,
+    estimate_tokens,
+    parse_rate_limit_headers,
+    usage_tokens,
+)
+from limitor.llm.usage import UsageError
 from limitor.per_user import PerUserLimiter
 from limitor.testing import FakeClock
 
@@ -309,6 +319,39 @@ def test_a_huge_llm_token_reconcile_result_is_logged_and_the_call_returns() -> N
         return HUGE
 
     assert call() == HUGE
+
+
+@pytest.mark.parametrize(
+    "count", [HUGE, -5, float("nan"), float("inf")], ids=["10**400", "negative", "nan", "inf"]
+)
+def test_an_impossible_usage_count_is_a_usage_error_naming_the_field(count: object) -> None:
+    with pytest.raises(UsageError, match="completion_tokens") as info:
+        usage_tokens({"usage": {"prompt_tokens": 12, "completion_tokens": count}})
+    _assert_refused(info.value, ValueError)
+
+
+def test_an_estimate_with_a_max_tokens_beyond_the_float_range_is_an_amount_error() -> None:
+    with pytest.raises(AmountError, match="max_tokens"):
+        estimate_tokens("hello", max_tokens=HUGE)
+    assert estimate_tokens("hello", max_tokens=7).output_tokens == 7.0
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"chars_per_token": HUGE}, ConfigError),
+        ({"chars_per_token": "4"}, ConfigTypeError),
+        ({"chars_per_token": 0}, ConfigError),
+        ({"default_output_tokens": None}, ConfigTypeError),
+        ({"default_output_tokens": -1}, ConfigError),
+    ],
+    ids=str,
+)
+def test_a_bad_estimator_setting_is_a_config_error(
+    options: dict[str, Any], error: type[Exception]
+) -> None:
+    with pytest.raises(error, match=next(iter(options))):
+        chars_estimator(**options)
 
 
 # -- provider headers ----------------------------------------------------------------
