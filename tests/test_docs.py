@@ -36,13 +36,19 @@ on GitHub alike):
 
 Pages listed in ``SKIPPED_PAGES`` are not run here (with the reason). A page with no
 python block is simply not collected.
+
+The ``>>>`` examples in the package's docstrings (shown in the API reference) run as
+doctests, module by module.
 """
 
 from __future__ import annotations
 
 import ast
 import contextlib
+import doctest
+import importlib
 import io
+import pkgutil
 import re
 import sys
 import tokenize
@@ -250,6 +256,29 @@ def test_page_code_runs_and_prints_what_the_page_says(page: Path) -> None:
     finally:
         del sys.modules[module.__name__]
     assert not problems, "\n\n".join(problems)
+
+
+def _modules() -> Iterator[str]:
+    import limitor
+
+    yield "limitor"
+    for info in pkgutil.walk_packages(limitor.__path__, "limitor."):
+        yield info.name
+
+
+@pytest.mark.parametrize("name", list(_modules()))
+def test_docstring_examples_print_what_they_say(name: str) -> None:
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as error:  # an optional extra that is not installed
+        if (error.name or "").startswith("limitor"):
+            raise
+        pytest.skip(f"{name} needs {error.name}")
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    for test in doctest.DocTestFinder(exclude_empty=True).find(module, name):
+        if test.lineno is None or test.filename == module.__file__:  # not re-exported ones
+            runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0
 
 
 def test_the_harness_reads_outputs_as_documented() -> None:
