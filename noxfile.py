@@ -21,12 +21,12 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *session.posargs)
 
 
-@nox.session(python=PYTHONS[0], venv_backend="uv")
+@nox.session(python=[PYTHONS[0], PYTHONS[-1]], venv_backend="uv")
 def floors(session: nox.Session) -> None:
     """Run the test suite on the lowest dependency versions pyproject.toml allows.
 
     uv resolves every direct dependency (the runtime ones and the ``test`` extra) to its
-    floor, on the oldest supported Python: what ``.ci/run`` checks.
+    floor, on the oldest and the newest supported Python: what ``.ci/run`` checks.
     """
     session.install("--resolution", "lowest-direct", "-e", ".[test]")
     session.run("python", "-m", "pytest", *session.posargs)
