@@ -1,4 +1,8 @@
-"""Development sessions: ``nox -s tests``, ``lint``, ``typecheck``, ``docs``, ``bench``."""
+"""Development sessions: ``nox -s tests``, ``floors``, ``lint``, ``typecheck``, ``docs``,
+``bench``.
+
+``floors`` runs the tests on the lowest dependency versions pyproject.toml allows.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,17 @@ def tests(session: nox.Session) -> None:
     """Run the test suite."""
     session.install("-e", ".[test]")
     session.run("pytest", *session.posargs)
+
+
+@nox.session(python=[PYTHONS[0], PYTHONS[-1]], venv_backend="uv")
+def floors(session: nox.Session) -> None:
+    """Run the test suite on the lowest dependency versions pyproject.toml allows.
+
+    uv resolves every direct dependency (the runtime ones and the ``test`` extra) to its
+    floor, on the oldest and the newest supported Python: what ``.ci/run`` checks.
+    """
+    session.install("--resolution", "lowest-direct", "-e", ".[test]")
+    session.run("python", "-m", "pytest", *session.posargs)
 
 
 @nox.session

@@ -1,23 +1,69 @@
-"""Validation of per-call arguments (amounts and timeouts), with errors that name the value."""
+"""Validation of per-call arguments (amounts and timeouts), with errors that name the value.
+
+Every check turns what ``float()`` cannot take (a signalling ``Decimal("sNaN")``, an int
+or a ``Fraction`` beyond the float range such as ``10**400``) into the library's own
+error instead of ``ValueError``, ``OverflowError`` or ``decimal.InvalidOperation``.
+"""
 
 from __future__ import annotations
 
 import math
 import numbers
+import reprlib
 from decimal import Decimal
 
 from limitor.errors import AmountError, AmountTypeError, ConfigError, ConfigTypeError
 
 INF = math.inf
 
+_SHORT = reprlib.Repr()
+_SHORT.maxlong = 24
+_SHORT.maxstring = 40
+_SHORT.maxother = 40
+
+
+def show(value: object) -> str:
+    """``repr(value)``, shortened for messages (``10**400`` is not printed in full)."""
+    return _SHORT.repr(value)
+
+
+def as_float(value: object) -> float | None:
+    """A real number ``value`` as a float, or None when no float can stand for it.
+
+    None for a signalling NaN and for finite values beyond the float range (``10**400``,
+    ``Decimal("1e400")``, ``Fraction(10**400)``); a quiet NaN comes back as NaN and an
+    infinite value as infinity, for the caller to judge. ``value`` must be a
+    :class:`numbers.Real` or a :class:`~decimal.Decimal`.
+    """
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (OverflowError, ValueError, ArithmeticError):
+        return None
+    if math.isinf(number) and (
+        isinstance(value, numbers.Integral) or (isinstance(value, Decimal) and value.is_finite())
+    ):
+        return None  # a finite number too large for a float
+    return number
+
+
+def is_number(value: object) -> bool:
+    """True for a real number limitor accepts (bools are not numbers here)."""
+    return not isinstance(value, bool) and isinstance(value, (numbers.Real, Decimal))
+
 
 def check_quantity(name: str, value: object) -> float:
-    """``value`` as a float if it is a finite real number of zero or more, else raise."""
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, Decimal)):
-        raise AmountTypeError(f"{name} must be a number, got {value!r}")
-    number = float(value)
-    if not math.isfinite(number) or number < 0:
-        raise AmountError(f"{name} must be a finite number of zero or more, got {value!r}")
+    """``value`` as a float if it is a finite real number of zero or more, else raise.
+
+    Raises:
+        AmountTypeError: ``value`` is not a real number (``None``, a string, a bool...).
+        AmountError: negative, NaN (``Decimal("sNaN")`` too), infinite, or too large for
+            a float (``10**400``).
+    """
+    if not is_number(value):
+        raise AmountTypeError(f"{name} must be a number, got {show(value)}")
+    number = as_float(value)
+    if number is None or not math.isfinite(number) or number < 0:
+        raise AmountError(f"{name} must be a finite number of zero or more, got {show(value)}")
     return number
 
 
@@ -31,27 +77,35 @@ def check_amount(value: object, burst: float) -> float:
     amount = check_quantity("amount", value)
     if amount > burst:
         raise AmountError(
-            f"amount {value!r} is larger than the burst ({burst:g}) and can never be admitted"
+            f"amount {show(value)} is larger than the burst ({burst:g}) and can never be admitted"
         )
     return amount
 
 
 def check_timeout(value: object) -> float:
-    """The longest wait allowed by ``timeout`` (``None`` means forever)."""
+    """The longest wait allowed by ``timeout`` (``None`` means forever).
+
+    Raises:
+        ConfigTypeError: ``value`` is neither a number nor None.
+        ConfigError: negative, NaN, or a finite number too large for a float
+            (``10**400``: give ``None`` to wait for ever).
+    """
     if value is None:
         return INF
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, Decimal)):
-        raise ConfigTypeError(f"timeout must be a number of seconds or None, got {value!r}")
-    seconds = float(value)
-    if math.isnan(seconds) or seconds < 0:
-        raise ConfigError(f"timeout must be zero or more seconds, got {value!r}")
+    if not is_number(value):
+        raise ConfigTypeError(f"timeout must be a number of seconds or None, got {show(value)}")
+    seconds = as_float(value)
+    if seconds is None or math.isnan(seconds) or seconds < 0:
+        raise ConfigError(
+            f"timeout must be zero or more seconds (None: no limit), got {show(value)}"
+        )
     return seconds
 
 
 def check_count(name: str, value: object, minimum: int = 1) -> int:
     """``value`` if it is a whole number of at least ``minimum``, else raise."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigTypeError(f"{name} must be a whole number, got {value!r}")
+        raise ConfigTypeError(f"{name} must be a whole number, got {show(value)}")
     if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {value!r}")
+        raise ConfigError(f"{name} must be at least {minimum}, got {show(value)}")
     return value

@@ -9,12 +9,11 @@ as ``"10/s"`` or ``"100 per minute"``.
 from __future__ import annotations
 
 import math
-import numbers
 import re
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import NamedTuple
 
+from limitor._checks import as_float, is_number, show
 from limitor.errors import ConfigError, ConfigTypeError
 
 __all__ = ("BucketConfig", "Capacity", "parse_rate")
@@ -25,14 +24,55 @@ def check_positive(name: str, value: object) -> float:
 
     Raises:
         ConfigTypeError: ``value`` is not a real number (bools and strings included).
-        ConfigError: ``value`` is zero, negative, NaN or infinite.
+        ConfigError: ``value`` is zero, negative, NaN or infinite, too large for a float
+            (``10**400``) or so small that it rounds to zero as a float.
     """
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, Decimal)):
-        raise ConfigTypeError(f"{name} must be a number, got {value!r}")
-    number = float(value)
-    if not math.isfinite(number) or number <= 0:
-        raise ConfigError(f"{name} must be a finite number above zero, got {value!r}")
+    if not is_number(value):
+        raise ConfigTypeError(f"{name} must be a number, got {show(value)}")
+    number = as_float(value)
+    if number is None or not math.isfinite(number) or number <= 0:
+        raise ConfigError(f"{name} must be a finite number above zero, got {show(value)}")
     return number
+
+
+def check_rate(capacity: float, seconds: float, burst: float) -> float:
+    """The rate ``capacity / seconds`` if the engines can compute with it, else raise.
+
+    The engines divide by the rate and by the burst: the rate, the interval between
+    units (``1 / rate``) and the burst's length in seconds (``burst / rate``) must all be
+    finite floats above zero. Far-apart values such as ``capacity=1e-200,
+    seconds=1e200`` or ``capacity=1e-320`` fail here, at construction, instead of
+    dividing by zero or admitting without limit later.
+
+    Args:
+        capacity: units per ``seconds``, already checked by :func:`check_positive`.
+        seconds: the period, already checked.
+        burst: the effective burst, already checked.
+
+    Raises:
+        ConfigError: one of the three is zero or infinite as a float; the message names
+            the fields.
+    """
+    rate = capacity / seconds
+    if rate == 0.0 or math.isinf(rate):
+        raise ConfigError(
+            f"capacity={capacity!r} over seconds={seconds!r} is a rate that "
+            f"{'rounds to zero' if rate == 0.0 else 'overflows'} as a float: "
+            "give the capacity and seconds closer in size"
+        )
+    interval, length = 1.0 / rate, burst / rate
+    if math.isinf(interval):
+        raise ConfigError(
+            f"capacity={capacity!r} over seconds={seconds!r} is a rate of {rate!r} per "
+            "second, too small: the time between two units overflows a float"
+        )
+    if length == 0.0 or math.isinf(length):
+        raise ConfigError(
+            f"burst={burst!r} at a rate of {rate!r} per second lasts "
+            f"{'zero' if length == 0.0 else 'infinitely many'} seconds as a float: "
+            "give a burst closer in size to the rate"
+        )
+    return rate
 
 
 @dataclass(frozen=True)
@@ -45,8 +85,10 @@ class BucketConfig:
         burst: the most units admitted at once by an idle limiter; defaults to ``capacity``.
 
     Raises:
-        ConfigError: a value is zero, negative, NaN or infinite (``ConfigTypeError`` for
-            values that are not numbers); the message names the field.
+        ConfigError: a value is zero, negative, NaN, infinite or beyond the float range
+            (``ConfigTypeError`` for values that are not numbers), or the rate, the time
+            between two units or the burst's length in seconds is zero or infinite as a
+            float; the message names the field.
 
     Example:
         >>> BucketConfig(capacity=100, seconds=60).rate
@@ -65,15 +107,18 @@ class BucketConfig:
     def __post_init__(self) -> None:
         """Validate every field."""
         capacity = check_positive("capacity", self.capacity)
-        check_positive("seconds", self.seconds)
+        seconds = check_positive("seconds", self.seconds)
         if self.burst is not None:
-            check_positive("burst", self.burst)
+            burst = check_positive("burst", self.burst)
         elif capacity < 1:
             raise ConfigError(
-                f"capacity {self.capacity!r} with the default burst (the capacity) could "
-                "never admit one unit; for one call every 2 s write capacity=1, seconds=2, "
-                "or give burst="
+                f"capacity {show(self.capacity)} with the default burst (the capacity) "
+                "could never admit one unit; for one call every 2 s write capacity=1, "
+                "seconds=2, or give burst="
             )
+        else:
+            burst = capacity
+        check_rate(capacity, seconds, burst)
 
     @property
     def rate(self) -> float:

@@ -6,6 +6,10 @@ requests``, ``x-ratelimit-reset-requests`` (a duration such as ``6m0s``, ``1s`` 
 ``anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,remaining,reset}``
 (the reset as an RFC 3339 time). Either may send ``retry-after`` (seconds or an HTTP date)
 and OpenAI ``retry-after-ms``.
+
+A wait or reset longer than :data:`MAX_HEADER_WAIT` (one day) is read as one day, with a
+warning logged once per header name: a stray ``retry-after: 1e300`` cannot freeze a
+limiter for ever.
 """
 
 from __future__ import annotations
@@ -21,12 +25,27 @@ from email.utils import parsedate_to_datetime
 
 from limitor.errors import LimitorError
 
-__all__ = ("HeaderError", "ProviderReport", "parse_duration", "parse_rate_limit_headers")
+__all__ = (
+    "MAX_HEADER_WAIT",
+    "HeaderError",
+    "ProviderReport",
+    "parse_duration",
+    "parse_rate_limit_headers",
+)
 
 log = logging.getLogger("limitor")
 
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
 _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+MAX_HEADER_WAIT = 86_400.0
+"""The longest wait or reset, in seconds, that a header is taken to ask for: one day.
+
+Providers' limits reset within a day; a longer value is a bug or an attack, and would
+otherwise keep a limiter closed for ever.
+"""
+
+_capped_names: set[str] = set()  # header names whose capping was already logged
+
 _KINDS = {
     "requests": "requests",
     "tokens": "tokens",
@@ -53,10 +72,11 @@ class ProviderReport:
     """Units left now, per unit."""
 
     reset_after: dict[str, float] = field(default_factory=dict)
-    """Seconds until each unit's limit is full again."""
+    """Seconds until each unit's limit is full again (at most :data:`MAX_HEADER_WAIT`)."""
 
     retry_after: float | None = None
-    """Seconds the provider asks to wait before any new call (on a 429)."""
+    """Seconds the provider asks to wait before any new call (on a 429); at most
+    :data:`MAX_HEADER_WAIT`."""
 
 
 def parse_duration(text: str) -> float:
@@ -108,6 +128,21 @@ def _seconds_until(text: str, name: str, wall_now: float) -> float:
     return max(moment.timestamp() - wall_now, 0.0)
 
 
+def _capped(seconds: float, name: str) -> float:
+    """``seconds``, or :data:`MAX_HEADER_WAIT` if longer (logged once per header name)."""
+    if seconds <= MAX_HEADER_WAIT:
+        return seconds
+    if name not in _capped_names:
+        _capped_names.add(name)
+        log.warning(
+            "rate-limit header %s asks for %.6g s; taking %g s (one day) instead",
+            name,
+            seconds,
+            MAX_HEADER_WAIT,
+        )
+    return MAX_HEADER_WAIT
+
+
 def _lowercase(headers: object) -> dict[str, str]:
     if isinstance(headers, Mapping):
         items: Iterable[tuple[object, object]] = headers.items()
@@ -136,6 +171,9 @@ def parse_rate_limit_headers(
             ``False``, skip it with a logged warning.
         wall_now: the current Unix time, for reset times given as dates (tests).
 
+    Waits and resets longer than :data:`MAX_HEADER_WAIT` (one day) are read as one day,
+    with a warning logged once per header name.
+
     Example:
         >>> report = parse_rate_limit_headers(
         ...     {"x-ratelimit-remaining-tokens": "1500", "x-ratelimit-reset-tokens": "6m0s"}
@@ -147,16 +185,21 @@ def parse_rate_limit_headers(
     now = time.time() if wall_now is None else wall_now
     report = ProviderReport()
 
-    def read(name: str, parse: object, target: dict[str, float], unit: str) -> None:
+    def read(
+        name: str, parse: object, target: dict[str, float], unit: str, wait: bool = False
+    ) -> None:
+        """Parse header ``name`` into ``target[unit]``; a ``wait`` is capped at one day."""
         text = lowered.get(name)
         if text is None:
             return
         try:
-            target[unit] = parse(text, name)  # type: ignore[operator]
+            value = parse(text, name)  # type: ignore[operator]
         except HeaderError as error:
             if strict:
                 raise
             log.warning("ignoring rate-limit header %s: %s", name, error)
+        else:
+            target[unit] = _capped(value, name) if wait else value
 
     def reset_duration(text: str, name: str) -> float:
         try:
@@ -167,7 +210,7 @@ def parse_rate_limit_headers(
     for kind, unit in _KINDS.items():
         read(f"x-ratelimit-limit-{kind}", _number, report.limit, unit)
         read(f"x-ratelimit-remaining-{kind}", _number, report.remaining, unit)
-        read(f"x-ratelimit-reset-{kind}", reset_duration, report.reset_after, unit)
+        read(f"x-ratelimit-reset-{kind}", reset_duration, report.reset_after, unit, True)
         read(f"anthropic-ratelimit-{kind}-limit", _number, report.limit, unit)
         read(f"anthropic-ratelimit-{kind}-remaining", _number, report.remaining, unit)
         read(
@@ -175,10 +218,11 @@ def parse_rate_limit_headers(
             lambda text, name: _seconds_until(text, name, now),
             report.reset_after,
             unit,
+            True,
         )
     waits: dict[str, float] = {}
-    read("retry-after-ms", lambda text, name: _number(text, name) / 1000, waits, "ms")
-    read("retry-after", lambda text, name: _seconds_until(text, name, now), waits, "s")
+    read("retry-after-ms", lambda text, name: _number(text, name) / 1000, waits, "ms", True)
+    read("retry-after", lambda text, name: _seconds_until(text, name, now), waits, "s", True)
     if waits:
         report.retry_after = waits.get("ms", waits.get("s"))
     return report

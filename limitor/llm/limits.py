@@ -21,7 +21,7 @@ from typing import Any, Literal
 from limitor._checks import check_count, check_quantity
 from limitor.backends.base import Backend, LimitSpec, Part
 from limitor.base import check_name
-from limitor.configs import check_positive
+from limitor.configs import check_positive, check_rate
 from limitor.errors import AmountError, AmountTypeError, ConfigError, ConfigTypeError
 from limitor.limiter import Limiter, OnBackendError
 from limitor.llm.headers import ProviderReport, parse_rate_limit_headers
@@ -59,10 +59,13 @@ class Limit:
         """Validate the fields."""
         if self.unit not in UNITS:
             raise ConfigError(f"unit must be one of {UNITS}, got {self.unit!r}")
-        check_positive("capacity", self.capacity)
-        check_positive("seconds", self.seconds)
-        if self.burst is not None:
-            check_positive("burst", self.burst)
+        try:
+            capacity = check_positive("capacity", self.capacity)
+            seconds = check_positive("seconds", self.seconds)
+            burst = capacity if self.burst is None else check_positive("burst", self.burst)
+            check_rate(capacity, seconds, burst)
+        except ConfigError as error:  # say which limit: "tokens limit: capacity ..."
+            raise type(error)(f"{self.unit} limit: {error}") from None
 
     @property
     def name(self) -> str:
@@ -88,6 +91,11 @@ class Cost:
     ``tokens`` is the total that a ``"tokens"`` limit counts; it defaults to
     ``input_tokens + output_tokens``. Limiters with separate input and output limits need
     the split. (A plain value object; not frozen, as it is made on every call.)
+
+    The fields are checked when a limiter uses the cost: a field that is not a finite
+    number of zero or more (``None`` included, except for ``tokens``) raises
+    :class:`~limitor.errors.AmountTypeError` or :class:`~limitor.errors.AmountError`
+    naming it, before anything is taken.
     """
 
     input_tokens: float = 0.0
@@ -116,6 +124,12 @@ def as_cost(value: object, name: str = "amount") -> tuple[Cost, bool]:
 
     Returns:
         The cost, and whether it says how its tokens split into input and output.
+
+    Raises:
+        AmountTypeError: ``value`` is not a number, Cost or mapping, a mapping has
+            unknown keys, or a field is not a number (``None`` is allowed for ``tokens``
+            only); the message names the field, as ``amount.input_tokens``.
+        AmountError: a field is negative, NaN, infinite or beyond the float range.
     """
     if isinstance(value, Cost):
         cost, split = value, value.tokens is None or bool(value.input_tokens or value.output_tokens)
@@ -129,10 +143,10 @@ def as_cost(value: object, name: str = "amount") -> tuple[Cost, bool]:
             f"{name} must be a number of tokens, a Cost or a mapping, got {value!r}"
         )
     else:
-        cost, split = Cost(tokens=float(value), requests=1.0), False
+        cost, split = Cost(tokens=check_quantity(name, value), requests=1.0), False
     for field in ("input_tokens", "output_tokens", "tokens", "requests"):
         units = getattr(cost, field)
-        if units is not None:
+        if units is not None or field != "tokens":
             check_quantity(f"{name}.{field}", units)
     return cost, split
 

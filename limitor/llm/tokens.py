@@ -13,7 +13,9 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from limitor.errors import ConfigError
+from limitor._checks import as_float, check_quantity, show
+from limitor.configs import check_positive
+from limitor.errors import AmountError, ConfigError, ConfigTypeError
 from limitor.llm.limits import Cost
 
 __all__ = ("OUTPUT_LIMIT_NAMES", "TiktokenCounter", "chars_estimator", "estimate_tokens")
@@ -59,10 +61,18 @@ def _characters(value: Any, depth: int = 0) -> int:
 
 
 def _output_limit(kwargs: Mapping[str, Any], default: float) -> float:
+    """The call's ``max_tokens``-like argument as a float, else ``default``.
+
+    Raises:
+        AmountError: the argument is a number too large for a float (``10**400``).
+    """
     for name in OUTPUT_LIMIT_NAMES:
         value = kwargs.get(name)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
-            return float(value)
+            number = as_float(value)
+            if number is None:
+                raise AmountError(f"{name} must be a number of tokens, got {show(value)}")
+            return number
     return default
 
 
@@ -75,9 +85,17 @@ def chars_estimator(
         chars_per_token: characters per token (about 4 for English text).
         default_output_tokens: output tokens assumed when the call gives no
             ``max_tokens``-like argument.
+
+    Raises:
+        ConfigError: ``chars_per_token`` is not a finite number above zero, or
+            ``default_output_tokens`` not a finite number of zero or more.
     """
-    if not chars_per_token > 0 or not math.isfinite(chars_per_token):
-        raise ConfigError(f"chars_per_token must be above zero, got {chars_per_token!r}")
+    chars_per_token = check_positive("chars_per_token", chars_per_token)
+    try:
+        default_output_tokens = check_quantity("default_output_tokens", default_output_tokens)
+    except AmountError as error:
+        kind = ConfigTypeError if isinstance(error, TypeError) else ConfigError
+        raise kind(str(error)) from None
 
     def estimate(*args: Any, **kwargs: Any) -> Cost:
         characters = _characters(args) + _characters(tuple(kwargs.values()))

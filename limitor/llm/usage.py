@@ -8,9 +8,11 @@ Works with response objects and with plain dicts, OpenAI-style (``usage.prompt_t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
+from limitor._checks import as_float, show
 from limitor.errors import LimitorError
 from limitor.llm.limits import Cost
 
@@ -18,7 +20,7 @@ __all__ = ("UsageError", "usage_tokens")
 
 
 class UsageError(LimitorError, ValueError):
-    """A response carries no token usage that limitor can read."""
+    """A response carries no token usage that limitor can read, or an impossible count."""
 
 
 def _get(obj: Any, name: str) -> Any:
@@ -28,6 +30,11 @@ def _get(obj: Any, name: str) -> Any:
 
 
 def _count(usage: Any, *names: str) -> float | None:
+    """The first of the fields ``names`` that holds a number, as a float (None: none does).
+
+    Raises:
+        UsageError: that number is negative, NaN, infinite or too large for a float.
+    """
     for name in names:
         value = _get(usage, name)
         kind = type(value)
@@ -36,7 +43,10 @@ def _count(usage: Any, *names: str) -> float | None:
             or kind is float
             or (isinstance(value, (int, float)) and not isinstance(value, bool))
         ):
-            return float(value)
+            number = as_float(value)
+            if number is None or not 0.0 <= number < math.inf:
+                raise UsageError(f"usage.{name} is not a count of tokens: {show(value)}")
+            return number
     return None
 
 
@@ -48,7 +58,8 @@ def usage_tokens(response: Any) -> Cost:
     not).
 
     Raises:
-        UsageError: the response has no usage field with token counts.
+        UsageError: the response has no usage field with token counts, or a count is
+            negative, NaN, infinite or too large for a float.
 
     Example:
         >>> usage_tokens({"usage": {"prompt_tokens": 12, "completion_tokens": 30}})

@@ -1,0 +1,297 @@
+"""The documentation's code runs, and prints what the page says it prints.
+
+Every Markdown page (``README.md`` and ``docs/*.md``) is read as a notebook: its
+```` ```python ```` blocks run in order in one fresh module namespace, so a later block may
+use what an earlier one imported or defined. What a block prints is checked against the
+page in two ways:
+
+* **A trailing comment on a ``print(...)`` call is its output**::
+
+      print(bucket.status().remaining)  # 7.0
+
+  Each time that call runs (top level, in a loop, inside a function or coroutine), its
+  output must equal the comment. The comment may go on with an explanation after
+  ``": "``, ``" : "`` or ``" ("``: ``# 0.0 : fourth still counts on its unit`` expects
+  ``0.0``. A ``print`` that has a comment on its closing line must print it: a comment
+  that describes the output instead of showing it fails the test, and so does one on a
+  call that never runs.
+* **A ```` ```text ```` block right after a python block is that block's whole output**
+  (only blank lines and ``doc-test`` markers may stand between them). A text block after
+  prose is a picture or a diagram, and is not checked.
+
+In both, ``...`` stands for any text within a line (as doctest's ``ELLIPSIS``), for
+values that change from run to run (addresses, real durations). Trailing spaces and
+blank lines at the end do not count.
+
+Markers, HTML comments on the line(s) just before a block (invisible in Sphinx, MyST and
+on GitHub alike):
+
+* ``<!-- doc-test: skip (why) -->`` before a python block: do not run it (say why, for
+  example that it needs a Redis server);
+* ``<!-- doc-test: not-output -->`` before a text block that directly follows a python
+  block but is not its output;
+* ``<!-- doc-test: tolerance=0.1 (why) -->`` before a python block: every number in its
+  outputs (inline and text block) may differ from the page by up to 0.1, for output
+  measured in real time. Prefer a ``FakeClock`` in examples, which needs none.
+
+Pages listed in ``SKIPPED_PAGES`` are not run here (with the reason). A page with no
+python block is simply not collected.
+
+The ``>>>`` examples in the package's docstrings (shown in the API reference) run as
+doctests, module by module.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import doctest
+import importlib
+import io
+import pkgutil
+import re
+import sys
+import tokenize
+import types
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SKIPPED_PAGES = {
+    # Its sample output comes from the command line, checked by tests/test_cli.py.
+    "docs/cli.md": "command-line output, checked by tests/test_cli.py",
+}
+
+_FENCE = re.compile(r"^```([\w{}-]*)[ \t]*$")
+_MARKER = re.compile(r"^<!--\s*doc-test:\s*(.*?)\s*-->\s*$")
+_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+_EXPLANATION = re.compile(r" ?: | \(")  # where an explanation may start in a comment
+
+
+@dataclass
+class Block:
+    """One fenced block of a page."""
+
+    language: str
+    text: str
+    line: int  # the line of the opening fence, 1-based
+    markers: list[str] = field(default_factory=list)
+    output: Block | None = None  # for a python block: the text block that is its output
+
+
+def _blocks(page: Path) -> list[Block]:
+    """The page's fenced blocks, with their markers, python blocks linked to outputs."""
+    lines = page.read_text(encoding="utf-8").splitlines()
+    blocks: list[Block] = []
+    markers: list[str] = []
+    after_python: Block | None = None  # the python block the next text block may follow
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        fence = _FENCE.match(line)
+        marker = _MARKER.match(line)
+        if marker:
+            markers.append(marker.group(1))
+        elif fence and fence.group(1):
+            start = index
+            index += 1
+            while index < len(lines) and not lines[index].startswith("```"):
+                index += 1
+            block = Block(fence.group(1), "\n".join(lines[start + 1 : index]), start + 1, markers)
+            blocks.append(block)
+            is_output = block.language == "text" and "not-output" not in block.markers
+            if is_output and after_python is not None:
+                after_python.output = block
+            after_python = block if block.language == "python" else None
+            markers = []
+        elif line.strip():
+            markers = []
+            after_python = None
+        index += 1
+    return blocks
+
+
+def _tolerance(block: Block) -> float:
+    for marker in block.markers:
+        if marker.startswith("tolerance="):
+            return float(marker.removeprefix("tolerance=").split()[0])
+    return 0.0
+
+
+def _matches(expected: str, actual: str, tolerance: float) -> bool:
+    """``actual`` reads as ``expected``, with ``...`` and number tolerance."""
+    pattern = []
+    numbers: list[float] = []
+    for piece in re.split(rf"(\.\.\.|{_NUMBER})", expected):
+        if piece == "...":
+            pattern.append(r"[^\n]*?")
+        elif tolerance and piece and re.fullmatch(_NUMBER, piece):
+            pattern.append(f"({_NUMBER})")
+            numbers.append(float(piece))
+        else:
+            pattern.append(re.escape(piece))
+    found = re.fullmatch("".join(pattern), actual)
+    if found is None:
+        return False
+    return all(
+        abs(float(got) - want) <= tolerance + 1e-9
+        for got, want in zip(found.groups(), numbers, strict=True)
+    )
+
+
+def _comment_matches(comment: str, actual: str, tolerance: float) -> bool:
+    """``actual`` is the comment, or the comment up to where an explanation starts."""
+    candidates = [comment] + [comment[: m.start()] for m in _EXPLANATION.finditer(comment)]
+    return any(_matches(candidate.rstrip(), actual, tolerance) for candidate in candidates)
+
+
+def _normalise(text: str) -> str:
+    return "\n".join(line.rstrip() for line in text.rstrip().splitlines())
+
+
+def _comments(source: str) -> dict[int, str]:
+    """Line number (1-based, in ``source``) -> the text of the comment ending that line."""
+    result: dict[int, str] = {}
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT:
+            result[token.start[0]] = token.string.removeprefix("#").strip()
+    return result
+
+
+class _RecordPrints(ast.NodeTransformer):
+    """Turn ``print(...)`` calls that end on a commented line into recorded prints."""
+
+    def __init__(self, commented: set[int]) -> None:
+        self.commented = commented
+        self.found: set[int] = set()
+
+    def visit_Call(self, node: ast.Call) -> Any:
+        self.generic_visit(node)
+        end = node.end_lineno
+        if (
+            isinstance(node.func, ast.Name)
+            and node.func.id == "print"
+            and end in self.commented
+            and end not in self.found
+        ):
+            self.found.add(end)
+            node.func = ast.Name("__doc_print__", ast.Load())
+            node.args.insert(0, ast.Constant(end))
+        return node
+
+
+@dataclass
+class _Outcome:
+    """What one python block printed."""
+
+    stdout: str
+    prints: dict[int, list[str]]  # commented print line -> each output it printed
+
+
+def _run(block: Block, namespace: dict[str, Any], filename: str) -> _Outcome:
+    comments = _comments(block.text)
+    tree = ast.parse(block.text, filename)
+    recorder = _RecordPrints(set(comments))
+    tree = ast.fix_missing_locations(recorder.visit(tree))
+    ast.increment_lineno(tree, block.line)  # tracebacks point into the page
+    prints: dict[int, list[str]] = {line: [] for line in recorder.found}
+    stdout = io.StringIO()
+
+    def doc_print(line: int, *args: Any, **kwargs: Any) -> None:
+        kwargs.pop("file", None)
+        captured = io.StringIO()
+        print(*args, file=captured, **kwargs)
+        prints[line].append(captured.getvalue())
+        stdout.write(captured.getvalue())
+
+    namespace["__doc_print__"] = doc_print
+    with contextlib.redirect_stdout(stdout):
+        exec(compile(tree, filename, "exec", dont_inherit=True), namespace)
+    return _Outcome(stdout.getvalue(), prints)
+
+
+def _pages() -> Iterator[Any]:
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        name = page.relative_to(ROOT).as_posix()
+        if any(block.language == "python" for block in _blocks(page)):
+            marks = [pytest.mark.skip(reason=SKIPPED_PAGES[name])] if name in SKIPPED_PAGES else []
+            yield pytest.param(page, id=name, marks=marks)
+
+
+@pytest.mark.parametrize("page", list(_pages()))
+def test_page_code_runs_and_prints_what_the_page_says(page: Path) -> None:
+    name = page.relative_to(ROOT).as_posix()
+    module = types.ModuleType(f"docs_page_{page.stem.replace('-', '_')}")
+    sys.modules[module.__name__] = module  # dataclasses and pickling look modules up
+    problems: list[str] = []
+    try:
+        for block in _blocks(page):
+            if block.language != "python" or any(m.startswith("skip") for m in block.markers):
+                continue
+            outcome = _run(block, module.__dict__, str(page))
+            tolerance = _tolerance(block)
+            comments = _comments(block.text)
+            for line, outputs in sorted(outcome.prints.items()):
+                where = f"{name}:{block.line + line}"
+                if not outputs:
+                    problems.append(f"{where}: this print never ran: {comments[line]!r}")
+                for output in outputs:
+                    if not _comment_matches(comments[line], _normalise(output), tolerance):
+                        problems.append(
+                            f"{where}: printed {_normalise(output)!r}, "
+                            f"the comment says {comments[line]!r}"
+                        )
+            if block.output is not None:
+                expected, actual = _normalise(block.output.text), _normalise(outcome.stdout)
+                if not _matches(expected, actual, tolerance):
+                    problems.append(
+                        f"{name}:{block.output.line}: the block above printed\n{actual}\n"
+                        f"--- but the page shows\n{expected}"
+                    )
+    finally:
+        del sys.modules[module.__name__]
+    assert not problems, "\n\n".join(problems)
+
+
+def _modules() -> Iterator[str]:
+    import limitor
+
+    yield "limitor"
+    for info in pkgutil.walk_packages(limitor.__path__, "limitor."):
+        yield info.name
+
+
+@pytest.mark.parametrize("name", list(_modules()))
+def test_docstring_examples_print_what_they_say(name: str) -> None:
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as error:  # an optional extra that is not installed
+        if (error.name or "").startswith("limitor"):
+            raise
+        pytest.skip(f"{name} needs {error.name}")
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    for test in doctest.DocTestFinder(exclude_empty=True).find(module, name):
+        if test.lineno is None or test.filename == module.__file__:  # not re-exported ones
+            runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0
+
+
+def test_the_harness_reads_outputs_as_documented() -> None:
+    assert _comment_matches("0.0 : fourth still counts on its unit", "0.0", 0)
+    assert _comment_matches("True: one limit for all clients", "True", 0)
+    assert _comment_matches("12 calls in 0.5 s (at least 0.5 s)", "12 calls in 0.5 s", 0)
+    assert _comment_matches(
+        "{'tokens': 1500.0} {'tokens': 360.0}", "{'tokens': 1500.0} {'tokens': 360.0}", 0
+    )
+    assert not _comment_matches("10", "1", 0)
+    assert not _comment_matches("7880.0", "7892.0", 0)
+    assert _matches("in ... real seconds", "in 0.02 real seconds", 0)
+    assert not _matches("in ... real seconds", "in 0.02 real\nseconds", 0)
+    assert _matches("page 4 at +0.2 s", "page 4 at +0.3 s", 0.1)
+    assert not _matches("page 4 at +0.2 s", "page 4 at +0.4 s", 0.1)
+    assert not _matches("page 4 at +0.2 s", "page 5 at +0.2 s", 0)
