@@ -268,7 +268,7 @@ class SyncBucket(Bucket):
             try:
                 if amount > 0 and amount is not True and admit(None, amount):
                     return
-            except (TypeError, OverflowError):
+            except (TypeError, ArithmeticError):  # not a plain number: validate it
                 pass
         self._acquire_sync(None, amount, timeout)
 
@@ -283,7 +283,7 @@ class SyncBucket(Bucket):
             try:
                 if amount > 0 and amount is not True and admit(None, amount):
                     return True
-            except (TypeError, OverflowError):
+            except (TypeError, ArithmeticError):  # not a plain number: validate it
                 pass
         return self._police_slow(None, amount)
 

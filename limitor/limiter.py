@@ -342,7 +342,7 @@ class Limiter:
                 if amount > 0 and amount is not True:
                     admitted: bool = admit(key, amount)
                     return admitted
-            except (TypeError, OverflowError):
+            except (TypeError, ArithmeticError):  # not a plain number: validate it
                 pass
         return False
 

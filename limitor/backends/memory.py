@@ -56,6 +56,11 @@ EPS = 1e-9
 _SWEEP_EVERY = 1024
 """New keys between two sweeps for expired states (at least; or the cache's size)."""
 
+_HOLE_SCAN = 8
+"""Holes looked at for a request, from the one at its time on: a request finds a hole of
+its size at once or goes to the end (always valid), so a long queue with many small holes
+(several limits at once, under overload) costs O(log holes) per decision, not O(holes)."""
+
 _FIT_ROUNDS = 1000
 """Rounds of the common-time search for several parts before it settles for the tails."""
 
@@ -85,6 +90,15 @@ class MultiState(EngineState):
     def __init__(self, parts: tuple[EngineState, ...]) -> None:
         super().__init__()
         self.parts = parts
+
+
+def _end(hole: tuple[float, float]) -> float:
+    return hole[1]
+
+
+def _first_hole(holes: list[tuple[float, float]], at: float) -> int:
+    """The index of the first hole that ends after ``at`` (holes are sorted and disjoint)."""
+    return bisect.bisect_right(holes, at, key=_end)
 
 
 class _Keys(LRUCache[Hashable, EngineState]):
@@ -541,14 +555,20 @@ class MemoryStore:
                 zip(self._engines, self._parts_of(state), strict=True)
             ):
                 holes = () if extra is None else extra.holes[index]
-                t0 = hold if hold > now else now
-                fit = self._fit(engine, part, holes, t0, amount[index]) if amount[index] else t0
-                remaining = 0.0 if hold > now else self._remaining(engine, part, holes, now)
+                if hold > now or holes:
+                    t0 = hold if hold > now else now
+                    units = amount[index]
+                    fit = self._fit(engine, part, holes, t0, units) if units else t0
+                    wait = fit - now
+                    remaining = 0.0 if hold > now else self._remaining(engine, part, holes, now)
+                else:  # the engine's own arithmetic, to the last digit
+                    wait = engine.wait_time(part, now, amount[index])
+                    remaining = engine.remaining(part, now)
                 full = engine.full_at(part)
                 statuses.append(
                     PartStatus(
                         remaining=max(0.0, remaining),
-                        retry_after=max(0.0, fit - now),
+                        retry_after=max(0.0, wait),
                         reset_after=max(0.0, full - now, hold - now),
                     )
                 )
@@ -613,8 +633,8 @@ class MemoryStore:
             return
         empty = True
         for holes in extra.holes:
-            while holes and holes[0][1] <= now:
-                del holes[0]
+            if holes and holes[0][1] <= now:
+                del holes[: bisect.bisect_right(holes, now, key=_end)]
             if holes:
                 empty = False
         if extra.hold <= now and empty:
@@ -652,13 +672,15 @@ class MemoryStore:
         if start < at:
             start = at
         best = start + need - tolerance
-        for hole_start, hole_end in holes:
-            x = hole_start if hole_start > at else at
-            if x + need <= hole_end + EPS:
-                fit = x + need - tolerance
-                if fit < best:
-                    best = fit
-                break  # holes are sorted: the first that fits is the earliest
+        if holes:
+            first = _first_hole(holes, at)
+            for hole_start, hole_end in holes[first : first + _HOLE_SCAN]:
+                x = hole_start if hole_start > at else at
+                if x + need <= hole_end + EPS:
+                    fit = x + need - tolerance
+                    if fit < best:
+                        best = fit
+                    break  # holes are sorted: the first that fits is the earliest
         return best if best > at else at
 
     def _reserve_general(
@@ -718,9 +740,11 @@ class MemoryStore:
         engine = self._engines[index]
         need = units * engine.interval
         extra: _Extra | None = state.extra
-        if extra is not None:
+        if extra is not None and extra.holes[index]:
             holes = extra.holes[index]
-            for position, (hole_start, hole_end) in enumerate(holes):
+            first = _first_hole(holes, at)
+            for position in range(first, min(first + _HOLE_SCAN, len(holes))):
+                hole_start, hole_end = holes[position]
                 x = hole_start if hole_start > at else at
                 end = x + need
                 if end <= hole_end + EPS and end - engine.tolerance <= at + EPS:

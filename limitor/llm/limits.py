@@ -35,6 +35,9 @@ Unit = Literal["requests", "tokens", "input_tokens", "output_tokens"]
 UNITS: tuple[str, ...] = ("requests", "tokens", "input_tokens", "output_tokens")
 """What a limit can count."""
 
+_FLOAT_MAX = 1.7976931348623157e308
+"""The largest float: a plain int beyond it cannot become one."""
+
 _PERIODS = {1.0: "second", 60.0: "minute", 3600.0: "hour", 86400.0: "day"}
 
 
@@ -257,8 +260,8 @@ class MultiLimitBase(Limiter):
         kind = type(amount)
         if (kind is int or kind is float) and not self._split_units:
             # The common case, a plain number of tokens: no Cost object needed.
-            tokens = float(amount)  # type: ignore[arg-type]
-            if 0.0 <= tokens <= self._tokens_burst:  # also rejects NaN
+            if 0.0 <= amount <= self._tokens_burst and amount < _FLOAT_MAX:  # type: ignore[operator]
+                tokens = float(amount)  # type: ignore[arg-type]  # NaN was refused above
                 return tuple(1.0 if unit == "requests" else tokens for unit in self._unit_names)
         elif isinstance(amount, Cost) and amount.tokens is None:
             vector = self._fast_vector(amount)
