@@ -47,6 +47,7 @@ UNREPRESENTABLE = [
     pytest.param(Fraction(HUGE), id="Fraction-10**400"),
 ]
 
+
 def _bucket() -> SyncLeakyBucket:
     return SyncLeakyBucket(BucketConfig(capacity=10, seconds=1), clock=FakeClock())
 
