@@ -395,6 +395,11 @@ class Limiter:
         ``waiting`` until :meth:`_done_waiting` and bounded by ``_max_waiting``.
         """
         if not grant.admitted:
+            if refusal is QueueFull:
+                raise QueueFull(
+                    f"{self._waiting} callers are already waiting (max_size)",
+                    retry_after=grant.retry_after,
+                )
             raise refusal(
                 f"amount {self._describe(amount)} would wait {grant.retry_after:.6g}s, more "
                 + (f"than the timeout ({max_wait:g}s)" if max_wait else "than allowed (policing)"),
@@ -405,15 +410,6 @@ class Limiter:
             with self._wait_lock:
                 self._waiting += 1
         return reservation
-
-    def _queue_full(self, key: Hashable, amount: Any, retry_after: float) -> QueueFull:
-        """The refusal of a caller that would wait while ``max_size`` callers already do.
-
-        The policing probe that found it must wait has told the listeners already.
-        """
-        return QueueFull(
-            f"{self._waiting} callers are already waiting (max_size)", retry_after=retry_after
-        )
 
     def _queue_is_full(self) -> bool:
         with self._wait_lock:
@@ -429,13 +425,11 @@ class Limiter:
         refusal: type[RateLimitExceeded] = AcquireTimeout,
     ) -> Reservation:
         """Reserve a validated, positive ``amount``; raise if it would wait beyond ``max_wait``."""
-        if waiter and self._queue_is_full():  # only a caller that needs no wait may go
-            grant = self._decide(key, amount, 0.0)
-            if not grant.admitted:
-                raise self._queue_full(key, amount, grant.retry_after)
-        else:
-            grant = self._decide(key, amount, max_wait)
-        return self._reservation(key, amount, grant, max_wait, waiter=waiter, refusal=refusal)
+        full = waiter and self._queue_is_full()  # then only a caller that needs no wait may go
+        grant = self._decide(key, amount, 0.0 if full else max_wait)
+        return self._reservation(
+            key, amount, grant, max_wait, waiter=waiter, refusal=QueueFull if full else refusal
+        )
 
     async def _commit_async(
         self,
@@ -447,13 +441,11 @@ class Limiter:
         refusal: type[RateLimitExceeded] = AcquireTimeout,
     ) -> Reservation:
         """:meth:`_commit` with the store's async verb when it does I/O."""
-        if waiter and self._queue_is_full():  # only a caller that needs no wait may go
-            grant = await self._decide_async(key, amount, 0.0)
-            if not grant.admitted:
-                raise self._queue_full(key, amount, grant.retry_after)
-        else:
-            grant = await self._decide_async(key, amount, max_wait)
-        return self._reservation(key, amount, grant, max_wait, waiter=waiter, refusal=refusal)
+        full = waiter and self._queue_is_full()  # then only a caller that needs no wait may go
+        grant = await self._decide_async(key, amount, 0.0 if full else max_wait)
+        return self._reservation(
+            key, amount, grant, max_wait, waiter=waiter, refusal=QueueFull if full else refusal
+        )
 
     def _done_waiting(self) -> None:
         with self._wait_lock:
