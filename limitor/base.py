@@ -21,7 +21,7 @@ from limitor._checks import check_count, check_quantity
 from limitor._gate import ConcurrencyGate
 from limitor.backends.base import Backend, LimitSpec, Part
 from limitor.clock import Clock
-from limitor.configs import BucketConfig, Capacity
+from limitor.configs import BucketConfig, Capacity, as_config
 from limitor.engines import Engine
 from limitor.errors import ConfigError, ConfigTypeError
 from limitor.limiter import _CURRENT, Limiter, OnBackendError
@@ -98,7 +98,10 @@ class Bucket(Limiter):
     :class:`AsyncBucket` add the verbs that wait.
 
     Args:
-        bucket_config: the limit (default: 10 per second).
+        bucket_config: the limit (default: 10 per second), or a rate string such as
+            ``"100/minute"``.
+        rate: the limit as a rate string (instead of ``bucket_config``).
+        burst: the burst that goes with ``rate`` (default: its amount).
         clock: the time source (tests pass a :class:`~limitor.testing.FakeClock`).
         backend: where the state lives (default: this process's memory; a
             :class:`~limitor.backends.redis.RedisBackend` shares it between processes).
@@ -113,16 +116,16 @@ class Bucket(Limiter):
 
     def __init__(
         self,
-        bucket_config: BucketConfig | None = None,
+        bucket_config: BucketConfig | str | None = None,
         *,
+        rate: str | None = None,
+        burst: float | None = None,
         clock: Clock | None = None,
         backend: Backend | None = None,
         name: str | None = None,
         on_backend_error: OnBackendError = "raise",
     ) -> None:
-        config = BucketConfig() if bucket_config is None else bucket_config
-        if not isinstance(config, BucketConfig):
-            raise ConfigTypeError(f"bucket_config must be a BucketConfig, got {config!r}")
+        config = as_config(bucket_config, rate=rate, burst=burst)
         spec = LimitSpec(
             parts=(Part(config.rate, config.max_burst),),
             name=check_name(name),
@@ -339,9 +342,11 @@ class AsyncBucket(Bucket):
 
     def __init__(
         self,
-        bucket_config: BucketConfig | None = None,
+        bucket_config: BucketConfig | str | None = None,
         max_concurrent: int | None = None,
         *,
+        rate: str | None = None,
+        burst: float | None = None,
         clock: Clock | None = None,
         backend: Backend | None = None,
         name: str | None = None,
@@ -349,6 +354,8 @@ class AsyncBucket(Bucket):
     ) -> None:
         super().__init__(
             bucket_config,
+            rate=rate,
+            burst=burst,
             clock=clock,
             backend=backend,
             name=name,

@@ -16,7 +16,7 @@ from typing import NamedTuple
 from limitor._checks import as_float, is_number, show
 from limitor.errors import ConfigError, ConfigTypeError
 
-__all__ = ("BucketConfig", "Capacity", "parse_rate")
+__all__ = ("BucketConfig", "Capacity", "as_config", "parse_rate")
 
 
 def check_positive(name: str, value: object) -> float:
@@ -161,17 +161,19 @@ _UNITS = {
     "day": 86400.0,
     "days": 86400.0,
 }
+_NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?"
 _RATE = re.compile(
-    r"^\s*(?P<amount>\d+(?:\.\d+)?)\s*(?:/|per)\s*(?P<count>\d+(?:\.\d+)?)?\s*(?P<unit>[a-z]+)\s*$"
+    rf"^\s*(?P<amount>{_NUMBER})\s*(?:/|per)\s*(?P<count>{_NUMBER})?\s*(?P<unit>[a-z]+)\s*$"
 )
 
 
 def parse_rate(text: str, *, burst: float | None = None) -> BucketConfig:
-    """Parse ``"10/s"``, ``"100/minute"``, ``"5 per 2 seconds"`` or ``"1000/h"``.
+    """Parse ``"10/s"``, ``"100/minute"``, ``"5 per 2 seconds"``, ``"1000/h"`` or ``"1e3/s"``.
 
     Args:
-        text: ``<amount>/<unit>`` or ``<amount> per <count> <unit>``; units are ms, s, m
-            (minutes), h and d, singular, plural or abbreviated.
+        text: ``<amount>/<unit>`` or ``<amount> per <count> <unit>``; numbers may have a
+            fraction or an exponent; units are ms, s, m (minutes), h and d, singular,
+            plural or abbreviated.
         burst: the burst of the resulting config (default: the amount).
 
     Raises:
@@ -189,3 +191,32 @@ def parse_rate(text: str, *, burst: float | None = None) -> BucketConfig:
         raise ConfigError(f"rate must look like '10/s' or '100 per minute', got {text!r}")
     count = float(match.group("count") or 1)
     return BucketConfig(capacity=float(match.group("amount")), seconds=count * unit, burst=burst)
+
+
+def as_config(
+    bucket_config: object = None, *, rate: object = None, burst: float | None = None
+) -> BucketConfig:
+    """The limit a bucket was given: a :class:`BucketConfig`, a rate string, or ``rate=``.
+
+    ``None`` everywhere means the default, 10 per second. ``burst`` goes with a rate
+    string (a ``BucketConfig`` carries its own).
+
+    Raises:
+        ConfigError: both a config and a rate are given, or ``burst`` without a rate.
+        ConfigTypeError: ``bucket_config`` is neither a config nor a string.
+    """
+    if bucket_config is not None and rate is not None:
+        raise ConfigError("give bucket_config or rate=, not both")
+    if isinstance(bucket_config, str):
+        bucket_config, rate = None, bucket_config
+    if rate is not None:
+        return parse_rate(rate, burst=burst)  # type: ignore[arg-type]
+    if burst is not None:
+        raise ConfigError("burst= goes with rate='10/s'; a BucketConfig has its own burst")
+    if bucket_config is None:
+        return BucketConfig()
+    if not isinstance(bucket_config, BucketConfig):
+        raise ConfigTypeError(
+            f"bucket_config must be a BucketConfig or a rate such as '10/s', got {bucket_config!r}"
+        )
+    return bucket_config

@@ -20,9 +20,9 @@ from typing import Any
 from limitor._checks import check_count
 from limitor.backends.base import ALL_KEYS, Backend, LimitSpec, Part
 from limitor.base import check_name
-from limitor.configs import BucketConfig, check_positive
+from limitor.configs import BucketConfig, as_config, check_positive
 from limitor.engines import ENGINES
-from limitor.errors import ConfigError, ConfigTypeError
+from limitor.errors import ConfigError
 from limitor.limiter import Limiter, OnBackendError
 from limitor.results import Reservation, Stats, Status
 
@@ -33,7 +33,9 @@ class PerUserLimiter(Limiter):
     """The same limit for every key, each key with its own bucket.
 
     Args:
-        bucket_config: the limit each key gets.
+        bucket_config: the limit each key gets (or a rate string such as ``"5/s"``).
+        rate: the limit as a rate string (instead of ``bucket_config``).
+        burst: the burst that goes with ``rate``.
         algorithm: ``"leaky_bucket"`` (default), ``"token_bucket"``, ``"gcra"`` or
             ``"gcra_leaky_bucket"``.
         max_users: how many keys' buckets to keep (full buckets beyond it are dropped,
@@ -59,8 +61,10 @@ class PerUserLimiter(Limiter):
 
     def __init__(
         self,
-        bucket_config: BucketConfig | None = None,
+        bucket_config: BucketConfig | str | None = None,
         *,
+        rate: str | None = None,
+        burst: float | None = None,
         algorithm: str = "leaky_bucket",
         max_users: int = 10_000,
         ttl: float | None = None,
@@ -69,9 +73,7 @@ class PerUserLimiter(Limiter):
         name: str | None = None,
         on_backend_error: OnBackendError = "raise",
     ) -> None:
-        config = BucketConfig() if bucket_config is None else bucket_config
-        if not isinstance(config, BucketConfig):
-            raise ConfigTypeError(f"bucket_config must be a BucketConfig, got {config!r}")
+        config = as_config(bucket_config, rate=rate, burst=burst)
         if not isinstance(algorithm, str) or algorithm not in ENGINES:
             raise ConfigError(f"algorithm must be one of {sorted(ENGINES)}, got {algorithm!r}")
         spec = LimitSpec(

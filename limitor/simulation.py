@@ -127,34 +127,9 @@ def _not_negative(name: str, value: object) -> float:
 
 
 _NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?"
-_LIMIT = re.compile(
-    rf"^\s*(?P<amount>{_NUMBER})\s*(?:/|per)\s*(?P<count>{_NUMBER})?\s*(?P<unit>[a-z]+)\s*$"
-)
 
-
-def parse_limit(text: str, *, burst: float | None = None) -> BucketConfig:
-    """Like :func:`~limitor.configs.parse_rate`, also taking exponents: ``"1e3/s"``.
-
-    The units and the validation are :func:`~limitor.configs.parse_rate`'s.
-
-    Raises:
-        ConfigError: the text is not a rate, or it gives a rate that is not finite.
-    """
-    if not isinstance(text, str):
-        raise ConfigTypeError(f"rate must be a string such as '10/s', got {text!r}")
-    match = _LIMIT.match(text.lower())
-    if match is None:
-        return parse_rate(text, burst=burst)  # raises the usual message
-    try:
-        period = parse_rate(f"1 per 1 {match.group('unit')}").seconds
-    except ConfigError:
-        return parse_rate(text, burst=burst)  # the usual message, naming the whole text
-    count = float(match.group("count") or 1)
-    return BucketConfig(
-        capacity=_positive("rate amount", float(match.group("amount"))),
-        seconds=_positive("rate period", count * period),
-        burst=burst,
-    )
+parse_limit = parse_rate
+"""The rate parser (:func:`limitor.configs.parse_rate`), under the name this module used."""
 
 
 # -- arrivals --------------------------------------------------------------------------

@@ -4,11 +4,16 @@ import dataclasses
 import math
 from decimal import Decimal
 from fractions import Fraction
+from typing import Any
 
 import pytest
 
 from limitor.configs import BucketConfig, Capacity, parse_rate
 from limitor.errors import ConfigError, ConfigTypeError, LimitorError
+from limitor.leaky_bucket.core import SyncLeakyBucket
+from limitor.per_user import PerUserLimiter
+from limitor.testing import FakeClock
+from limitor.token_bucket.core import AsyncTokenBucket
 
 
 def test_defaults_match_limitor_06() -> None:
@@ -123,3 +128,38 @@ def test_parse_rate_rejects_what_is_not_a_rate(text: str) -> None:
 def test_parse_rate_rejects_non_strings() -> None:
     with pytest.raises(ConfigTypeError):
         parse_rate(10)  # type: ignore[arg-type]
+
+
+def test_rate_strings_take_fractions_and_exponents() -> None:
+    assert parse_rate("1e3/s").rate == 1000.0
+    assert parse_rate("1.5e2 per 2 minutes", burst=3).rate == pytest.approx(1.25)
+    assert parse_rate(".5/s", burst=1).rate == 0.5
+    with pytest.raises(ConfigError):
+        parse_rate("1e400/s")  # not a finite rate
+    with pytest.raises(ConfigError):
+        parse_rate("1e3")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: SyncLeakyBucket("10/s", clock=FakeClock()),
+        lambda: SyncLeakyBucket(rate="10/s", clock=FakeClock()),
+        lambda: AsyncTokenBucket("10/s", clock=FakeClock()),
+        lambda: PerUserLimiter("10/s", clock=FakeClock()),
+    ],
+)
+def test_every_bucket_takes_a_rate_string(make: Any) -> None:
+    limiter = make()
+    assert (limiter.rate, limiter.burst) == (10.0, 10.0)
+
+
+def test_a_rate_string_with_a_burst_and_the_errors() -> None:
+    bucket = SyncLeakyBucket(rate="100/minute", burst=5, clock=FakeClock())
+    assert (bucket.rate, bucket.burst) == (pytest.approx(100 / 60), 5.0)
+    with pytest.raises(ConfigError, match="not both"):
+        SyncLeakyBucket(BucketConfig(1, 1), rate="1/s")
+    with pytest.raises(ConfigError, match="burst"):
+        SyncLeakyBucket(BucketConfig(1, 1), burst=3)
+    with pytest.raises(ConfigTypeError, match="rate such as"):
+        SyncLeakyBucket(42)  # type: ignore[arg-type]

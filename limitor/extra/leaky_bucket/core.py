@@ -34,13 +34,15 @@ class AsyncLeakyBucket(LeakRate, AsyncBucket):
 
     def __init__(
         self,
-        bucket_config: BucketConfig | None = None,
+        bucket_config: BucketConfig | str | None = None,
         max_size: int = 0,
         *,
         max_concurrent: int | None = None,
+        rate: str | None = None,
+        burst: float | None = None,
         clock: Clock | None = None,
     ) -> None:
-        super().__init__(bucket_config, max_concurrent, clock=clock)
+        super().__init__(bucket_config, max_concurrent, rate=rate, burst=burst, clock=clock)
         self._max_waiting = check_count("max_size", max_size, minimum=0) or None
 
     @property
