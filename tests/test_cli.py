@@ -545,10 +545,20 @@ def test_a_closed_pipe_ends_quietly() -> None:
     assert err == b""
 
 
+def _default_sigint() -> None:
+    """In the child: Ctrl-C as a terminal delivers it, even when this process ignores it
+    (a shell starts background jobs with SIGINT ignored, and children inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_ends_quietly() -> None:
     argv = [sys.executable, "-m", "limitor", "demo"]
     with subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_default_sigint,
     ) as process:
         assert process.stdout is not None
         assert process.stderr is not None
