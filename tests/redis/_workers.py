@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from typing import Any
 
 from limitor.backends.base import LimitSpec, Part
 from limitor.clock import MONOTONIC
@@ -40,3 +41,8 @@ def police(
             time.sleep(0.002)
     backend.close()
     return admitted
+
+
+def police_into(queue: Any, index: int, *args: Any) -> None:
+    """:func:`police` in a process of its own, its admissions put on ``queue``."""
+    queue.put((index, police(*args)))
