@@ -15,6 +15,8 @@ from collections import deque
 import anyio
 import anyio.lowlevel
 
+from limitor import _fork
+
 
 class _Waiter:
     __slots__ = ("event", "granted", "token")
@@ -39,12 +41,17 @@ class _Waiter:
 class ConcurrencyGate:
     """At most ``limit`` holders at once; waiters are let in first come, first served."""
 
-    __slots__ = ("_active", "_limit", "_lock", "_waiters")
+    __slots__ = ("__weakref__", "_active", "_limit", "_lock", "_waiters")
 
     def __init__(self, limit: int) -> None:
         self._limit = limit
         self._active = 0
         self._waiters: deque[_Waiter] = deque()
+        self._lock = threading.Lock()
+        _fork.register(self)
+
+    def _after_fork(self) -> None:
+        # A child forked while another thread held the lock must not wait for it forever.
         self._lock = threading.Lock()
 
     @property

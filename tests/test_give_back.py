@@ -212,3 +212,20 @@ def test_reconcile_with_equal_amounts_is_a_no_op_even_above_the_burst() -> None:
     bucket.acquire(2)
     bucket.reconcile(actual=5, estimated=5)
     assert bucket.reserve().delay == pytest.approx(0.5)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # fork() with threads, on purpose
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_a_forked_child_gets_a_fresh_max_concurrent_gate_lock() -> None:
+    bucket = ASYNC_BUCKETS[0](BucketConfig(capacity=1000, seconds=1), max_concurrent=2)
+    gate = bucket._gate
+    assert gate is not None
+    gate._lock.acquire()  # as if another thread were inside the gate at the fork
+    try:
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0 if gate._lock.acquire(timeout=1.0) else 3)
+        _, status = os.waitpid(pid, 0)
+    finally:
+        gate._lock.release()
+    assert os.waitstatus_to_exitcode(status) == 0
