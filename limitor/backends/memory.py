@@ -294,13 +294,11 @@ class MemoryStore:
         "_epoch",
         "_evicted",
         "_inserts",
-        "_keyed",
         "_lock",
         "_max_keys",
         "_overflows",
         "_parts",
         "_rejected",
-        "_reserve",
         "_shared",
         "_spec",
         "_sweep_every",
@@ -324,11 +322,9 @@ class MemoryStore:
         )
         self._parts = len(self._engines)
         self._engine = self._engines[0]
-        self._reserve = self._engine.reserve
         self._clock_now = clock.now
         self._epoch = _epoch_of(clock)
         self._lock = threading.Lock()
-        self._keyed = spec.keyed
         self._max_keys = spec.max_keys
         self._ttl = spec.ttl
         self._shared = self._new_state()
