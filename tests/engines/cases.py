@@ -108,3 +108,192 @@ CASES = [
         ],
     ),
 ]
+
+
+# -- giving back: the schedule line with pieces (limitor/engines/schedule.py) ----------
+#
+# A give-back case is a limit of one or more parts ``(rate, burst)`` and a list of steps,
+# each a tuple whose first item says what it is; times are seconds from the start (the
+# store's epoch), amounts are units per part:
+#
+# ``("reserve", time, amounts, max_wait, expected)``
+#     ``expected`` is the delay (``>= 0``) or ``-retry_after`` for a refusal, as above.
+# ``("cancel", time, step, given)``
+#     cancel the grant made at step number ``step`` (0-based, in this case's steps);
+#     ``given`` is the units given back, summed over the parts (0 once its time has come).
+# ``("refund", time, step, amounts, given)``
+#     give back ``amounts`` of that grant (the unused part after reconciling).
+# ``("charge", time, amounts)``
+#     debt: consume ``amounts`` more without any check.
+#
+# ``cap`` is the number of free pieces a part keeps at most (``None``: the default).
+
+
+@dataclass(frozen=True)
+class GiveBackCase:
+    name: str
+    parts: list[tuple[float, float]]
+    steps: list[tuple[object, ...]]
+    cap: int | None = None
+
+
+GIVE_BACK_CASES = [
+    GiveBackCase(
+        "a cancelled waiter's piece is lent to the next request",
+        parts=[(1, 2)],
+        steps=[
+            ("reserve", 0.0, (2,), INF, 0.0),
+            ("reserve", 0.0, (1,), INF, 1.0),  # occupies [2, 3)
+            ("reserve", 0.0, (1,), INF, 2.0),  # occupies [3, 4)
+            ("cancel", 0.0, 1, 1.0),
+            ("reserve", 0.0, (1,), INF, 1.0),  # [2, 3) again
+            ("reserve", 0.0, (1,), INF, 3.0),
+        ],
+    ),
+    GiveBackCase(
+        "reserve(4) behind two cancelled 2-unit waiters goes at 6 s, not 14 s",
+        parts=[(1, 8)],
+        steps=[
+            ("reserve", 0.0, (8,), INF, 0.0),  # [0, 8)
+            ("reserve", 0.0, (2,), INF, 2.0),  # waiter: [8, 10)
+            ("reserve", 0.0, (2,), INF, 4.0),  # [10, 12)
+            ("reserve", 0.0, (2,), INF, 6.0),  # waiter: [12, 14)
+            ("reserve", 0.0, (4,), INF, 10.0),  # [14, 18)
+            ("cancel", 0.0, 1, 2.0),
+            ("cancel", 0.0, 3, 2.0),
+            # [6, 14) holds the two freed pieces: 4 units in one burst window.
+            ("reserve", 0.0, (4,), INF, 6.0),
+            ("reserve", 0.0, (1,), INF, 11.0),
+        ],
+    ),
+    GiveBackCase(
+        "a crowd of waiters cancelled in any order rolls the schedule back",
+        parts=[(1, 1)],
+        steps=[
+            ("reserve", 0.0, (1,), INF, 0.0),
+            ("reserve", 0.0, (1,), INF, 1.0),
+            ("reserve", 0.0, (1,), INF, 2.0),
+            ("reserve", 0.0, (1,), INF, 3.0),
+            ("reserve", 0.0, (1,), INF, 4.0),
+            ("cancel", 0.0, 2, 1.0),
+            ("cancel", 0.0, 4, 1.0),
+            ("cancel", 0.0, 1, 1.0),
+            ("cancel", 0.0, 3, 1.0),
+            ("reserve", 0.0, (1,), INF, 1.0),
+            ("reserve", 0.5, (1,), 0.0, -1.5),
+        ],
+    ),
+    GiveBackCase(
+        "overlapping calls refunded out of order lend every unit back (the issue's snippet)",
+        parts=[(10, 600)],
+        steps=[
+            ("reserve", 0.0, (120,), INF, 0.0),
+            ("reserve", 0.0, (120,), INF, 0.0),
+            ("reserve", 0.0, (120,), INF, 0.0),
+            ("reserve", 0.0, (120,), INF, 0.0),
+            ("reserve", 0.0, (120,), INF, 0.0),
+            ("refund", 1.0, 2, (100,), 100.0),
+            ("refund", 1.0, 0, (100,), 100.0),
+            ("refund", 1.0, 4, (100,), 100.0),
+            ("refund", 1.0, 1, (100,), 100.0),
+            ("refund", 1.0, 3, (100,), 100.0),
+            ("reserve", 1.0, (400,), INF, 0.0),  # in the four freed pieces
+            ("reserve", 1.0, (110,), INF, 0.0),  # 500 used + 10 refilled in 1 s
+            ("reserve", 1.0, (1,), 0.0, -0.1),
+        ],
+    ),
+    GiveBackCase(
+        "a refund frees the grant's latest pieces first",
+        parts=[(1, 4)],
+        steps=[
+            ("reserve", 0.0, (4,), INF, 0.0),  # [0, 4)
+            ("reserve", 0.0, (2,), INF, 2.0),  # [4, 6)
+            ("reserve", 0.0, (1,), INF, 3.0),  # [6, 7)
+            ("cancel", 0.0, 1, 2.0),
+            ("reserve", 0.0, (3,), INF, 4.0),  # [4, 6) + [7, 8)
+            ("refund", 0.0, 4, (1,), 1.0),  # frees [7, 8): the end rolls back
+            ("reserve", 0.0, (1,), INF, 4.0),  # [7, 8) again
+            ("refund", 0.0, 4, (5,), 2.0),  # more than it holds: the rest, [4, 6)
+            ("reserve", 0.0, (2,), INF, 2.0),  # [4, 6) again
+        ],
+    ),
+    GiveBackCase(
+        "free line before now is gone",
+        parts=[(1, 2)],
+        steps=[
+            ("reserve", 0.0, (2,), INF, 0.0),  # [0, 2)
+            ("reserve", 0.0, (2,), INF, 2.0),  # [2, 4)
+            ("reserve", 0.0, (1,), INF, 3.0),  # [4, 5)
+            ("cancel", 1.0, 1, 2.0),
+            ("reserve", 3.0, (2,), INF, 2.0),  # only [3, 4) is left of [2, 4): goes at 5
+        ],
+    ),
+    GiveBackCase(
+        "a refund of a grant whose time has come frees only what lies ahead",
+        parts=[(10, 10)],
+        steps=[
+            ("reserve", 0.0, (10,), INF, 0.0),  # [0, 1)
+            ("refund", 0.5, 0, (8,), 8.0),  # frees [0.2, 1): [0.5, 1) is left of it
+            ("reserve", 0.5, (10,), 0.0, 0.0),
+            ("reserve", 0.5, (1,), 0.0, -0.1),
+        ],
+    ),
+    GiveBackCase(
+        "a cancel once the grant's time has come gives nothing back",
+        parts=[(1, 1)],
+        steps=[
+            ("reserve", 0.0, (1,), INF, 0.0),
+            ("reserve", 0.0, (1,), INF, 1.0),
+            ("cancel", 1.0, 1, 0.0),
+            ("reserve", 1.0, (1,), INF, 1.0),
+        ],
+    ),
+    GiveBackCase(
+        "debt fills the earliest free line first",
+        parts=[(1, 4)],
+        steps=[
+            ("reserve", 0.0, (4,), INF, 0.0),  # [0, 4)
+            ("reserve", 0.0, (2,), INF, 2.0),  # [4, 6)
+            ("reserve", 0.0, (2,), INF, 4.0),  # [6, 8)
+            ("cancel", 0.0, 1, 2.0),
+            ("charge", 0.0, (1,)),  # takes [4, 5)
+            ("reserve", 0.0, (1,), INF, 2.0),  # [5, 6)
+            ("reserve", 0.0, (1,), INF, 5.0),  # the end: [8, 9)
+        ],
+    ),
+    GiveBackCase(
+        "several parts: the earliest time every part fits, pieces per part",
+        parts=[(1, 3), (10, 100)],
+        steps=[
+            ("reserve", 0.0, (1, 100), INF, 0.0),  # requests [0, 1), tokens [0, 10)
+            ("reserve", 0.0, (1, 50), INF, 5.0),  # [5, 6) (free [1, 5) stays), [10, 15)
+            ("reserve", 0.0, (1, 50), INF, 10.0),  # [10, 11) (free [6, 10)), [15, 20)
+            ("cancel", 0.0, 1, 51.0),  # requests [1, 10) free, tokens [10, 15) free
+            ("reserve", 0.0, (1, 30), INF, 3.0),  # [3, 4), [10, 13)
+            ("refund", 0.0, 2, (0, 40), 40.0),  # frees tokens [16, 20): the end rolls back
+            ("reserve", 0.0, (1, 30), INF, 7.0),  # [7, 8); tokens [13, 15) + [16, 17)
+            ("reserve", 0.0, (2, 0), INF, 0.0),  # requests only: [1, 3)
+            ("reserve", 0.0, (1, 0), INF, 2.0),  # [4, 5)
+        ],
+    ),
+    GiveBackCase(
+        "past the cap the earliest free pieces are dropped (that admits less)",
+        parts=[(1, 10)],
+        cap=2,
+        steps=[
+            ("reserve", 0.0, (10,), INF, 0.0),  # [0, 10)
+            ("reserve", 0.0, (1,), INF, 1.0),  # waiter [10, 11)
+            ("reserve", 0.0, (1,), INF, 2.0),  # [11, 12)
+            ("reserve", 0.0, (1,), INF, 3.0),  # waiter [12, 13)
+            ("reserve", 0.0, (1,), INF, 4.0),  # [13, 14)
+            ("reserve", 0.0, (1,), INF, 5.0),  # waiter [14, 15)
+            ("reserve", 0.0, (1,), INF, 6.0),  # [15, 16)
+            ("cancel", 0.0, 1, 1.0),
+            ("cancel", 0.0, 3, 1.0),
+            ("cancel", 0.0, 5, 1.0),  # three pieces: [10, 11) is dropped
+            ("reserve", 0.0, (1,), INF, 3.0),  # [12, 13), not [10, 11) at 1
+            ("reserve", 0.0, (1,), INF, 5.0),  # [14, 15)
+            ("reserve", 0.0, (1,), INF, 7.0),  # the end
+        ],
+    ),
+]
