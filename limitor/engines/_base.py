@@ -27,9 +27,14 @@ from typing import Any, ClassVar, Generic, TypeVar
 __all__ = ("Decision", "Engine", "EngineState")
 
 INF = math.inf
-SLACK = 1e-9
-"""Seconds by which a wait may exceed ``max_wait`` and still be admitted: float rounding
-of clock readings must not turn "exactly the timeout" into a refusal."""
+REL = 1e-9
+"""The fraction of the interval (``1 / rate``) within which two times are the same.
+
+A wait may exceed ``max_wait`` by that much and still be admitted (float rounding must
+not turn "exactly the timeout" into a refusal). It is relative, never an absolute number
+of seconds: at a billion units per second one unit is 1e-9 s, so an absolute slack of
+1e-9 s would let two units go at the same instant. (The same constant as
+:data:`limitor.engines.schedule.REL`.)"""
 
 
 class EngineState:
@@ -77,7 +82,7 @@ class Engine(ABC, Generic[S]):
     Callers validate amounts: ``0 < amount <= burst`` for :meth:`reserve`.
     """
 
-    __slots__ = ("burst", "interval", "rate", "tolerance")
+    __slots__ = ("burst", "interval", "rate", "slack", "tolerance")
 
     name: ClassVar[str]
     """The algorithm's name, as accepted by ``algorithm=``."""
@@ -91,6 +96,8 @@ class Engine(ABC, Generic[S]):
         """Seconds per unit (the GCRA emission interval T)."""
         self.tolerance = self.burst * self.interval
         """Seconds of burst (the GCRA burst tolerance tau = burst * T)."""
+        self.slack = self.interval * REL
+        """Seconds within which two times are the same (see :data:`REL`)."""
 
     def new_state(self) -> S:
         """A state for a full (idle) limiter."""
@@ -103,8 +110,8 @@ class Engine(ABC, Generic[S]):
         Returns:
             The delay in seconds (``>= 0``) after which the request may go; the admission
             is committed to ``state``. A negative number ``-retry_after`` when the delay
-            would exceed ``max_wait`` (by more than ``SLACK``); ``state`` is then
-            unchanged. With ``max_wait=0`` the result is 0, at most ``SLACK``, or
+            would exceed ``max_wait`` (by more than ``slack``); ``state`` is then
+            unchanged. With ``max_wait=0`` the result is 0, at most ``slack``, or
             negative.
         """
 

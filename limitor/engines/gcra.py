@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from limitor.engines._base import INF, SLACK, Engine, EngineState
+from limitor.engines._base import INF, Engine, EngineState
 
 __all__ = ("GcraLeakyBucket", "GcraState", "GcraVirtualScheduling", "LctState")
 
@@ -50,7 +50,7 @@ class GcraVirtualScheduling(Engine[GcraState]):
             state.stamp = now
             return 0.0
         delay = ahead - self.tolerance
-        if delay > max_wait + SLACK:
+        if delay > max_wait + self.slack:
             return -delay
         state.tat = now + ahead
         state.stamp = now
@@ -110,7 +110,7 @@ class GcraLeakyBucket(Engine[LctState]):
             state.stamp = now
             return 0.0
         delay = x - self.tolerance
-        if delay > max_wait + SLACK:
+        if delay > max_wait + self.slack:
             return -delay
         state.x = x
         state.stamp = now

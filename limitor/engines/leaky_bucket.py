@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from limitor.engines._base import INF, SLACK, Engine, EngineState
+from limitor.engines._base import INF, Engine, EngineState
 
 __all__ = ("LeakyBucket", "LevelState")
 
@@ -44,7 +44,7 @@ class LeakyBucket(Engine[LevelState]):
             state.stamp = now
             return 0.0
         delay = (level - self.burst) * self.interval
-        if delay > max_wait + SLACK:
+        if delay > max_wait + self.slack:
             return -delay
         state.level = level
         state.stamp = now

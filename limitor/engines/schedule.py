@@ -77,7 +77,8 @@ __all__ = (
 )
 
 REL = 1e-9
-"""The tolerance, as a fraction of the interval, within which two times are the same."""
+"""The tolerance, as a fraction of the interval, within which two times are the same
+(the engines' ``REL`` too)."""
 
 CAP = 256
 """Holes kept per part at most (past it the earliest are dropped: that admits less)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from limitor.engines._base import INF, SLACK, Engine, EngineState
+from limitor.engines._base import INF, Engine, EngineState
 
 __all__ = ("TokenBucket", "TokenState")
 
@@ -44,7 +44,7 @@ class TokenBucket(Engine[TokenState]):
             state.stamp = now
             return 0.0
         delay = -tokens * self.interval
-        if delay > max_wait + SLACK:
+        if delay > max_wait + self.slack:
             return -delay
         state.tokens = tokens
         state.stamp = now
