@@ -32,20 +32,27 @@ named with an ``a`` prefix (``areserve``...), so an event loop is never blocked.
 **The schedule.** All four algorithms admit by the same rule (bursts of ``burst``, then
 ``rate`` units per second), so every part of a limit can be thought of as one line of
 time on which each admitted unit occupies ``1 / rate`` seconds: the line's end is the
-*theoretical arrival time* (TAT), and a request of ``n`` units that arrives at ``now``
-goes at ``max(TAT, now) + n / rate - burst / rate`` (at once if that is not after
-``now``). A grant's :class:`Ticket` records, for each part, the span ``(start, end)`` it
-took on that line. Giving back uses only those spans, never snapshots of state:
+*theoretical arrival time* (TAT), and the line from the TAT on is free, as is every piece
+given back before it. A request of ``n`` units is admitted at the earliest time ``a``
+(not before now, nor before a hold ends) at which the free line within
+``[a, a + burst / rate)`` holds ``n / rate`` for every part at once, in as many pieces as
+it takes, and it occupies the earliest of those pieces. With nothing given back that is
+plain GCRA: ``max(TAT, now) + n / rate - burst / rate`` (at once if that is not after
+``now``). A grant's :class:`Ticket` records, for each part, the pieces ``(start, end)``
+it occupies. Giving back frees exactly those pieces, never snapshots of state:
 
-* the span that ends at the TAT is the latest: the TAT moves back to its start, and then
-  past every hole that now ends at the TAT (a crowd of waiters cancelled in any order
-  rolls the limit back exactly as if they had never come);
-* any other span becomes a *hole*: a later request may be placed in it at the earliest
-  time it fits (which admits nothing a valid schedule would not), and standing waiters
-  keep their times.
+* a cancel frees all of them, a refund its latest pieces first;
+* a freed piece that reaches the TAT moves it back to the piece's start, and then past
+  every free piece that now reaches it (a crowd of waiters cancelled in any order rolls
+  the limit back exactly as if they had never come);
+* any other freed piece stays free for later requests, and standing waiters keep their
+  times.
 
-Holes that lie wholly in the past are dropped; memory for them is bounded by the standing
-reservations and goes with the key.
+Every unit then sits within one burst after its own admission time, so any window of
+``w`` seconds holds at most ``burst + rate * w`` units of actual use. Free line before
+now is gone (a full bucket holds no more than its burst); free pieces coalesce, and past
+a cap per part the earliest are dropped (that admits less, never more), so memory for
+them is bounded and goes with the key. The arithmetic is :mod:`limitor.engines.schedule`.
 """
 
 from __future__ import annotations
@@ -116,7 +123,7 @@ class LimitSpec:
 
 @dataclass(frozen=True, slots=True)
 class Ticket:
-    """What giving back a grant needs: when it goes and the spans it took.
+    """What giving back a grant needs: when it goes and the pieces it occupies.
 
     Times are on the backend's own scale (memory: seconds since the store was made;
     Redis: integer microseconds since the script's epoch), opaque to the limiter.
@@ -125,8 +132,9 @@ class Ticket:
     at: float
     """The backend time at which the grant may go."""
 
-    spans: tuple[tuple[float, float], ...]
-    """For each part, ``(start, end)`` on its schedule; ``(0, 0)`` for a part not charged."""
+    pieces: tuple[tuple[tuple[float, float], ...], ...]
+    """For each part, the pieces ``(start, end)`` it occupies on that part's schedule,
+    sorted and disjoint; ``()`` for a part not charged (or wholly given back)."""
 
     delay: float = 0.0
     """The wait the grant was handed (a store's counters take it back on cancel)."""

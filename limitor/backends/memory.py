@@ -6,11 +6,13 @@ limits in a ``cachetools`` LRU cache) and decides under one short
 to the moment the store was made, so a clock that reads like ``time.time()`` (1.7e9) keeps
 the same precision as one that starts at zero.
 
-Giving back works on the schedule line of :mod:`limitor.backends.base`: a freed span at
-the end of a part's schedule moves its end back (past every hole it then meets), any other
-freed span is kept as a *hole* that later requests may be placed in. Holes and holds live
-in a small object hung on the state only while there are any (``state.extra``), so the
-common case costs nothing; they go with the key.
+Giving back works on the schedule line of :mod:`limitor.backends.base`, with the pure
+arithmetic of :mod:`limitor.engines.schedule`: a grant's ticket holds the pieces it
+occupies, giving back frees exactly those, and later requests are admitted in the free
+pieces at the earliest time the free line of one burst window holds them. The free pieces
+before a part's end (*holes*) and a hold live in a small object hung on the state only
+while there are any (``state.extra``), so the common case costs nothing and sees no
+pieces at all: it is each algorithm's own arithmetic; they go with the key.
 
 A per-key state is never forgotten while it is below full (refilling, in debt, holding
 reservations or holes): forgetting a full state changes nothing, since a fresh one is the
@@ -24,7 +26,6 @@ The store is fork-safe: a child process gets fresh locks.
 
 from __future__ import annotations
 
-import bisect
 import math
 import threading
 from collections.abc import Callable, Hashable
@@ -44,25 +45,15 @@ from limitor.backends.base import (
 )
 from limitor.clock import Clock
 from limitor.engines import ENGINES, Engine, EngineState
-from limitor.engines._base import SLACK
+from limitor.engines import schedule as sch
 from limitor.errors import ConfigError
 
 __all__ = ("MEMORY", "MemoryBackend", "MemoryStore")
 
 INF = math.inf
-EPS = 1e-9
-"""Seconds within which two times on a schedule are the same (float rounding only)."""
 
 _SWEEP_EVERY = 1024
 """New keys between two sweeps for expired states (at least; or the cache's size)."""
-
-_HOLE_SCAN = 8
-"""Holes looked at for a request, from the one at its time on: a request finds a hole of
-its size at once or goes to the end (always valid), so a long queue with many small holes
-(several limits at once, under overload) costs O(log holes) per decision, not O(holes)."""
-
-_FIT_ROUNDS = 1000
-"""Rounds of the common-time search for several parts before it settles for the tails."""
 
 
 class _Extra:
@@ -72,7 +63,7 @@ class _Extra:
 
     def __init__(self, parts: int) -> None:
         self.holes: list[list[tuple[float, float]]] = [[] for _ in range(parts)]
-        """Per part, freed spans ``(start, end)`` on its schedule, sorted and disjoint."""
+        """Per part, free pieces ``(start, end)`` before its end, sorted and disjoint."""
         self.hold = -INF
         """Nothing is admitted before this time."""
 
@@ -90,15 +81,6 @@ class MultiState(EngineState):
     def __init__(self, parts: tuple[EngineState, ...]) -> None:
         super().__init__()
         self.parts = parts
-
-
-def _end(hole: tuple[float, float]) -> float:
-    return hole[1]
-
-
-def _first_hole(holes: list[tuple[float, float]], at: float) -> int:
-    """The index of the first hole that ends after ``at`` (holes are sorted and disjoint)."""
-    return bisect.bisect_right(holes, at, key=_end)
 
 
 class _Keys(LRUCache[Hashable, EngineState]):
@@ -283,6 +265,9 @@ MEMORY = MemoryBackend()
 class MemoryStore:
     """One limit's states in memory: one slot, or one per key in a cache."""
 
+    piece_cap: ClassVar[int] = sch.CAP
+    """Free pieces kept per part and key at most (past it the earliest are dropped)."""
+
     __slots__ = (
         "__weakref__",
         "_admitted",
@@ -457,16 +442,18 @@ class MemoryStore:
                 if delay < 0.0:
                     self._rejected += 1
                     return Grant(False, 0.0, -delay, None, now_abs)
-                ticket = Ticket(now + delay, ((start, engine.full_at(state)),), delay)
+                ticket = Ticket(now + delay, (((start, engine.full_at(state)),),), delay)
+                slack = engine.slack
             else:
                 delay, found = self._reserve_general(state, now, amount, max_wait)
                 if found is None:
                     self._rejected += 1
                     return Grant(False, 0.0, delay, None, now_abs)
                 ticket = found
-            if delay <= SLACK:
+                slack = self._slack()
+            if delay <= slack:
                 delay = 0.0  # a delay within float rounding is no delay
-                ticket = Ticket(ticket.at, ticket.spans)
+                ticket = Ticket(ticket.at, ticket.pieces)
             else:
                 self._waited += 1
                 self._wait_total += delay
@@ -486,28 +473,28 @@ class MemoryStore:
             if ticket is None:
                 if cancel:
                     return 0.0, None
-                for engine, part, units in zip(self._engines, parts, amount, strict=True):
-                    if units > 0.0:
-                        engine.give_back(part, now, units)
+                self._give_back_at_end(state, parts, amount, now)
                 return float(sum(amount)), None
             if cancel and ticket.at <= now:
                 return 0.0, ticket  # its time has come: its caller may have gone
-            spans = list(ticket.spans)
+            pieces = list(ticket.pieces)
             given = 0.0
             for index, units in enumerate(amount):
-                start, end = spans[index]
-                if units <= 0.0 or end - start <= 0.0:
+                held = list(pieces[index])
+                if units <= 0.0 or not held:
                     continue
-                engine = self._engines[index]
+                engine, part = self._engines[index], parts[index]
                 length = units * engine.interval
-                if length > end - start + EPS:  # more than the span holds
-                    length, units = end - start, (end - start) * engine.rate
-                elif length > end - start:
-                    length = end - start
-                cut = end - length
-                self._free(state, index, parts[index], cut, end, now)
-                spans[index] = (start, cut)
-                given += units
+                kept, freed = sch.split_latest(held, length, engine.slack)
+                holds = sum(e - s for s, e in held)
+                if length <= holds + engine.slack:
+                    given += units
+                else:  # a refund of more than the grant holds gives what it holds
+                    given += holds * engine.rate
+                holes = self._extra(state).holes[index]
+                tat = sch.release(holes, engine.full_at(part), freed, now, engine.interval)
+                self._set_tat(engine, part, now, tat)
+                pieces[index] = tuple(kept)
             if cancel:
                 self._cancelled += 1
                 self._admitted -= 1  # a cancelled waiter was not admitted after all
@@ -515,18 +502,31 @@ class MemoryStore:
                     self._waited -= 1
                     self._wait_total -= ticket.delay
             self._tidy(state, now)
-            return given, Ticket(ticket.at, tuple(spans), ticket.delay)
+            return given, Ticket(ticket.at, tuple(pieces), ticket.delay)
 
     def charge(self, key: Hashable, amount: Amount) -> None:
-        """See :meth:`limitor.backends.base.Store.charge`."""
+        """See :meth:`limitor.backends.base.Store.charge`.
+
+        Debt fills the earliest free line from now on (free pieces first, then the end):
+        see :mod:`limitor.engines.schedule` for why.
+        """
         with self._lock:
             now = self._clock_now() - self._epoch
             state = self._state_for(key, now)
-            for engine, part, units in zip(
-                self._engines, self._parts_of(state), amount, strict=True
+            extra: _Extra | None = state.extra
+            for index, (engine, part, units) in enumerate(
+                zip(self._engines, self._parts_of(state), amount, strict=True)
             ):
-                if units > 0.0:
-                    engine.charge(part, now, units)
+                if units <= 0.0:
+                    continue
+                if extra is None or not extra.holes[index]:
+                    engine.charge(part, now, units)  # no pieces: the engine's own charge
+                else:
+                    holes = extra.holes[index]
+                    need = units * engine.interval
+                    tat = sch.charge(holes, engine.full_at(part), now, need, engine.interval)
+                    self._set_tat(engine, part, now, tat)
+            self._tidy(state, now)
 
     def hold(self, key: Hashable, seconds: float) -> None:
         """See :meth:`limitor.backends.base.Store.hold`."""
@@ -550,13 +550,15 @@ class MemoryStore:
             for index, (engine, part) in enumerate(
                 zip(self._engines, self._parts_of(state), strict=True)
             ):
-                holes = () if extra is None else extra.holes[index]
+                holes = [] if extra is None else extra.holes[index]
                 if hold > now or holes:
                     t0 = hold if hold > now else now
-                    units = amount[index]
-                    fit = self._fit(engine, part, holes, t0, units) if units else t0
+                    tat = engine.full_at(part)
+                    need = amount[index] * engine.interval
+                    fit = sch.earliest(holes, tat, engine.tolerance, need, t0, engine.interval)
                     wait = fit - now
-                    remaining = 0.0 if hold > now else self._remaining(engine, part, holes, now)
+                    free = sch.free_in(holes, tat, now, now + engine.tolerance)
+                    remaining = 0.0 if hold > now else free * engine.rate
                 else:  # the engine's own arithmetic, to the last digit
                     wait = engine.wait_time(part, now, amount[index])
                     remaining = engine.remaining(part, now)
@@ -622,67 +624,59 @@ class MemoryStore:
             extra = state.extra = _Extra(self._parts)
         return extra
 
+    def _slack(self) -> float:
+        """Seconds within which two times are the same (relative to the finest interval)."""
+        return min(engine.slack for engine in self._engines)
+
+    @staticmethod
+    def _set_tat(engine: Engine[Any], part: EngineState, now: float, tat: float) -> None:
+        """Re-express ``part`` as of ``now`` so that its schedule ends at ``tat``."""
+        if part.stamp < now:
+            part.stamp = now
+        engine.set_full_at(part, now, tat)
+
     def _tidy(self, state: EngineState, now: float) -> None:
-        """Drop holes wholly in the past and an expired hold; no extra left: None."""
+        """Bound the free pieces (see :func:`limitor.engines.schedule.tidy`); none: None."""
         extra: _Extra | None = state.extra
         if extra is None:
             return
         empty = True
-        for holes in extra.holes:
-            if holes and holes[0][1] <= now:
-                del holes[: bisect.bisect_right(holes, now, key=_end)]
+        for engine, part, holes in zip(
+            self._engines, self._parts_of(state), extra.holes, strict=True
+        ):
             if holes:
-                empty = False
+                tat = engine.full_at(part)
+                after = sch.tidy(holes, tat, now, self.piece_cap, engine.interval)
+                if after != tat:
+                    self._set_tat(engine, part, now, after)
+                if holes:
+                    empty = False
         if extra.hold <= now and empty:
             state.extra = None
 
-    @staticmethod
-    def _remaining(
-        engine: Engine[Any],
-        part: EngineState,
-        holes: list[tuple[float, float]] | tuple[()],
-        now: float,
-    ) -> float:
-        """Units that could be admitted at ``now``: at the end, or in the largest hole."""
-        tolerance = engine.tolerance
-        best = (now + tolerance - max(engine.full_at(part), now)) * engine.rate
-        for hole_start, hole_end in holes:
-            x = hole_start if hole_start > now else now
-            units = (min(hole_end, now + tolerance) - x) * engine.rate
-            if units > best:
-                best = units
-        return best
-
-    @staticmethod
-    def _fit(
-        engine: Engine[Any],
-        part: EngineState,
-        holes: list[tuple[float, float]] | tuple[()],
-        at: float,
-        units: float,
-    ) -> float:
-        """The earliest time from ``at`` on at which ``units`` fit in ``part`` (or a hole)."""
-        need = units * engine.interval
-        tolerance = engine.tolerance
-        start = engine.full_at(part)
-        if start < at:
-            start = at
-        best = start + need - tolerance
-        if holes:
-            first = _first_hole(holes, at)
-            for hole_start, hole_end in holes[first : first + _HOLE_SCAN]:
-                x = hole_start if hole_start > at else at
-                if x + need <= hole_end + EPS:
-                    fit = x + need - tolerance
-                    if fit < best:
-                        best = fit
-                    break  # holes are sorted: the first that fits is the earliest
-        return best if best > at else at
+    def _give_back_at_end(
+        self, state: EngineState, parts: tuple[EngineState, ...], amount: Amount, now: float
+    ) -> None:
+        """A refund without a ticket: off the end of each part's schedule, not below now."""
+        extra: _Extra | None = state.extra
+        for index, (engine, part, units) in enumerate(
+            zip(self._engines, parts, amount, strict=True)
+        ):
+            if units <= 0.0:
+                continue
+            if extra is None or not extra.holes[index]:
+                engine.give_back(part, now, units)
+            else:
+                tat = engine.full_at(part)
+                freed = [(max(tat - units * engine.interval, now), tat)]
+                tat = sch.release(extra.holes[index], tat, freed, now, engine.interval)
+                self._set_tat(engine, part, now, tat)
+        self._tidy(state, now)
 
     def _reserve_general(
         self, state: EngineState, now: float, amount: Amount, max_wait: float
     ) -> tuple[float, Ticket | None]:
-        """Reserve with holes, a hold or several parts.
+        """Reserve with free pieces, a hold or several parts (:mod:`~limitor.engines.schedule`).
 
         Returns ``(delay, ticket)``, or ``(retry_after, None)`` for a refusal.
         """
@@ -693,103 +687,29 @@ class MemoryStore:
         if extra is not None and extra.hold > start:
             start = extra.hold
         engines = self._engines
-
-        def latest_fit(at: float) -> float:
-            latest = at
-            for index, units in enumerate(amount):
-                if units > 0.0:
-                    holes = () if extra is None else extra.holes[index]
-                    fit = self._fit(engines[index], parts[index], holes, at, units)
-                    if fit > latest:
-                        latest = fit
-            return latest
-
-        at = start
-        for _ in range(_FIT_ROUNDS):
-            latest = latest_fit(at)
-            if latest <= at + EPS:
-                break
-            at = latest
-        else:  # the tails alone always agree on a time (never reached in practice)
-            at = max(
-                self._fit(engines[i], parts[i], (), start, units)
-                for i, units in enumerate(amount)
-                if units > 0.0
-            )
+        holes = [[] for _ in engines] if extra is None else extra.holes
+        tats = [engine.full_at(part) for engine, part in zip(engines, parts, strict=True)]
+        needs = [units * engine.interval for engine, units in zip(engines, amount, strict=True)]
+        taus = [engine.tolerance for engine in engines]
+        intervals = [engine.interval for engine in engines]
+        at = sch.earliest_all(holes, tats, taus, needs, start, intervals)
         delay = at - now
-        if delay > max_wait + SLACK:
+        if delay > max_wait + self._slack():
             return delay, None
-        spans = tuple(
-            self._place(state, index, parts[index], at, units, now) if units > 0.0 else (0.0, 0.0)
-            for index, units in enumerate(amount)
-        )
+        if extra is None and self._parts > 1:
+            holes = self._extra(state).holes  # a part that could go sooner leaves a piece
+        pieces: list[tuple[tuple[float, float], ...]] = []
+        for index, need in enumerate(needs):
+            if need <= 0.0:
+                pieces.append(())
+                continue
+            tat, taken = sch.occupy(
+                holes[index], tats[index], at, taus[index], need, start, intervals[index]
+            )
+            self._set_tat(engines[index], parts[index], now, tat)
+            pieces.append(tuple(taken))
         self._tidy(state, now)
-        return delay, Ticket(at, spans, delay)
-
-    def _place(
-        self, state: EngineState, index: int, part: EngineState, at: float, units: float, now: float
-    ) -> tuple[float, float]:
-        """Commit ``units`` of part ``index`` to go at ``at``; returns the span taken.
-
-        The span is in the earliest hole it fits in, else at the end of the schedule.
-        """
-        engine = self._engines[index]
-        need = units * engine.interval
-        extra: _Extra | None = state.extra
-        if extra is not None and extra.holes[index]:
-            holes = extra.holes[index]
-            first = _first_hole(holes, at)
-            for position in range(first, min(first + _HOLE_SCAN, len(holes))):
-                hole_start, hole_end = holes[position]
-                x = hole_start if hole_start > at else at
-                end = x + need
-                if end <= hole_end + EPS and end - engine.tolerance <= at + EPS:
-                    end = min(end, hole_end)
-                    pieces = []
-                    if x - hole_start > EPS:
-                        pieces.append((hole_start, x))
-                    if hole_end - end > EPS:
-                        pieces.append((end, hole_end))
-                    holes[position : position + 1] = pieces
-                    return (x, end)
-        tat = engine.full_at(part)
-        start = tat if tat > at else at
-        engine.reserve(part, at, units, INF)  # fits at `at`: commit it as of then
-        if self._parts > 1:
-            # A part that could have gone sooner keeps the time before `at` free.
-            gap = tat if tat > now else now
-            if at - gap > EPS:
-                self._add_hole(state, index, gap, at)
-        return (start, engine.full_at(part))
-
-    def _add_hole(self, state: EngineState, index: int, low: float, high: float) -> None:
-        holes = self._extra(state).holes[index]
-        position = bisect.bisect_left(holes, (low, high))
-        if position > 0 and holes[position - 1][1] >= low - EPS:
-            position -= 1
-            low = min(low, holes[position][0])
-            high = max(high, holes[position][1])
-            del holes[position]
-        while position < len(holes) and holes[position][0] <= high + EPS:
-            high = max(high, holes[position][1])
-            del holes[position]
-        holes.insert(position, (low, high))
-
-    def _free(
-        self, state: EngineState, index: int, part: EngineState, low: float, high: float, now: float
-    ) -> None:
-        """Give back the span ``(low, high)`` of part ``index``."""
-        engine = self._engines[index]
-        if high >= engine.full_at(part) - EPS:  # the latest span: roll the end back
-            end = low
-            extra: _Extra | None = state.extra
-            if extra is not None:
-                holes = extra.holes[index]
-                while holes and holes[-1][1] >= end - EPS:
-                    end = min(end, holes.pop()[0])
-            engine.set_full_at(part, now, end)
-        else:
-            self._add_hole(state, index, low, high)
+        return delay, Ticket(at, tuple(pieces), delay)
 
     def __repr__(self) -> str:
         return f"<MemoryStore {self._spec!r}>"

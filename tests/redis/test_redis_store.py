@@ -187,7 +187,7 @@ def test_cancelling_a_waiter_that_others_stand_behind_moves_none_of_them(backend
     second = store.reserve(None, (1,), INF)  # at 2
     given, left = store.give_back(None, (1,), first.ticket, cancel=True)
     assert given == 0.0  # kept as a hole until the spans after it are given back
-    assert left.spans == ((0.0, 0.0),)
+    assert left.pieces == ((),)
     assert store.peek(None, (1,))[0].reset_after == pytest.approx(3.0)  # second keeps its time
     given, _ = store.give_back(None, (1,), second.ticket, cancel=True)
     assert given == pytest.approx(2.0)  # its own unit and the hole before it
@@ -209,7 +209,7 @@ def test_refund_of_the_latest_admission_makes_room_at_once(backend: Any) -> None
     grant = at(store, 0).reserve(None, (1000,), INF)
     given, left = at(store, 3).give_back(None, (600,), grant.ticket, cancel=False)
     assert given == pytest.approx(600)
-    start, end = left.spans[0]
+    ((start, end),) = left.pieces[0]
     assert (end - start) / US == pytest.approx(400 * 60 / 1000)  # what the grant still holds
     assert store.reserve(None, (640,), 0.0).admitted  # 650 are free: 50 refilled + 600
     assert not store.reserve(None, (11,), 0.0).admitted

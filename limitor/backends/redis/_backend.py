@@ -543,13 +543,13 @@ class RedisStore:
         wait = float(tokens[1])
         server_now = _server_now(tokens[2], tokens[3])
         at = server_now + wait
-        spans = []
+        spans: list[tuple[tuple[float, float], ...]] = []
         for units, interval, token in zip(amount, self._intervals, tokens[4:], strict=True):
             if token == b"-":
-                spans.append((0.0, 0.0))
+                spans.append(())
             else:  # the same doubles the script stored: max(start, at) + units * interval
                 start = server_now if token == b"=" else float(token)
-                spans.append((start, (start if start > at else at) + float(units) * interval))
+                spans.append(((start, (start if start > at else at) + float(units) * interval),))
         delay = wait / US
         if not count:  # a grant nobody will use (its caller was cancelled)
             return Grant(True, delay, 0.0, Ticket(at, tuple(spans)), now)
@@ -588,15 +588,19 @@ class RedisStore:
 
     def _give_back_args(self, amount: Amount, ticket: Ticket, mode: str) -> tuple[str]:
         args = [mode, repr(float(ticket.at))]
-        for units, (start, end) in zip(amount, ticket.spans, strict=True):
+        for units, pieces in zip(amount, ticket.pieces, strict=True):
+            start, end = pieces[0] if pieces else (0.0, 0.0)  # one piece per part here
             args += [str(units), repr(float(start)), repr(float(end))]
         return self._args(*args)
 
     def _given(self, reply: bytes, ticket: Ticket, cancel: bool) -> tuple[float, Ticket]:
         tokens = reply.split()
         values = [float(x) for x in tokens[3:]]
-        spans = tuple(zip(values[::2], values[1::2], strict=True))
-        if cancel and spans != ticket.spans:
+        spans = tuple(
+            ((start, end),) if end > start else ()
+            for start, end in zip(values[::2], values[1::2], strict=True)
+        )
+        if cancel and spans != ticket.pieces:
             with self._lock:
                 self._counts[4] += 1
         return float(tokens[0]), Ticket(ticket.at, spans)
