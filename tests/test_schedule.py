@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from limitor.backends.base import LimitSpec, Part, Ticket
+from limitor.backends.base import LimitSpec, Part
 from limitor.backends.memory import MemoryStore
 from limitor.configs import BucketConfig
 from limitor.engines import ENGINES
