@@ -182,11 +182,50 @@ class Bucket(Limiter):
         """Forget all admissions and counters: the bucket is full again."""
         self._reset()
 
+    # -- the async twins (never block an event loop, on any backend) ------------------
+
+    async def acquire_async(self, amount: float = 1, timeout: float | None = None) -> None:
+        """Wait, without blocking the event loop, until ``amount`` units may go."""
+        if not self._admit_at_once(None, amount, timeout):
+            await self._acquire_async(None, amount, timeout)
+
+    async def try_acquire_async(self, amount: float = 1) -> bool:
+        """:meth:`try_acquire` for tasks: admit now or refuse now, never blocking."""
+        return await self._police_or_raise_async(None, amount)
+
+    async def reserve_async(self, amount: float = 1, timeout: float | None = None) -> Reservation:
+        """``reserve`` for tasks: commit ``amount`` for the earliest time it fits."""
+        return await self._reserve_for_async(None, amount, timeout)
+
+    async def reconcile_async(self, actual: float, estimated: float) -> None:
+        """``reconcile`` for tasks: refund or charge the difference, never blocking."""
+        await self._reconcile_estimate_async(actual, estimated)
+
+    async def status_async(self, amount: float = 1) -> Status:
+        """:meth:`status` for tasks."""
+        return await self._status_async(None, amount)
+
+    async def hold_async(self, seconds: float) -> None:
+        """:meth:`hold` for tasks."""
+        await self._hold_async(None, seconds)
+
+    async def charge_async(self, amount: float) -> None:
+        """:meth:`charge` for tasks."""
+        await self._charge_async(None, amount)
+
+    async def reset_async(self) -> None:
+        """:meth:`reset` for tasks."""
+        await self._reset_async()
+
     def __repr__(self) -> str:
-        remaining = self._peek(None, 0.0)[0].remaining
+        if self._store.does_io:  # a repr never reads a shared backend
+            state = f"name={self._spec.name!r}"
+        else:
+            remaining = self._peek(None, 0.0)[0].remaining
+            state = f"remaining={round(remaining, 9) + 0.0:.6g}"
         return (
             f"<{type(self).__name__} rate={self.rate:g}/s burst={self._burst:g} "
-            f"remaining={round(remaining, 9) + 0.0:.6g} waiting={self._waiting}>"
+            f"{state} waiting={self._waiting}>"
         )
 
 
@@ -399,7 +438,7 @@ class AsyncBucket(Bucket):
 
     async def reconcile(self, actual: float, estimated: float) -> None:
         """Correct an estimate once the real amount is known; never waits or raises for debt."""
-        self._reconcile_estimate(actual, estimated)
+        await self._reconcile_estimate_async(actual, estimated)
 
     @asynccontextmanager
     async def acquire_ctx(

@@ -5,8 +5,11 @@ A :class:`Limiter` validates what callers ask, lets its backend's store make the
 until the time the store gave. Buckets, per-user limiters and LLM limiters are thin
 classes over it: a key of ``None``, a user's key, or several limits at once.
 
-Only the waiting and the store calls of a backend that does I/O exist twice (a thread
-sleeps, a task awaits); everything else is shared.
+Each verb is written once as prepare -> one store call -> finish; only the waiting and
+that store call exist twice (a thread sleeps and calls the sync verb; a task awaits and
+calls the store's async twin, so an event loop is never blocked). The fail-open policy
+(``on_backend_error="allow"``) wraps that one call for every verb: reserve, give back,
+charge, peek, hold and reset.
 """
 
 from __future__ import annotations
@@ -276,10 +279,22 @@ class Limiter:
         )
 
     def _peek(self, key: Hashable, amount: Any) -> tuple[PartStatus, ...]:
-        return self._store.peek(key, self._vector(amount))
+        parts: tuple[PartStatus, ...]
+        parts = self._call(key, amount, self._unknown(), "peek", key, self._vector(amount))
+        return parts
 
-    def _status(self, key: Hashable, amount: object) -> Status:
-        part = self._peek(key, check_quantity("amount", amount))[0]
+    async def _peek_async(self, key: Hashable, amount: Any) -> tuple[PartStatus, ...]:
+        vector = self._vector(amount)
+        parts: tuple[PartStatus, ...]
+        parts = await self._acall(key, amount, self._unknown(), "peek", key, vector)
+        return parts
+
+    def _unknown(self) -> tuple[PartStatus, ...]:
+        """What a peek reports when the backend failed open: every part full."""
+        return tuple(PartStatus(part.burst, 0.0, 0.0) for part in self._spec.parts)
+
+    def _as_status(self, parts: tuple[PartStatus, ...]) -> Status:
+        part = parts[0]
         return Status(
             limit=self._burst,
             remaining=part.remaining,
@@ -287,10 +302,19 @@ class Limiter:
             reset_after=part.reset_after,
         )
 
-    # -- backend failures ---------------------------------------------------------------
+    def _status(self, key: Hashable, amount: object) -> Status:
+        return self._as_status(self._peek(key, check_quantity("amount", amount)))
+
+    async def _status_async(self, key: Hashable, amount: object) -> Status:
+        return self._as_status(await self._peek_async(key, check_quantity("amount", amount)))
+
+    # -- the one store call of each verb, under the backend-failure policy ---------------
 
     def _failed(self, key: Hashable, amount: Any, error: BackendError) -> Grant:
-        """Fail open (``on_backend_error="allow"``) or raise ``error``."""
+        """Fail open (``on_backend_error="allow"``) or raise ``error``.
+
+        Returns the grant a reservation gets when failing open (admitted now).
+        """
         if self._listeners:
             event = LimitEvent(self._spec.name, key, amount, error=error)
             notify(self._listeners, "on_backend_error", event)
@@ -307,6 +331,29 @@ class Limiter:
             log.warning("rate limit backend failed, allowing calls: %s", error)
         return Grant(True, 0.0, 0.0, None, now)
 
+    def _call(
+        self, key: Hashable, amount: Any, fallback: Any, verb: str, *args: Any, **kwargs: Any
+    ) -> Any:
+        """The store's ``verb``; ``fallback`` when it fails and the policy is to allow."""
+        try:
+            return getattr(self._store, verb)(*args, **kwargs)
+        except BackendError as error:
+            self._failed(key, amount, error)
+            return fallback
+
+    async def _acall(
+        self, key: Hashable, amount: Any, fallback: Any, verb: str, *args: Any, **kwargs: Any
+    ) -> Any:
+        """:meth:`_call` for tasks: the store's async twin when it does I/O."""
+        store = self._store
+        try:
+            if store.does_io:
+                return await getattr(store, "a" + verb)(*args, **kwargs)
+            return getattr(store, verb)(*args, **kwargs)
+        except BackendError as error:
+            self._failed(key, amount, error)
+            return fallback
+
     def _decide(self, key: Hashable, amount: Any, max_wait: float) -> Grant:
         try:
             grant = self._store.reserve(key, self._vector(amount), max_wait)
@@ -317,11 +364,11 @@ class Limiter:
         return grant
 
     async def _decide_async(self, key: Hashable, amount: Any, max_wait: float) -> Grant:
-        store: Any = self._store
+        store = self._store
         if not store.does_io:
             return self._decide(key, amount, max_wait)
         try:
-            grant: Grant = await store.areserve(key, self._vector(amount), max_wait)
+            grant = await store.areserve(key, self._vector(amount), max_wait)
         except BackendError as error:
             return self._failed(key, amount, error)
         if self._listeners:
@@ -506,10 +553,22 @@ class Limiter:
         n = self._check(amount)
         if self._is_nothing(n):
             return self._zero(key, n)
+        return self._policed(key, n, self._decide(key, n, 0.0), hold=hold)
+
+    async def _police_checked_async(
+        self, key: Hashable, amount: object, *, hold: bool
+    ) -> Reservation | None:
+        """:meth:`_police_checked` for tasks."""
+        n = self._check(amount)
+        if self._is_nothing(n):
+            return self._zero(key, n)
+        return self._policed(key, n, await self._decide_async(key, n, 0.0), hold=hold)
+
+    def _policed(self, key: Hashable, n: Any, grant: Grant, *, hold: bool) -> Reservation | None:
         if hold:
-            return self._commit(key, n, 0.0, waiter=False, refusal=RateLimitExceeded)
-        retry_after = self._police(key, n)
-        if retry_after:
+            return self._reservation(key, n, grant, 0.0, waiter=False, refusal=RateLimitExceeded)
+        if not grant.admitted:
+            retry_after = grant.retry_after
             raise RateLimitExceeded(
                 f"rate limit exceeded; retry in {retry_after:.6g}s", retry_after=retry_after
             )
@@ -521,20 +580,45 @@ class Limiter:
         ticket = reservation._ticket
         if ticket is None or self._is_nothing(reservation.amount):
             return 0.0
-        given, _ = self._store.give_back(
-            reservation.key, self._vector(reservation.amount), ticket, cancel=True
-        )
-        return given
+        amount = reservation.amount
+        given, _ = self._call(
+            reservation.key, amount, (0.0, ticket), "give_back",
+            reservation.key, self._vector(amount), ticket, cancel=True,
+        )  # fmt: skip
+        return float(given)
 
-    def _reconcile_reservation(self, reservation: Reservation, actual: object) -> None:
+    async def _cancel_reservation_async(self, reservation: Reservation) -> float:
+        ticket = reservation._ticket
+        if ticket is None or self._is_nothing(reservation.amount):
+            return 0.0
+        amount = reservation.amount
+        given, _ = await self._acall(
+            reservation.key, amount, (0.0, ticket), "give_back",
+            reservation.key, self._vector(amount), ticket, cancel=True,
+        )  # fmt: skip
+        return float(given)
+
+    def _reconcile_plan(self, reservation: Reservation, actual: object) -> tuple[Any, Any, Any]:
+        """``(extra, unused, checked)`` for reconciling ``reservation`` to ``actual``."""
         if not reservation.ok:
             raise ReservationError("cannot reconcile a cancelled reservation")
         checked = self._check_actual(actual, reservation.amount)
-        self._adjust(reservation, reservation.key, *self._split(checked, reservation.amount))
+        return (*self._split(checked, reservation.amount), checked)
+
+    def _reconcile_reservation(self, reservation: Reservation, actual: object) -> None:
+        extra, unused, checked = self._reconcile_plan(reservation, actual)
+        self._adjust(reservation, reservation.key, extra, unused)
         reservation.amount = checked
 
-    def _reconcile_estimate(self, actual: object, estimated: object) -> None:
-        """The 0.6 ``reconcile(actual, estimated)``: refund or charge the difference.
+    async def _reconcile_reservation_async(self, reservation: Reservation, actual: object) -> None:
+        extra, unused, checked = self._reconcile_plan(reservation, actual)
+        await self._adjust_async(reservation, reservation.key, extra, unused)
+        reservation.amount = checked
+
+    def _estimate_plan(
+        self, actual: object, estimated: object
+    ) -> tuple[Reservation | None, Hashable, Any, Any]:
+        """The 0.6 ``reconcile(actual, estimated)``: what to refund or charge, and where.
 
         Inside ``acquire_ctx`` it is exact for that block's reservation. Outside, the
         refund is taken from the end of the schedule (as if the estimate were the latest
@@ -545,42 +629,92 @@ class Limiter:
         if current is not None and current._owner is self and current.ok:
             estimate = self._check_actual(estimated, current.amount)
             target = self._check_actual(actual, estimate)
-            self._adjust(current, current.key, *self._split(target, estimate))
-            return
+            return (current, current.key, *self._split(target, estimate))
         estimate = self._check_estimate(estimated)
         target = self._check_actual(actual, estimate)
-        self._adjust(None, None, *self._split(target, estimate))
+        return (None, None, *self._split(target, estimate))
+
+    def _reconcile_estimate(self, actual: object, estimated: object) -> None:
+        """The 0.6 ``reconcile(actual, estimated)`` (see :meth:`_estimate_plan`)."""
+        self._adjust(*self._estimate_plan(actual, estimated))
+
+    async def _reconcile_estimate_async(self, actual: object, estimated: object) -> None:
+        """:meth:`_reconcile_estimate` for tasks."""
+        await self._adjust_async(*self._estimate_plan(actual, estimated))
 
     def _adjust(
         self, reservation: Reservation | None, key: Hashable, extra: Any, unused: Any
     ) -> None:
         """Charge ``extra`` as debt and refund ``unused`` (either may be None).
 
-        A refund comes out of ``reservation``'s spans when it has any, else out of the
-        end of the schedule.
+        A refund comes out of ``reservation``'s spans; a reservation that holds nothing
+        (made while the backend failed open) refunds nothing. Without a reservation (the
+        0.6 ``reconcile(actual, estimated)``) it comes off the end of the schedule.
         """
-        if unused is not None:
+        if unused is not None and (reservation is None or reservation._ticket is not None):
             ticket = None if reservation is None else reservation._ticket
-            _, after = self._store.give_back(key, self._vector(unused), ticket, cancel=False)
+            _, after = self._call(
+                key, unused, (0.0, ticket), "give_back",
+                key, self._vector(unused), ticket, cancel=False,
+            )  # fmt: skip
             if reservation is not None:
                 reservation._ticket = after
         if extra is not None:
-            self._store.charge(key, self._vector(extra))
+            self._call(key, extra, None, "charge", key, self._vector(extra))
+
+    async def _adjust_async(
+        self, reservation: Reservation | None, key: Hashable, extra: Any, unused: Any
+    ) -> None:
+        """:meth:`_adjust` for tasks."""
+        if unused is not None and (reservation is None or reservation._ticket is not None):
+            ticket = None if reservation is None else reservation._ticket
+            _, after = await self._acall(
+                key, unused, (0.0, ticket), "give_back",
+                key, self._vector(unused), ticket, cancel=False,
+            )  # fmt: skip
+            if reservation is not None:
+                reservation._ticket = after
+        if extra is not None:
+            await self._acall(key, extra, None, "charge", key, self._vector(extra))
+
+    def _debt(self, amount: object) -> Any:
+        """A valid amount to charge, or None for nothing."""
+        n = self._check_actual(amount, self._check_estimate(0))
+        return None if self._is_nothing(n) else n
 
     def _charge(self, key: Hashable, amount: object) -> None:
         """Consume ``amount`` now without any check (debt)."""
-        n = self._check_actual(amount, self._check_estimate(0))
-        if not self._is_nothing(n):
-            self._store.charge(key, self._vector(n))
+        n = self._debt(amount)
+        if n is not None:
+            self._call(key, n, None, "charge", key, self._vector(n))
+
+    async def _charge_async(self, key: Hashable, amount: object) -> None:
+        """:meth:`_charge` for tasks."""
+        n = self._debt(amount)
+        if n is not None:
+            await self._acall(key, n, None, "charge", key, self._vector(n))
 
     def _hold(self, key: Hashable, seconds: object) -> None:
         """Admit nothing for ``key`` during the next ``seconds``."""
         duration = check_quantity("seconds", seconds)
         if duration > 0:
-            self._store.hold(key, duration)
+            self._call(key, None, None, "hold", key, duration)
+
+    async def _hold_async(self, key: Hashable, seconds: object) -> None:
+        """:meth:`_hold` for tasks."""
+        duration = check_quantity("seconds", seconds)
+        if duration > 0:
+            await self._acall(key, None, None, "hold", key, duration)
 
     def _reset(self, key: object = ALL_KEYS) -> None:
-        self._store.reset(key)
+        self._call(key, None, None, "reset", key)
+        self._after_reset(key)
+
+    async def _reset_async(self, key: object = ALL_KEYS) -> None:
+        await self._acall(key, None, None, "reset", key)
+        self._after_reset(key)
+
+    def _after_reset(self, key: object) -> None:
         if key is ALL_KEYS:
             with self._wait_lock:
                 self._backend_errors = 0
