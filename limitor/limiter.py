@@ -232,7 +232,11 @@ class Limiter:
         from limitor.base import check_name
 
         if not isinstance(self._store, MemoryStore):
-            raise ConfigError("the name of a limit in a shared backend is set at construction")
+            raise ConfigError(
+                f"name={value!r}: the name of a limit in a shared backend is its identity "
+                f"there ({self._spec.name!r}), set when the limiter is made "
+                "(PerUserLimiter(..., backend=..., name=...))"
+            )
         self._spec = replace(self._spec, name=check_name(value))
 
     @property
