@@ -528,3 +528,32 @@ async def test_a_paused_redis_never_stalls_the_event_loop(
     measured = f"stall {stall * 1000:.1f} ms, action {took * 1000:.0f} ms"
     assert took > 0.15, f"the action did not wait for the paused server ({measured})"
     assert stall <= STALL_BOUND, measured
+
+
+@pytest.mark.anyio
+async def test_a_waiter_cancelled_while_redis_dies_gets_its_cancellation(
+    own_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from limitor.backends.redis import RedisBackend
+
+    backend = RedisBackend.from_url(own_server.url, timeout=CLIENT_TIMEOUT)
+    bucket = AsyncLeakyBucket(rate="2/s", burst=1, backend=backend, name=_name())
+    await bucket.acquire()
+    with caplog.at_level("WARNING", "limitor"):
+        async with anyio.create_task_group() as group:
+            group.start_soon(bucket.acquire)  # reserved, then sleeps 0.5 s
+            await anyio.sleep(0.05)
+            own_server.stop()
+            group.cancel_scope.cancel()  # its give-back fails: the cancellation still wins
+    assert group.cancel_scope.cancelled_caught
+    assert "could not give back" in caplog.text
+    await backend.aclose()
+
+
+def test_a_name_other_than_a_redis_limiters_own_is_refused_clearly(backend: Any) -> None:
+    from limitor.errors import ConfigError
+
+    limiter = PerUserLimiter(rate="5/s", backend=backend, name=_name())
+    assert RateLimitMiddleware(_app, limiter=limiter, name=limiter.name).limiter is limiter
+    with pytest.raises(ConfigError, match=r"backend=\.\.\., name=\.\.\."):
+        RateLimitMiddleware(_app, limiter=limiter, name="other")
