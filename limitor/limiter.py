@@ -19,7 +19,7 @@ import threading
 from collections.abc import Hashable
 from contextvars import ContextVar
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from limitor import _fork
 from limitor._checks import INF, check_amount, check_quantity, check_timeout
@@ -50,6 +50,9 @@ _CURRENT: ContextVar[Reservation | None] = ContextVar("limitor_reservation", def
 
 _FAIL_OPEN_LOG_INTERVAL = 60.0
 """Seconds between two log lines about a backend failing open."""
+
+_FAILED: object = object()
+"""What a store call that failed open returns, where its caller must tell."""
 
 
 def check_backend(backend: object) -> Backend:
@@ -282,16 +285,31 @@ class Limiter:
             backend_errors=self._backend_errors,
         )
 
-    def _peek(self, key: Hashable, amount: Any) -> tuple[PartStatus, ...]:
-        parts: tuple[PartStatus, ...]
-        parts = self._call(key, amount, self._unknown(), "peek", key, self._vector(amount))
-        return parts
+    @overload
+    def _peek(self, key: Hashable, amount: Any) -> tuple[PartStatus, ...]: ...
 
-    async def _peek_async(self, key: Hashable, amount: Any) -> tuple[PartStatus, ...]:
-        vector = self._vector(amount)
-        parts: tuple[PartStatus, ...]
-        parts = await self._acall(key, amount, self._unknown(), "peek", key, vector)
-        return parts
+    @overload
+    def _peek(
+        self, key: Hashable, amount: Any, *, unknown: None
+    ) -> tuple[PartStatus, ...] | None: ...
+
+    def _peek(self, key: Hashable, amount: Any, *, unknown: Any = _FAILED) -> Any:
+        """The store's peek; failing open, ``unknown`` (default: every part full)."""
+        fallback = self._unknown() if unknown is _FAILED else unknown
+        return self._call(key, amount, fallback, "peek", key, self._vector(amount))
+
+    @overload
+    async def _peek_async(self, key: Hashable, amount: Any) -> tuple[PartStatus, ...]: ...
+
+    @overload
+    async def _peek_async(
+        self, key: Hashable, amount: Any, *, unknown: None
+    ) -> tuple[PartStatus, ...] | None: ...
+
+    async def _peek_async(self, key: Hashable, amount: Any, *, unknown: Any = _FAILED) -> Any:
+        """:meth:`_peek` for tasks."""
+        fallback = self._unknown() if unknown is _FAILED else unknown
+        return await self._acall(key, amount, fallback, "peek", key, self._vector(amount))
 
     def _unknown(self) -> tuple[PartStatus, ...]:
         """What a peek reports when the backend failed open: every part full."""
@@ -711,14 +729,12 @@ class Limiter:
             await self._acall(key, None, None, "hold", key, duration)
 
     def _reset(self, key: object = ALL_KEYS) -> None:
-        self._call(key, None, None, "reset", key)
-        self._after_reset(key)
+        self._after_reset(key, self._call(key, None, _FAILED, "reset", key))
 
     async def _reset_async(self, key: object = ALL_KEYS) -> None:
-        await self._acall(key, None, None, "reset", key)
-        self._after_reset(key)
+        self._after_reset(key, await self._acall(key, None, _FAILED, "reset", key))
 
-    def _after_reset(self, key: object) -> None:
-        if key is ALL_KEYS:
+    def _after_reset(self, key: object, outcome: object) -> None:
+        if key is ALL_KEYS and outcome is not _FAILED:  # a failed reset forgot nothing
             with self._wait_lock:
                 self._backend_errors = 0

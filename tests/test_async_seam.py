@@ -102,7 +102,8 @@ class Instrumented:
 
     def _enter(self, verb: str) -> None:
         self.calls.append(verb)
-        if self.mode == "down" or (self.mode == "fail_give_back" and "give_back" in verb):
+        failing = self.mode.removeprefix("fail_")
+        if self.mode == "down" or (self.mode.startswith("fail_") and failing in verb):
             raise BackendError("connection refused", "test backend")
         if self.mode == "async_only" and not verb.startswith("a"):
             raise AssertionError(f"blocking {verb}() from async code")
@@ -445,3 +446,27 @@ def test_fail_open_token_reconcile_never_raises_out_of_the_call() -> None:
 
     assert spend(40) == 20
     assert spend(10) == 5
+
+
+def test_a_reset_that_failed_open_forgets_no_counter() -> None:
+    bucket = SyncLeakyBucket(
+        rate="10/s", backend=InstrumentedBackend("down"), name="n", on_backend_error="allow"
+    )
+    bucket.acquire()
+    bucket.reset()  # fails too: the count of failures stays
+    assert bucket.stats.backend_errors == 2
+
+
+@pytest.mark.anyio
+async def test_header_feedback_charges_nothing_when_the_peek_failed_open() -> None:
+    backend = InstrumentedBackend("fail_peek")
+    clock = FakeClock()
+    limiter = LLMLimiter(
+        tokens_per_minute=600, backend=backend, name="n", on_backend_error="allow", clock=clock
+    )
+    headers = {"x-ratelimit-remaining-tokens": "10"}
+    limiter.update_from_headers(headers)
+    await limiter.update_from_headers_async(headers)
+    assert "charge" not in backend.calls()
+    assert "acharge" not in backend.calls()
+    assert limiter.try_acquire(600)  # nothing was charged on a guess

@@ -439,13 +439,16 @@ class MultiLimitBase(Limiter):
         than the limiter believes, the difference is charged as debt; a ``retry-after``
         admits nothing until then. Malformed values are skipped with a warning.
 
+        When the backend fails open, nothing is charged (what the limits hold is not
+        known), and the hold does nothing.
+
         Returns:
             What was understood from the headers.
         """
         report = parse_rate_limit_headers(headers, strict=False)
         if report.remaining:
-            believed = self._peek(key, self._nothing())
-            debt = self._header_debt(report, believed)
+            believed = self._peek(key, self._nothing(), unknown=None)
+            debt = None if believed is None else self._header_debt(report, believed)
             if debt is not None:
                 self._call(key, debt, None, "charge", key, debt)
         if report.retry_after:
@@ -458,8 +461,8 @@ class MultiLimitBase(Limiter):
         """:meth:`update_from_headers` for tasks (never blocks the event loop)."""
         report = parse_rate_limit_headers(headers, strict=False)
         if report.remaining:
-            believed = await self._peek_async(key, self._nothing())
-            debt = self._header_debt(report, believed)
+            believed = await self._peek_async(key, self._nothing(), unknown=None)
+            debt = None if believed is None else self._header_debt(report, believed)
             if debt is not None:
                 await self._acall(key, debt, None, "charge", key, debt)
         if report.retry_after:
