@@ -24,7 +24,7 @@ from limitor.clock import Clock
 from limitor.configs import BucketConfig, Capacity, as_config
 from limitor.engines import Engine
 from limitor.errors import ConfigError, ConfigTypeError
-from limitor.limiter import _CURRENT, Limiter, OnBackendError
+from limitor.limiter import Limiter, OnBackendError, async_reservation_scope, reservation_scope
 from limitor.results import Reservation, Stats, Status
 
 __all__ = ("AsyncBucket", "AsyncRateLimit", "Bucket", "HasCapacity", "SyncBucket", "SyncRateLimit")
@@ -240,36 +240,6 @@ def check_name(name: object) -> str | None:
     return name
 
 
-@contextmanager
-def reservation_scope(limiter: Limiter, amount: object, timeout: object) -> Iterator[None]:
-    """Acquire ``amount`` (blocking) for a ``with`` block; ``reconcile`` inside it is exact."""
-    reservation = limiter._acquire_sync(None, amount, timeout)
-    token = _CURRENT.set(reservation)
-    try:
-        yield
-    finally:
-        _CURRENT.reset(token)
-
-
-@asynccontextmanager
-async def async_reservation_scope(
-    limiter: Limiter, gate: ConcurrencyGate | None, amount: object, timeout: object
-) -> AsyncIterator[None]:
-    """Take a ``max_concurrent`` place, then ``amount``, for an ``async with`` block."""
-    if gate is not None:
-        await gate.acquire()
-    try:
-        reservation = await limiter._acquire_async(None, amount, timeout)
-        token = _CURRENT.set(reservation)
-        try:
-            yield
-        finally:
-            _CURRENT.reset(token)
-    finally:
-        if gate is not None:
-            gate.release()
-
-
 async def gated_enter(gate: ConcurrencyGate | None, acquire: Callable[[], Awaitable[Any]]) -> None:
     """Take a ``max_concurrent`` place, then ``acquire()``, for ``__aenter__``.
 
@@ -409,6 +379,11 @@ class AsyncBucket(Bucket):
     def max_concurrent(self) -> int | None:
         """The most ``async with`` bodies running at once, or ``None`` for no bound."""
         return self._max_concurrent
+
+    @property
+    def gate(self) -> ConcurrencyGate | None:
+        """What bounds the ``async with`` bodies (``None`` without ``max_concurrent``)."""
+        return self._gate
 
     async def acquire(self, amount: float = 1, timeout: float | None = None) -> None:
         """Wait until ``amount`` units may go, without blocking the event loop.

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Hashable
+from collections.abc import AsyncIterator, Hashable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import replace
 from typing import Any, Literal, overload
 
 from limitor import _fork
 from limitor._checks import INF, check_amount, check_quantity, check_timeout
+from limitor._gate import ConcurrencyGate
 from limitor.backends.base import ALL_KEYS, Backend, Grant, LimitSpec, PartStatus, Store
 from limitor.backends.memory import MEMORY, MemoryStore
 from limitor.clock import Clock, check_clock
@@ -39,7 +41,7 @@ from limitor.errors import (
 from limitor.listeners import LimitEvent, Listener, check_listener, notify
 from limitor.results import Reservation, Stats, Status
 
-__all__ = ("Limiter",)
+__all__ = ("Limiter", "Verbs", "async_reservation_scope", "reservation_scope")
 
 log = logging.getLogger("limitor")
 
@@ -210,6 +212,11 @@ class Limiter:
     def clock(self) -> Clock:
         """The clock this limiter sleeps on."""
         return self._clock
+
+    @property
+    def verbs(self) -> Verbs:
+        """Every verb once, with ``key=`` a keyword (see :class:`Verbs`)."""
+        return Verbs(self)
 
     @property
     def store(self) -> Store:
@@ -738,3 +745,158 @@ class Limiter:
         if key is ALL_KEYS and outcome is not _FAILED:  # a failed reset forgot nothing
             with self._wait_lock:
                 self._backend_errors = 0
+
+
+class Verbs:
+    """Every verb of one limiter once, with ``key=`` a keyword, and its async twin.
+
+    ``limiter.verbs`` is what code that drives any limitor limiter calls (the decorators,
+    the ``acquire_ctx`` scopes): the public classes keep the signatures of limitor 0.6
+    (``bucket.acquire(amount, timeout)``, ``per_user.acquire(key, amount)``...) and go
+    through the same machinery. Each verb validates, makes one store call (the async
+    twin's is the store's async verb) under the backend-failure policy, and finishes.
+
+    Example:
+        >>> from limitor import SyncLeakyBucket
+        >>> from limitor.testing import FakeClock
+        >>> verbs = SyncLeakyBucket(rate="10/s", clock=FakeClock()).verbs
+        >>> verbs.try_acquire(4)
+        True
+        >>> round(verbs.status(key=None).remaining, 9)
+        6.0
+    """
+
+    __slots__ = ("_limiter",)
+
+    def __init__(self, limiter: Limiter) -> None:
+        self._limiter = limiter
+
+    @property
+    def limiter(self) -> Limiter:
+        """The limiter these verbs act on."""
+        return self._limiter
+
+    def admit_now(self, amount: Any = 1, *, key: Hashable = None) -> bool:
+        """The fast path: True when a plain positive ``amount`` was admitted at once.
+
+        False means "use :meth:`acquire`": it did not fit, it needs validating, or the
+        store has no fast path. Never waits, never raises.
+        """
+        return self._limiter._admit_at_once(key, amount, None)
+
+    def acquire(
+        self, amount: object = 1, *, key: Hashable = None, timeout: float | None = None
+    ) -> Reservation:
+        """Block the thread until ``amount`` may go; the reservation (to reconcile)."""
+        return self._limiter._acquire_sync(key, amount, timeout)
+
+    async def acquire_async(
+        self, amount: object = 1, *, key: Hashable = None, timeout: float | None = None
+    ) -> Reservation:
+        """Await, never blocking the event loop, until ``amount`` may go."""
+        return await self._limiter._acquire_async(key, amount, timeout)
+
+    def try_acquire(self, amount: object = 1, *, key: Hashable = None) -> bool:
+        """Take ``amount`` now if it fits (True), else nothing (False)."""
+        return self._limiter._police_or_raise(key, amount)
+
+    async def try_acquire_async(self, amount: object = 1, *, key: Hashable = None) -> bool:
+        """:meth:`try_acquire` for tasks."""
+        return await self._limiter._police_or_raise_async(key, amount)
+
+    def police(
+        self, amount: object = 1, *, key: Hashable = None, hold: bool = False
+    ) -> Reservation | None:
+        """Admit ``amount`` now or raise ``RateLimitExceeded``; with ``hold``, the reservation."""
+        return self._limiter._police_checked(key, amount, hold=hold)
+
+    async def police_async(
+        self, amount: object = 1, *, key: Hashable = None, hold: bool = False
+    ) -> Reservation | None:
+        """:meth:`police` for tasks."""
+        return await self._limiter._police_checked_async(key, amount, hold=hold)
+
+    def reserve(
+        self, amount: object = 1, *, key: Hashable = None, timeout: float | None = None
+    ) -> Reservation:
+        """Commit ``amount`` for the earliest time it fits; return at once."""
+        return self._limiter._reserve_for(key, amount, timeout)
+
+    async def reserve_async(
+        self, amount: object = 1, *, key: Hashable = None, timeout: float | None = None
+    ) -> Reservation:
+        """:meth:`reserve` for tasks."""
+        return await self._limiter._reserve_for_async(key, amount, timeout)
+
+    def reconcile(self, actual: object, estimated: object) -> None:
+        """The 0.6 ``reconcile(actual, estimated)``: refund or charge the difference."""
+        self._limiter._reconcile_estimate(actual, estimated)
+
+    async def reconcile_async(self, actual: object, estimated: object) -> None:
+        """:meth:`reconcile` for tasks."""
+        await self._limiter._reconcile_estimate_async(actual, estimated)
+
+    def status(self, amount: object = 1, *, key: Hashable = None) -> Status:
+        """The live state of ``key`` (of the first limit, for several); changes nothing."""
+        return self._limiter._status(key, amount)
+
+    async def status_async(self, amount: object = 1, *, key: Hashable = None) -> Status:
+        """:meth:`status` for tasks."""
+        return await self._limiter._status_async(key, amount)
+
+    def hold(self, seconds: object, *, key: Hashable = None) -> None:
+        """Admit nothing for ``key`` during the next ``seconds``."""
+        self._limiter._hold(key, seconds)
+
+    async def hold_async(self, seconds: object, *, key: Hashable = None) -> None:
+        """:meth:`hold` for tasks."""
+        await self._limiter._hold_async(key, seconds)
+
+    def charge(self, amount: object, *, key: Hashable = None) -> None:
+        """Consume ``amount`` for ``key`` now without any check (debt)."""
+        self._limiter._charge(key, amount)
+
+    async def charge_async(self, amount: object, *, key: Hashable = None) -> None:
+        """:meth:`charge` for tasks."""
+        await self._limiter._charge_async(key, amount)
+
+    def reset(self, *, key: object = ALL_KEYS) -> None:
+        """Forget ``key``'s state (default: every key's, and the counters)."""
+        self._limiter._reset(key)
+
+    async def reset_async(self, *, key: object = ALL_KEYS) -> None:
+        """:meth:`reset` for tasks."""
+        await self._limiter._reset_async(key)
+
+    def __repr__(self) -> str:
+        return f"<Verbs of {self._limiter!r}>"
+
+
+@contextmanager
+def reservation_scope(limiter: Limiter, amount: object, timeout: object) -> Iterator[None]:
+    """Acquire ``amount`` (blocking) for a ``with`` block; ``reconcile`` inside it is exact."""
+    reservation = limiter._acquire_sync(None, amount, timeout)
+    token = _CURRENT.set(reservation)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
+
+
+@asynccontextmanager
+async def async_reservation_scope(
+    limiter: Limiter, gate: ConcurrencyGate | None, amount: object, timeout: object
+) -> AsyncIterator[None]:
+    """Take a ``max_concurrent`` place, then ``amount``, for an ``async with`` block."""
+    if gate is not None:
+        await gate.acquire()
+    try:
+        reservation = await limiter._acquire_async(None, amount, timeout)
+        token = _CURRENT.set(reservation)
+        try:
+            yield
+        finally:
+            _CURRENT.reset(token)
+    finally:
+        if gate is not None:
+            gate.release()

@@ -170,7 +170,13 @@ class Reservation:
     def __repr__(self) -> str:
         state = "cancelled" if self._cancelled else f"delay={self.delay:.6g}s"
         key = "" if self.key is None else f" key={self.key!r}"
-        return f"<Reservation amount={self.amount:g}{key} {state}>"
+        amount: Any = self.amount
+        units = (
+            "(" + ", ".join(f"{part:g}" for part in amount) + ")"
+            if isinstance(amount, tuple)  # one number per limit (an LLM call)
+            else f"{amount:g}"
+        )
+        return f"<Reservation amount={units}{key} {state}>"
 
 
 @dataclass(frozen=True, slots=True)

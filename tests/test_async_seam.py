@@ -470,3 +470,47 @@ async def test_header_feedback_charges_nothing_when_the_peek_failed_open() -> No
     assert "charge" not in backend.calls()
     assert "acharge" not in backend.calls()
     assert limiter.try_acquire(600)  # nothing was charged on a guess
+
+
+@pytest.mark.anyio
+async def test_verbs_every_verb_once_with_key_a_keyword() -> None:
+    clock = FakeClock()
+    for limiter in (
+        PerUserLimiter(rate="10/s", clock=clock),
+        LLMLimiter(tokens_per_minute=600, clock=clock),
+        SyncLeakyBucket(rate="10/s", clock=clock),
+    ):
+        verbs = limiter.verbs
+        assert verbs.limiter is limiter
+        key = None if isinstance(limiter, SyncLeakyBucket) else "k"
+        amount = 100 if isinstance(limiter, LLMLimiter) else 2
+        assert verbs.try_acquire(amount, key=key)
+        assert await verbs.try_acquire_async(amount, key=key)
+        reservation = verbs.acquire(amount, key=key)
+        await (await verbs.acquire_async(amount, key=key)).reconcile_async(0)
+        reservation.reconcile(0)
+        assert verbs.police(amount, key=key, hold=True) is not None
+        assert await verbs.police_async(amount, key=key) is None
+        assert (await verbs.reserve_async(amount, key=key)).delay == 0.0
+        assert verbs.reserve(amount, key=key, timeout=1).delay <= 1
+        verbs.reset(key=key)
+        before = verbs.status(0, key=key).remaining
+        assert before == limiter.burst
+        verbs.charge(amount, key=key)
+        await verbs.charge_async(amount, key=key)
+        assert (await verbs.status_async(0, key=key)).remaining == pytest.approx(
+            before - 2 * amount
+        )
+        verbs.hold(1, key=key)
+        await verbs.hold_async(2, key=key)
+        assert not verbs.try_acquire(amount, key=key)
+        await verbs.reset_async(key=key)
+        assert verbs.admit_now(amount, key=key) or verbs.try_acquire(amount, key=key)
+        verbs.reset()
+        assert verbs.status(0, key=key).remaining == limiter.burst
+
+
+def test_the_repr_of_a_reservation_of_several_limits() -> None:
+    limiter = LLMLimiter(requests_per_minute=60, tokens_per_minute=600, clock=FakeClock())
+    reservation = limiter.reserve(100, key="k")
+    assert repr(reservation) == "<Reservation amount=(1, 100) key='k' delay=0s>"

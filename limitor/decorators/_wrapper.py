@@ -79,22 +79,23 @@ def is_async_callable(func: Any) -> bool:
 
 
 class _Ours:
-    """A limitor limiter: exact refunds and debt through its reservations."""
+    """A limitor limiter, driven through its :class:`~limitor.limiter.Verbs`."""
 
     def __init__(self, limiter: LimiterCore) -> None:
         self.limiter = limiter
+        self.verbs = limiter.verbs
 
     def wait(self, key: Any, amount: Any, timeout: float | None, hold: bool) -> Any:
-        return self.limiter._acquire_sync(key, amount, timeout)
+        return self.verbs.acquire(amount, key=key, timeout=timeout)
 
     async def wait_async(self, key: Any, amount: Any, timeout: float | None, hold: bool) -> Any:
-        return await self.limiter._acquire_async(key, amount, timeout)
+        return await self.verbs.acquire_async(amount, key=key, timeout=timeout)
 
     def police(self, key: Any, amount: Any, hold: bool) -> Reservation | None:
-        return self.limiter._police_checked(key, amount, hold=hold)
+        return self.verbs.police(amount, key=key, hold=hold)
 
     async def police_async(self, key: Any, amount: Any, hold: bool) -> Reservation | None:
-        return await self.limiter._police_checked_async(key, amount, hold=hold)
+        return await self.verbs.police_async(amount, key=key, hold=hold)
 
     def settle(self, reservation: Reservation | None, estimated: Any, actual: Any) -> None:
         if reservation is not None:
@@ -108,52 +109,54 @@ class _Ours:
 
     # The common case: one unit, no key.
     def one_unit(self, timeout: float | None) -> Callable[[], Any]:
-        limiter = self.limiter
+        limiter, verbs = self.limiter, self.verbs
         if isinstance(limiter, SyncBucket):
             acquire = limiter.acquire
             return acquire if timeout is None else functools.partial(acquire, 1, timeout)
-        acquire_sync = limiter._acquire_sync
-        if isinstance(limiter, Bucket):  # an async bucket serving a plain function
-            admit = limiter._admit_at_once
+        acquire_sync = functools.partial(verbs.acquire, 1, timeout=timeout)
+        if isinstance(limiter, Bucket) and timeout is None:  # an async bucket, a plain function
+            admit = verbs.admit_now
 
             def wait_bucket() -> None:
-                if not admit(None, 1, timeout):
-                    acquire_sync(None, 1, timeout)
+                if not admit(1):
+                    acquire_sync()
 
             return wait_bucket
-        return functools.partial(acquire_sync, None, 1, timeout)
+        return acquire_sync
 
     def one_unit_async(self, timeout: float | None) -> Callable[[], Awaitable[Any]]:
         limiter = self.limiter
-        if isinstance(limiter, AsyncBucket):
-            acquire = limiter.acquire
+        if isinstance(limiter, Bucket):  # its acquire_async takes the fast path first
+            acquire = limiter.acquire if isinstance(limiter, AsyncBucket) else limiter.acquire_async
             return acquire if timeout is None else functools.partial(acquire, 1, timeout)
-        acquire_async = limiter._acquire_async
-        if isinstance(limiter, Bucket):  # a sync bucket serving a coroutine function
-            admit = limiter._admit_at_once
-
-            async def wait_bucket() -> None:
-                if not admit(None, 1, timeout):
-                    await acquire_async(None, 1, timeout)
-
-            return wait_bucket
-        return functools.partial(acquire_async, None, 1, timeout)
+        return functools.partial(self.verbs.acquire_async, 1, timeout=timeout)
 
     def one_unit_police(self, is_async: bool) -> Callable[[], Any]:
-        if not is_async:
-            return functools.partial(self.limiter._police_checked, None, 1, hold=False)
-        return functools.partial(self.limiter._police_checked_async, None, 1, hold=False)
+        police = self.verbs.police_async if is_async else self.verbs.police
+        return functools.partial(police, 1, hold=False)
 
     # One unit for a key (per-user).
     def keyed(self) -> Callable[[Any, float, float | None], Any]:
         limiter = self.limiter
-        return limiter.acquire if isinstance(limiter, PerUserLimiter) else limiter._acquire_sync
+        if isinstance(limiter, PerUserLimiter):
+            return limiter.acquire
+        acquire = self.verbs.acquire
+
+        def wait_keyed(key: Any, amount: float, timeout: float | None) -> Any:
+            return acquire(amount, key=key, timeout=timeout)
+
+        return wait_keyed
 
     def keyed_async(self) -> Callable[[Any, float, float | None], Awaitable[Any]]:
         limiter = self.limiter
         if isinstance(limiter, PerUserLimiter):
             return limiter.acquire_async
-        return limiter._acquire_async
+        acquire_async = self.verbs.acquire_async
+
+        async def wait_keyed(key: Any, amount: float, timeout: float | None) -> Any:
+            return await acquire_async(amount, key=key, timeout=timeout)
+
+        return wait_keyed
 
 
 class _Foreign:
@@ -549,7 +552,7 @@ def decorate(
         on_outcome=on_outcome,
         on_outcome_async=on_outcome_async,
     )
-    gate = getattr(limiter, "_gate", None) if isinstance(limiter, AsyncBucket) else None
+    gate = limiter.gate if isinstance(limiter, AsyncBucket) else None
     if gate is not None and is_async:
         if call is None:
             general_wrapper = wrapper

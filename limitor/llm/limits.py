@@ -382,6 +382,14 @@ class MultiLimitBase(Limiter):
         cost, _ = as_cost(amount)
         return self._statuses(await self._peek_async(key, self._cost_vector(cost)))
 
+    def _status(self, key: Hashable, amount: object) -> Status:
+        cost, _ = as_cost(amount)  # the first limit's (``limiter.verbs.status``)
+        return self._as_status(self._peek(key, self._cost_vector(cost)))
+
+    async def _status_async(self, key: Hashable, amount: object) -> Status:
+        cost, _ = as_cost(amount)
+        return self._as_status(await self._peek_async(key, self._cost_vector(cost)))
+
     def _statuses(self, parts: tuple[PartStatus, ...]) -> dict[str, Status]:
         return {
             limit.name: Status(

@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 from limitor._checks import check_count
 from limitor._gate import ConcurrencyGate
 from limitor.backends.base import Backend
-from limitor.base import async_reservation_scope, gated_enter, reservation_scope
-from limitor.limiter import OnBackendError
+from limitor.base import gated_enter
+from limitor.limiter import OnBackendError, async_reservation_scope, reservation_scope
 from limitor.llm.limits import Limit, MultiLimitBase
 from limitor.results import Reservation
 
