@@ -26,7 +26,7 @@ from limitor import _fork
 from limitor._checks import INF, check_amount, check_quantity, check_timeout
 from limitor._gate import ConcurrencyGate
 from limitor.backends.base import ALL_KEYS, Backend, Grant, LimitSpec, PartStatus, Store
-from limitor.backends.memory import MEMORY, MemoryStore
+from limitor.backends.memory import MEMORY
 from limitor.clock import Clock, check_clock
 from limitor.engines import ENGINES, Engine
 from limitor.errors import (
@@ -129,9 +129,9 @@ class Limiter:
     def _fast_path(self) -> Any:
         """The store's admit-now shortcut, when there is one and nothing listens."""
         store = self._store
-        if self._listeners or not isinstance(store, MemoryStore) or len(self._spec.parts) > 1:
+        if self._listeners or len(self._spec.parts) > 1:
             return None
-        return store.admit_now
+        return getattr(store, "admit_now", None)  # a store that has one says so
 
     # -- listeners (see limitor.listeners) ---------------------------------------------
     # Every decision goes through _decide / _decide_async, which notify the listeners
@@ -241,7 +241,7 @@ class Limiter:
     def name(self, value: str | None) -> None:
         from limitor.base import check_name
 
-        if not isinstance(self._store, MemoryStore):
+        if self._store.does_io:  # a shared backend: the name is the limit's identity
             raise ConfigError(
                 f"name={value!r}: the name of a limit in a shared backend is its identity "
                 f"there ({self._spec.name!r}), set when the limiter is made "
@@ -260,10 +260,12 @@ class Limiter:
 
     def __len__(self) -> int:
         """How many keys' states this process holds (in memory; 0 for shared backends)."""
-        return len(self._store) if isinstance(self._store, MemoryStore) else 0
+        store: Any = self._store  # a store that counts its keys has a length
+        return len(store) if hasattr(type(store), "__len__") and not store.does_io else 0
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(self._store, MemoryStore) and key in self._store
+        store: Any = self._store
+        return hasattr(type(store), "__contains__") and not store.does_io and key in store
 
     @property
     def rate(self) -> float:
