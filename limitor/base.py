@@ -18,12 +18,12 @@ from types import TracebackType
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from limitor._checks import check_count, check_quantity
+from limitor._checks import check_name as check_name  # its former home
 from limitor._gate import ConcurrencyGate
 from limitor.backends.base import Backend, LimitSpec, Part
 from limitor.clock import Clock
 from limitor.configs import BucketConfig, Capacity, as_config
 from limitor.engines import Engine
-from limitor.errors import ConfigError, ConfigTypeError
 from limitor.limiter import Limiter, OnBackendError, async_reservation_scope, reservation_scope
 from limitor.results import Reservation, Stats, Status
 
@@ -227,17 +227,6 @@ class Bucket(Limiter):
             f"<{type(self).__name__} rate={self.rate:g}/s burst={self._burst:g} "
             f"{state} waiting={self._waiting}>"
         )
-
-
-def check_name(name: object) -> str | None:
-    """``name`` if it is ``None`` or a non-empty string (a limit's identity)."""
-    if name is None:
-        return None
-    if not isinstance(name, str):
-        raise ConfigTypeError(f"name must be a string, got {name!r}")
-    if not name:
-        raise ConfigError("name must not be empty")
-    return name
 
 
 async def gated_enter(gate: ConcurrencyGate | None, acquire: Callable[[], Awaitable[Any]]) -> None:

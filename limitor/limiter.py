@@ -23,7 +23,7 @@ from dataclasses import replace
 from typing import Any, Literal, overload
 
 from limitor import _fork
-from limitor._checks import INF, check_amount, check_quantity, check_timeout
+from limitor._checks import INF, check_amount, check_name, check_quantity, check_timeout
 from limitor._gate import ConcurrencyGate
 from limitor.backends.base import ALL_KEYS, Backend, Grant, LimitSpec, PartStatus, Store
 from limitor.backends.memory import MEMORY
@@ -239,8 +239,6 @@ class Limiter:
 
     @name.setter
     def name(self, value: str | None) -> None:
-        from limitor.base import check_name
-
         if self._store.does_io:  # a shared backend: the name is the limit's identity
             raise ConfigError(
                 f"name={value!r}: the name of a limit in a shared backend is its identity "

@@ -17,9 +17,8 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
-from limitor._checks import check_count
+from limitor._checks import check_count, check_name
 from limitor.backends.base import ALL_KEYS, Backend, LimitSpec, Part
-from limitor.base import check_name
 from limitor.configs import BucketConfig, as_config, check_positive
 from limitor.engines import ENGINES
 from limitor.errors import ConfigError

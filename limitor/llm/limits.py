@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from limitor._checks import check_count, check_quantity
+from limitor._checks import check_count, check_name, check_quantity
 from limitor.backends.base import Backend, LimitSpec, Part, PartStatus
-from limitor.base import check_name
 from limitor.configs import check_positive, check_rate
 from limitor.errors import AmountError, AmountTypeError, ConfigError, ConfigTypeError
 from limitor.limiter import Limiter, OnBackendError
