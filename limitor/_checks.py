@@ -109,3 +109,14 @@ def check_count(name: str, value: object, minimum: int = 1) -> int:
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {show(value)}")
     return value
+
+
+def check_name(name: object) -> str | None:
+    """``name`` if it is ``None`` or a non-empty string (a limit's identity)."""
+    if name is None:
+        return None
+    if not isinstance(name, str):
+        raise ConfigTypeError(f"name must be a string, got {name!r}")
+    if not name:
+        raise ConfigError("name must not be empty")
+    return name

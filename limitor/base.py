@@ -18,13 +18,13 @@ from types import TracebackType
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from limitor._checks import check_count, check_quantity
+from limitor._checks import check_name as check_name  # its former home
 from limitor._gate import ConcurrencyGate
 from limitor.backends.base import Backend, LimitSpec, Part
 from limitor.clock import Clock
 from limitor.configs import BucketConfig, Capacity, as_config
 from limitor.engines import Engine
-from limitor.errors import ConfigError, ConfigTypeError
-from limitor.limiter import _CURRENT, Limiter, OnBackendError
+from limitor.limiter import Limiter, OnBackendError, async_reservation_scope, reservation_scope
 from limitor.results import Reservation, Stats, Status
 
 __all__ = ("AsyncBucket", "AsyncRateLimit", "Bucket", "HasCapacity", "SyncBucket", "SyncRateLimit")
@@ -182,53 +182,51 @@ class Bucket(Limiter):
         """Forget all admissions and counters: the bucket is full again."""
         self._reset()
 
+    # -- the async twins (never block an event loop, on any backend) ------------------
+
+    async def acquire_async(self, amount: float = 1, timeout: float | None = None) -> None:
+        """Wait, without blocking the event loop, until ``amount`` units may go."""
+        if not self._admit_at_once(None, amount, timeout):
+            await self._acquire_async(None, amount, timeout)
+
+    async def try_acquire_async(self, amount: float = 1) -> bool:
+        """:meth:`try_acquire` for tasks: admit now or refuse now, never blocking."""
+        return await self._police_or_raise_async(None, amount)
+
+    async def reserve_async(self, amount: float = 1, timeout: float | None = None) -> Reservation:
+        """``reserve`` for tasks: commit ``amount`` for the earliest time it fits."""
+        return await self._reserve_for_async(None, amount, timeout)
+
+    async def reconcile_async(self, actual: float, estimated: float) -> None:
+        """``reconcile`` for tasks: refund or charge the difference, never blocking."""
+        await self._reconcile_estimate_async(actual, estimated)
+
+    async def status_async(self, amount: float = 1) -> Status:
+        """:meth:`status` for tasks."""
+        return await self._status_async(None, amount)
+
+    async def hold_async(self, seconds: float) -> None:
+        """:meth:`hold` for tasks."""
+        await self._hold_async(None, seconds)
+
+    async def charge_async(self, amount: float) -> None:
+        """:meth:`charge` for tasks."""
+        await self._charge_async(None, amount)
+
+    async def reset_async(self) -> None:
+        """:meth:`reset` for tasks."""
+        await self._reset_async()
+
     def __repr__(self) -> str:
-        remaining = self._peek(None, 0.0)[0].remaining
+        if self._store.does_io:  # a repr never reads a shared backend
+            state = f"name={self._spec.name!r}"
+        else:
+            remaining = self._peek(None, 0.0)[0].remaining
+            state = f"remaining={round(remaining, 9) + 0.0:.6g}"
         return (
             f"<{type(self).__name__} rate={self.rate:g}/s burst={self._burst:g} "
-            f"remaining={round(remaining, 9) + 0.0:.6g} waiting={self._waiting}>"
+            f"{state} waiting={self._waiting}>"
         )
-
-
-def check_name(name: object) -> str | None:
-    """``name`` if it is ``None`` or a non-empty string (a limit's identity)."""
-    if name is None:
-        return None
-    if not isinstance(name, str):
-        raise ConfigTypeError(f"name must be a string, got {name!r}")
-    if not name:
-        raise ConfigError("name must not be empty")
-    return name
-
-
-@contextmanager
-def reservation_scope(limiter: Limiter, amount: object, timeout: object) -> Iterator[None]:
-    """Acquire ``amount`` (blocking) for a ``with`` block; ``reconcile`` inside it is exact."""
-    reservation = limiter._acquire_sync(None, amount, timeout)
-    token = _CURRENT.set(reservation)
-    try:
-        yield
-    finally:
-        _CURRENT.reset(token)
-
-
-@asynccontextmanager
-async def async_reservation_scope(
-    limiter: Limiter, gate: ConcurrencyGate | None, amount: object, timeout: object
-) -> AsyncIterator[None]:
-    """Take a ``max_concurrent`` place, then ``amount``, for an ``async with`` block."""
-    if gate is not None:
-        await gate.acquire()
-    try:
-        reservation = await limiter._acquire_async(None, amount, timeout)
-        token = _CURRENT.set(reservation)
-        try:
-            yield
-        finally:
-            _CURRENT.reset(token)
-    finally:
-        if gate is not None:
-            gate.release()
 
 
 async def gated_enter(gate: ConcurrencyGate | None, acquire: Callable[[], Awaitable[Any]]) -> None:
@@ -371,6 +369,11 @@ class AsyncBucket(Bucket):
         """The most ``async with`` bodies running at once, or ``None`` for no bound."""
         return self._max_concurrent
 
+    @property
+    def gate(self) -> ConcurrencyGate | None:
+        """What bounds the ``async with`` bodies (``None`` without ``max_concurrent``)."""
+        return self._gate
+
     async def acquire(self, amount: float = 1, timeout: float | None = None) -> None:
         """Wait until ``amount`` units may go, without blocking the event loop.
 
@@ -399,7 +402,7 @@ class AsyncBucket(Bucket):
 
     async def reconcile(self, actual: float, estimated: float) -> None:
         """Correct an estimate once the real amount is known; never waits or raises for debt."""
-        self._reconcile_estimate(actual, estimated)
+        await self._reconcile_estimate_async(actual, estimated)
 
     @asynccontextmanager
     async def acquire_ctx(

@@ -5,23 +5,28 @@ A :class:`Limiter` validates what callers ask, lets its backend's store make the
 until the time the store gave. Buckets, per-user limiters and LLM limiters are thin
 classes over it: a key of ``None``, a user's key, or several limits at once.
 
-Only the waiting and the store calls of a backend that does I/O exist twice (a thread
-sleeps, a task awaits); everything else is shared.
+Each verb is written once as prepare -> one store call -> finish; only the waiting and
+that store call exist twice (a thread sleeps and calls the sync verb; a task awaits and
+calls the store's async twin, so an event loop is never blocked). The fail-open policy
+(``on_backend_error="allow"``) wraps that one call for every verb: reserve, give back,
+charge, peek, hold and reset.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Hashable
+from collections.abc import AsyncIterator, Hashable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import replace
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from limitor import _fork
-from limitor._checks import INF, check_amount, check_quantity, check_timeout
+from limitor._checks import INF, check_amount, check_name, check_quantity, check_timeout
+from limitor._gate import ConcurrencyGate
 from limitor.backends.base import ALL_KEYS, Backend, Grant, LimitSpec, PartStatus, Store
-from limitor.backends.memory import MEMORY, MemoryStore
+from limitor.backends.memory import MEMORY
 from limitor.clock import Clock, check_clock
 from limitor.engines import ENGINES, Engine
 from limitor.errors import (
@@ -36,7 +41,7 @@ from limitor.errors import (
 from limitor.listeners import LimitEvent, Listener, check_listener, notify
 from limitor.results import Reservation, Stats, Status
 
-__all__ = ("Limiter",)
+__all__ = ("Limiter", "Verbs", "async_reservation_scope", "reservation_scope")
 
 log = logging.getLogger("limitor")
 
@@ -47,6 +52,9 @@ _CURRENT: ContextVar[Reservation | None] = ContextVar("limitor_reservation", def
 
 _FAIL_OPEN_LOG_INTERVAL = 60.0
 """Seconds between two log lines about a backend failing open."""
+
+_FAILED: object = object()
+"""What a store call that failed open returns, where its caller must tell."""
 
 
 def check_backend(backend: object) -> Backend:
@@ -121,9 +129,9 @@ class Limiter:
     def _fast_path(self) -> Any:
         """The store's admit-now shortcut, when there is one and nothing listens."""
         store = self._store
-        if self._listeners or not isinstance(store, MemoryStore) or len(self._spec.parts) > 1:
+        if self._listeners or len(self._spec.parts) > 1:
             return None
-        return store.admit_now
+        return getattr(store, "admit_now", None)  # a store that has one says so
 
     # -- listeners (see limitor.listeners) ---------------------------------------------
     # Every decision goes through _decide / _decide_async, which notify the listeners
@@ -206,6 +214,11 @@ class Limiter:
         return self._clock
 
     @property
+    def verbs(self) -> Verbs:
+        """Every verb once, with ``key=`` a keyword (see :class:`Verbs`)."""
+        return Verbs(self)
+
+    @property
     def store(self) -> Store:
         """The backend's handle on this limit."""
         return self._store
@@ -226,10 +239,12 @@ class Limiter:
 
     @name.setter
     def name(self, value: str | None) -> None:
-        from limitor.base import check_name
-
-        if not isinstance(self._store, MemoryStore):
-            raise ConfigError("the name of a limit in a shared backend is set at construction")
+        if self._store.does_io:  # a shared backend: the name is the limit's identity
+            raise ConfigError(
+                f"name={value!r}: the name of a limit in a shared backend is its identity "
+                f"there ({self._spec.name!r}), set when the limiter is made "
+                "(PerUserLimiter(..., backend=..., name=...))"
+            )
         self._spec = replace(self._spec, name=check_name(value))
 
     @property
@@ -243,10 +258,12 @@ class Limiter:
 
     def __len__(self) -> int:
         """How many keys' states this process holds (in memory; 0 for shared backends)."""
-        return len(self._store) if isinstance(self._store, MemoryStore) else 0
+        store: Any = self._store  # a store that counts its keys has a length
+        return len(store) if hasattr(type(store), "__len__") and not store.does_io else 0
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(self._store, MemoryStore) and key in self._store
+        store: Any = self._store
+        return hasattr(type(store), "__contains__") and not store.does_io and key in store
 
     @property
     def rate(self) -> float:
@@ -275,11 +292,38 @@ class Limiter:
             backend_errors=self._backend_errors,
         )
 
-    def _peek(self, key: Hashable, amount: Any) -> tuple[PartStatus, ...]:
-        return self._store.peek(key, self._vector(amount))
+    @overload
+    def _peek(self, key: Hashable, amount: Any) -> tuple[PartStatus, ...]: ...
 
-    def _status(self, key: Hashable, amount: object) -> Status:
-        part = self._peek(key, check_quantity("amount", amount))[0]
+    @overload
+    def _peek(
+        self, key: Hashable, amount: Any, *, unknown: None
+    ) -> tuple[PartStatus, ...] | None: ...
+
+    def _peek(self, key: Hashable, amount: Any, *, unknown: Any = _FAILED) -> Any:
+        """The store's peek; failing open, ``unknown`` (default: every part full)."""
+        fallback = self._unknown() if unknown is _FAILED else unknown
+        return self._call(key, amount, fallback, "peek", key, self._vector(amount))
+
+    @overload
+    async def _peek_async(self, key: Hashable, amount: Any) -> tuple[PartStatus, ...]: ...
+
+    @overload
+    async def _peek_async(
+        self, key: Hashable, amount: Any, *, unknown: None
+    ) -> tuple[PartStatus, ...] | None: ...
+
+    async def _peek_async(self, key: Hashable, amount: Any, *, unknown: Any = _FAILED) -> Any:
+        """:meth:`_peek` for tasks."""
+        fallback = self._unknown() if unknown is _FAILED else unknown
+        return await self._acall(key, amount, fallback, "peek", key, self._vector(amount))
+
+    def _unknown(self) -> tuple[PartStatus, ...]:
+        """What a peek reports when the backend failed open: every part full."""
+        return tuple(PartStatus(part.burst, 0.0, 0.0) for part in self._spec.parts)
+
+    def _as_status(self, parts: tuple[PartStatus, ...]) -> Status:
+        part = parts[0]
         return Status(
             limit=self._burst,
             remaining=part.remaining,
@@ -287,10 +331,19 @@ class Limiter:
             reset_after=part.reset_after,
         )
 
-    # -- backend failures ---------------------------------------------------------------
+    def _status(self, key: Hashable, amount: object) -> Status:
+        return self._as_status(self._peek(key, check_quantity("amount", amount)))
+
+    async def _status_async(self, key: Hashable, amount: object) -> Status:
+        return self._as_status(await self._peek_async(key, check_quantity("amount", amount)))
+
+    # -- the one store call of each verb, under the backend-failure policy ---------------
 
     def _failed(self, key: Hashable, amount: Any, error: BackendError) -> Grant:
-        """Fail open (``on_backend_error="allow"``) or raise ``error``."""
+        """Fail open (``on_backend_error="allow"``) or raise ``error``.
+
+        Returns the grant a reservation gets when failing open (admitted now).
+        """
         if self._listeners:
             event = LimitEvent(self._spec.name, key, amount, error=error)
             notify(self._listeners, "on_backend_error", event)
@@ -307,6 +360,29 @@ class Limiter:
             log.warning("rate limit backend failed, allowing calls: %s", error)
         return Grant(True, 0.0, 0.0, None, now)
 
+    def _call(
+        self, key: Hashable, amount: Any, fallback: Any, verb: str, *args: Any, **kwargs: Any
+    ) -> Any:
+        """The store's ``verb``; ``fallback`` when it fails and the policy is to allow."""
+        try:
+            return getattr(self._store, verb)(*args, **kwargs)
+        except BackendError as error:
+            self._failed(key, amount, error)
+            return fallback
+
+    async def _acall(
+        self, key: Hashable, amount: Any, fallback: Any, verb: str, *args: Any, **kwargs: Any
+    ) -> Any:
+        """:meth:`_call` for tasks: the store's async twin when it does I/O."""
+        store = self._store
+        try:
+            if store.does_io:
+                return await getattr(store, "a" + verb)(*args, **kwargs)
+            return getattr(store, verb)(*args, **kwargs)
+        except BackendError as error:
+            self._failed(key, amount, error)
+            return fallback
+
     def _decide(self, key: Hashable, amount: Any, max_wait: float) -> Grant:
         try:
             grant = self._store.reserve(key, self._vector(amount), max_wait)
@@ -317,11 +393,11 @@ class Limiter:
         return grant
 
     async def _decide_async(self, key: Hashable, amount: Any, max_wait: float) -> Grant:
-        store: Any = self._store
+        store = self._store
         if not store.does_io:
             return self._decide(key, amount, max_wait)
         try:
-            grant: Grant = await store.areserve(key, self._vector(amount), max_wait)
+            grant = await store.areserve(key, self._vector(amount), max_wait)
         except BackendError as error:
             return self._failed(key, amount, error)
         if self._listeners:
@@ -506,10 +582,22 @@ class Limiter:
         n = self._check(amount)
         if self._is_nothing(n):
             return self._zero(key, n)
+        return self._policed(key, n, self._decide(key, n, 0.0), hold=hold)
+
+    async def _police_checked_async(
+        self, key: Hashable, amount: object, *, hold: bool
+    ) -> Reservation | None:
+        """:meth:`_police_checked` for tasks."""
+        n = self._check(amount)
+        if self._is_nothing(n):
+            return self._zero(key, n)
+        return self._policed(key, n, await self._decide_async(key, n, 0.0), hold=hold)
+
+    def _policed(self, key: Hashable, n: Any, grant: Grant, *, hold: bool) -> Reservation | None:
         if hold:
-            return self._commit(key, n, 0.0, waiter=False, refusal=RateLimitExceeded)
-        retry_after = self._police(key, n)
-        if retry_after:
+            return self._reservation(key, n, grant, 0.0, waiter=False, refusal=RateLimitExceeded)
+        if not grant.admitted:
+            retry_after = grant.retry_after
             raise RateLimitExceeded(
                 f"rate limit exceeded; retry in {retry_after:.6g}s", retry_after=retry_after
             )
@@ -521,20 +609,45 @@ class Limiter:
         ticket = reservation._ticket
         if ticket is None or self._is_nothing(reservation.amount):
             return 0.0
-        given, _ = self._store.give_back(
-            reservation.key, self._vector(reservation.amount), ticket, cancel=True
-        )
-        return given
+        amount = reservation.amount
+        given, _ = self._call(
+            reservation.key, amount, (0.0, ticket), "give_back",
+            reservation.key, self._vector(amount), ticket, cancel=True,
+        )  # fmt: skip
+        return float(given)
 
-    def _reconcile_reservation(self, reservation: Reservation, actual: object) -> None:
+    async def _cancel_reservation_async(self, reservation: Reservation) -> float:
+        ticket = reservation._ticket
+        if ticket is None or self._is_nothing(reservation.amount):
+            return 0.0
+        amount = reservation.amount
+        given, _ = await self._acall(
+            reservation.key, amount, (0.0, ticket), "give_back",
+            reservation.key, self._vector(amount), ticket, cancel=True,
+        )  # fmt: skip
+        return float(given)
+
+    def _reconcile_plan(self, reservation: Reservation, actual: object) -> tuple[Any, Any, Any]:
+        """``(extra, unused, checked)`` for reconciling ``reservation`` to ``actual``."""
         if not reservation.ok:
             raise ReservationError("cannot reconcile a cancelled reservation")
         checked = self._check_actual(actual, reservation.amount)
-        self._adjust(reservation, reservation.key, *self._split(checked, reservation.amount))
+        return (*self._split(checked, reservation.amount), checked)
+
+    def _reconcile_reservation(self, reservation: Reservation, actual: object) -> None:
+        extra, unused, checked = self._reconcile_plan(reservation, actual)
+        self._adjust(reservation, reservation.key, extra, unused)
         reservation.amount = checked
 
-    def _reconcile_estimate(self, actual: object, estimated: object) -> None:
-        """The 0.6 ``reconcile(actual, estimated)``: refund or charge the difference.
+    async def _reconcile_reservation_async(self, reservation: Reservation, actual: object) -> None:
+        extra, unused, checked = self._reconcile_plan(reservation, actual)
+        await self._adjust_async(reservation, reservation.key, extra, unused)
+        reservation.amount = checked
+
+    def _estimate_plan(
+        self, actual: object, estimated: object
+    ) -> tuple[Reservation | None, Hashable, Any, Any]:
+        """The 0.6 ``reconcile(actual, estimated)``: what to refund or charge, and where.
 
         Inside ``acquire_ctx`` it is exact for that block's reservation. Outside, the
         refund is taken from the end of the schedule (as if the estimate were the latest
@@ -545,42 +658,245 @@ class Limiter:
         if current is not None and current._owner is self and current.ok:
             estimate = self._check_actual(estimated, current.amount)
             target = self._check_actual(actual, estimate)
-            self._adjust(current, current.key, *self._split(target, estimate))
-            return
+            return (current, current.key, *self._split(target, estimate))
         estimate = self._check_estimate(estimated)
         target = self._check_actual(actual, estimate)
-        self._adjust(None, None, *self._split(target, estimate))
+        return (None, None, *self._split(target, estimate))
+
+    def _reconcile_estimate(self, actual: object, estimated: object) -> None:
+        """The 0.6 ``reconcile(actual, estimated)`` (see :meth:`_estimate_plan`)."""
+        self._adjust(*self._estimate_plan(actual, estimated))
+
+    async def _reconcile_estimate_async(self, actual: object, estimated: object) -> None:
+        """:meth:`_reconcile_estimate` for tasks."""
+        await self._adjust_async(*self._estimate_plan(actual, estimated))
 
     def _adjust(
         self, reservation: Reservation | None, key: Hashable, extra: Any, unused: Any
     ) -> None:
         """Charge ``extra`` as debt and refund ``unused`` (either may be None).
 
-        A refund comes out of ``reservation``'s spans when it has any, else out of the
-        end of the schedule.
+        A refund comes out of ``reservation``'s spans; a reservation that holds nothing
+        (made while the backend failed open) refunds nothing. Without a reservation (the
+        0.6 ``reconcile(actual, estimated)``) it comes off the end of the schedule.
         """
-        if unused is not None:
+        if unused is not None and (reservation is None or reservation._ticket is not None):
             ticket = None if reservation is None else reservation._ticket
-            _, after = self._store.give_back(key, self._vector(unused), ticket, cancel=False)
+            _, after = self._call(
+                key, unused, (0.0, ticket), "give_back",
+                key, self._vector(unused), ticket, cancel=False,
+            )  # fmt: skip
             if reservation is not None:
                 reservation._ticket = after
         if extra is not None:
-            self._store.charge(key, self._vector(extra))
+            self._call(key, extra, None, "charge", key, self._vector(extra))
+
+    async def _adjust_async(
+        self, reservation: Reservation | None, key: Hashable, extra: Any, unused: Any
+    ) -> None:
+        """:meth:`_adjust` for tasks."""
+        if unused is not None and (reservation is None or reservation._ticket is not None):
+            ticket = None if reservation is None else reservation._ticket
+            _, after = await self._acall(
+                key, unused, (0.0, ticket), "give_back",
+                key, self._vector(unused), ticket, cancel=False,
+            )  # fmt: skip
+            if reservation is not None:
+                reservation._ticket = after
+        if extra is not None:
+            await self._acall(key, extra, None, "charge", key, self._vector(extra))
+
+    def _debt(self, amount: object) -> Any:
+        """A valid amount to charge, or None for nothing."""
+        n = self._check_actual(amount, self._check_estimate(0))
+        return None if self._is_nothing(n) else n
 
     def _charge(self, key: Hashable, amount: object) -> None:
         """Consume ``amount`` now without any check (debt)."""
-        n = self._check_actual(amount, self._check_estimate(0))
-        if not self._is_nothing(n):
-            self._store.charge(key, self._vector(n))
+        n = self._debt(amount)
+        if n is not None:
+            self._call(key, n, None, "charge", key, self._vector(n))
+
+    async def _charge_async(self, key: Hashable, amount: object) -> None:
+        """:meth:`_charge` for tasks."""
+        n = self._debt(amount)
+        if n is not None:
+            await self._acall(key, n, None, "charge", key, self._vector(n))
 
     def _hold(self, key: Hashable, seconds: object) -> None:
         """Admit nothing for ``key`` during the next ``seconds``."""
         duration = check_quantity("seconds", seconds)
         if duration > 0:
-            self._store.hold(key, duration)
+            self._call(key, None, None, "hold", key, duration)
+
+    async def _hold_async(self, key: Hashable, seconds: object) -> None:
+        """:meth:`_hold` for tasks."""
+        duration = check_quantity("seconds", seconds)
+        if duration > 0:
+            await self._acall(key, None, None, "hold", key, duration)
 
     def _reset(self, key: object = ALL_KEYS) -> None:
-        self._store.reset(key)
-        if key is ALL_KEYS:
+        self._after_reset(key, self._call(key, None, _FAILED, "reset", key))
+
+    async def _reset_async(self, key: object = ALL_KEYS) -> None:
+        self._after_reset(key, await self._acall(key, None, _FAILED, "reset", key))
+
+    def _after_reset(self, key: object, outcome: object) -> None:
+        if key is ALL_KEYS and outcome is not _FAILED:  # a failed reset forgot nothing
             with self._wait_lock:
                 self._backend_errors = 0
+
+
+class Verbs:
+    """Every verb of one limiter once, with ``key=`` a keyword, and its async twin.
+
+    ``limiter.verbs`` is what code that drives any limitor limiter calls (the decorators,
+    the ``acquire_ctx`` scopes): the public classes keep the signatures of limitor 0.6
+    (``bucket.acquire(amount, timeout)``, ``per_user.acquire(key, amount)``...) and go
+    through the same machinery. Each verb validates, makes one store call (the async
+    twin's is the store's async verb) under the backend-failure policy, and finishes.
+
+    Example:
+        >>> from limitor import SyncLeakyBucket
+        >>> from limitor.testing import FakeClock
+        >>> verbs = SyncLeakyBucket(rate="10/s", clock=FakeClock()).verbs
+        >>> verbs.try_acquire(4)
+        True
+        >>> round(verbs.status(key=None).remaining, 9)
+        6.0
+    """
+
+    __slots__ = ("_limiter",)
+
+    def __init__(self, limiter: Limiter) -> None:
+        self._limiter = limiter
+
+    @property
+    def limiter(self) -> Limiter:
+        """The limiter these verbs act on."""
+        return self._limiter
+
+    def admit_now(self, amount: Any = 1, *, key: Hashable = None) -> bool:
+        """The fast path: True when a plain positive ``amount`` was admitted at once.
+
+        False means "use :meth:`acquire`": it did not fit, it needs validating, or the
+        store has no fast path. Never waits, never raises.
+        """
+        return self._limiter._admit_at_once(key, amount, None)
+
+    def acquire(
+        self, amount: object = 1, *, key: Hashable = None, timeout: float | None = None
+    ) -> Reservation:
+        """Block the thread until ``amount`` may go; the reservation (to reconcile)."""
+        return self._limiter._acquire_sync(key, amount, timeout)
+
+    async def acquire_async(
+        self, amount: object = 1, *, key: Hashable = None, timeout: float | None = None
+    ) -> Reservation:
+        """Await, never blocking the event loop, until ``amount`` may go."""
+        return await self._limiter._acquire_async(key, amount, timeout)
+
+    def try_acquire(self, amount: object = 1, *, key: Hashable = None) -> bool:
+        """Take ``amount`` now if it fits (True), else nothing (False)."""
+        return self._limiter._police_or_raise(key, amount)
+
+    async def try_acquire_async(self, amount: object = 1, *, key: Hashable = None) -> bool:
+        """:meth:`try_acquire` for tasks."""
+        return await self._limiter._police_or_raise_async(key, amount)
+
+    def police(
+        self, amount: object = 1, *, key: Hashable = None, hold: bool = False
+    ) -> Reservation | None:
+        """Admit ``amount`` now or raise ``RateLimitExceeded``; with ``hold``, the reservation."""
+        return self._limiter._police_checked(key, amount, hold=hold)
+
+    async def police_async(
+        self, amount: object = 1, *, key: Hashable = None, hold: bool = False
+    ) -> Reservation | None:
+        """:meth:`police` for tasks."""
+        return await self._limiter._police_checked_async(key, amount, hold=hold)
+
+    def reserve(
+        self, amount: object = 1, *, key: Hashable = None, timeout: float | None = None
+    ) -> Reservation:
+        """Commit ``amount`` for the earliest time it fits; return at once."""
+        return self._limiter._reserve_for(key, amount, timeout)
+
+    async def reserve_async(
+        self, amount: object = 1, *, key: Hashable = None, timeout: float | None = None
+    ) -> Reservation:
+        """:meth:`reserve` for tasks."""
+        return await self._limiter._reserve_for_async(key, amount, timeout)
+
+    def reconcile(self, actual: object, estimated: object) -> None:
+        """The 0.6 ``reconcile(actual, estimated)``: refund or charge the difference."""
+        self._limiter._reconcile_estimate(actual, estimated)
+
+    async def reconcile_async(self, actual: object, estimated: object) -> None:
+        """:meth:`reconcile` for tasks."""
+        await self._limiter._reconcile_estimate_async(actual, estimated)
+
+    def status(self, amount: object = 1, *, key: Hashable = None) -> Status:
+        """The live state of ``key`` (of the first limit, for several); changes nothing."""
+        return self._limiter._status(key, amount)
+
+    async def status_async(self, amount: object = 1, *, key: Hashable = None) -> Status:
+        """:meth:`status` for tasks."""
+        return await self._limiter._status_async(key, amount)
+
+    def hold(self, seconds: object, *, key: Hashable = None) -> None:
+        """Admit nothing for ``key`` during the next ``seconds``."""
+        self._limiter._hold(key, seconds)
+
+    async def hold_async(self, seconds: object, *, key: Hashable = None) -> None:
+        """:meth:`hold` for tasks."""
+        await self._limiter._hold_async(key, seconds)
+
+    def charge(self, amount: object, *, key: Hashable = None) -> None:
+        """Consume ``amount`` for ``key`` now without any check (debt)."""
+        self._limiter._charge(key, amount)
+
+    async def charge_async(self, amount: object, *, key: Hashable = None) -> None:
+        """:meth:`charge` for tasks."""
+        await self._limiter._charge_async(key, amount)
+
+    def reset(self, *, key: object = ALL_KEYS) -> None:
+        """Forget ``key``'s state (default: every key's, and the counters)."""
+        self._limiter._reset(key)
+
+    async def reset_async(self, *, key: object = ALL_KEYS) -> None:
+        """:meth:`reset` for tasks."""
+        await self._limiter._reset_async(key)
+
+    def __repr__(self) -> str:
+        return f"<Verbs of {self._limiter!r}>"
+
+
+@contextmanager
+def reservation_scope(limiter: Limiter, amount: object, timeout: object) -> Iterator[None]:
+    """Acquire ``amount`` (blocking) for a ``with`` block; ``reconcile`` inside it is exact."""
+    reservation = limiter._acquire_sync(None, amount, timeout)
+    token = _CURRENT.set(reservation)
+    try:
+        yield
+    finally:
+        _CURRENT.reset(token)
+
+
+@asynccontextmanager
+async def async_reservation_scope(
+    limiter: Limiter, gate: ConcurrencyGate | None, amount: object, timeout: object
+) -> AsyncIterator[None]:
+    """Take a ``max_concurrent`` place, then ``amount``, for an ``async with`` block."""
+    if gate is not None:
+        await gate.acquire()
+    try:
+        reservation = await limiter._acquire_async(None, amount, timeout)
+        token = _CURRENT.set(reservation)
+        try:
+            yield
+        finally:
+            _CURRENT.reset(token)
+    finally:
+        if gate is not None:
+            gate.release()

@@ -17,9 +17,8 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
-from limitor._checks import check_count
+from limitor._checks import check_count, check_name
 from limitor.backends.base import ALL_KEYS, Backend, LimitSpec, Part
-from limitor.base import check_name
 from limitor.configs import BucketConfig, as_config, check_positive
 from limitor.engines import ENGINES
 from limitor.errors import ConfigError
@@ -137,6 +136,37 @@ class PerUserLimiter(Limiter):
             self._reset(ALL_KEYS)
         for key in keys:
             self._reset(key)
+
+    # -- the async twins (never block an event loop, on any backend) ------------------
+
+    async def try_acquire_async(self, key: Hashable, amount: float = 1) -> bool:
+        """:meth:`try_acquire` for tasks."""
+        return await self._police_or_raise_async(key, amount)
+
+    async def reserve_async(
+        self, key: Hashable, amount: float = 1, timeout: float | None = None
+    ) -> Reservation:
+        """:meth:`reserve` for tasks."""
+        return await self._reserve_for_async(key, amount, timeout)
+
+    async def status_async(self, key: Hashable, amount: float = 1) -> Status:
+        """:meth:`status` for tasks."""
+        return await self._status_async(key, amount)
+
+    async def hold_async(self, seconds: float, *, key: Hashable = None) -> None:
+        """:meth:`hold` for tasks."""
+        await self._hold_async(key, seconds)
+
+    async def charge_async(self, amount: float, *, key: Hashable = None) -> None:
+        """:meth:`charge` for tasks."""
+        await self._charge_async(key, amount)
+
+    async def reset_async(self, *keys: Hashable) -> None:
+        """:meth:`reset` for tasks."""
+        if not keys:
+            await self._reset_async(ALL_KEYS)
+        for key in keys:
+            await self._reset_async(key)
 
     # -- views -------------------------------------------------------------------------
 

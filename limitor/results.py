@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
+
+import anyio
 
 from limitor.engines._base import Decision
 
@@ -13,6 +16,8 @@ if TYPE_CHECKING:
     from limitor.clock import Clock
 
 __all__ = ("Decision", "Reservation", "Stats", "Status")
+
+log = logging.getLogger("limitor")
 
 
 class ReservationOwner(Protocol):
@@ -26,6 +31,12 @@ class ReservationOwner(Protocol):
     def _cancel_reservation(self, reservation: Reservation) -> float: ...
 
     def _reconcile_reservation(self, reservation: Reservation, actual: float) -> None: ...
+
+    async def _cancel_reservation_async(self, reservation: Reservation) -> float: ...
+
+    async def _reconcile_reservation_async(
+        self, reservation: Reservation, actual: float
+    ) -> None: ...
 
 
 class Reservation:
@@ -82,25 +93,41 @@ class Reservation:
         return max(self.time_to_act - now, 0.0)
 
     def wait(self) -> None:
-        """Block the thread until the reservation's time; cancel it if interrupted."""
+        """Block the thread until the reservation's time; cancel it if interrupted.
+
+        The interruption always wins: a give-back that fails is logged, never raised
+        in its place.
+        """
         clock = self._owner.clock
         try:
             remaining = self.time_to_act - clock.now()
             if remaining > 0:
                 clock.sleep(remaining)
         except BaseException:
-            self.cancel()
+            try:
+                self.cancel()
+            except Exception as error:  # the interruption wins
+                log.warning("could not give back a cancelled reservation: %s", error)
             raise
 
     async def wait_async(self) -> None:
-        """Await the reservation's time; cancel it if the task is cancelled meanwhile."""
+        """Await the reservation's time; cancel it if the task is cancelled meanwhile.
+
+        The give-back uses the backend's async verb, shielded from the cancellation so it
+        completes; the cancellation always wins: a give-back that fails is logged, never
+        raised in its place.
+        """
         clock = self._owner.clock
         try:
             remaining = self.time_to_act - clock.now()
             if remaining > 0:
                 await clock.asleep(remaining)
         except BaseException:
-            self.cancel()
+            with anyio.CancelScope(shield=True):
+                try:
+                    await self.cancel_async()
+                except Exception as error:  # the cancellation wins
+                    log.warning("could not give back a cancelled reservation: %s", error)
             raise
 
     def cancel(self) -> float:
@@ -117,6 +144,17 @@ class Reservation:
         self._cancelled = True
         return self._owner._cancel_reservation(self)
 
+    async def cancel_async(self) -> float:
+        """:meth:`cancel` for tasks: never blocks the event loop, on any backend."""
+        if self._cancelled:
+            return 0.0
+        self._cancelled = True
+        return await self._owner._cancel_reservation_async(self)
+
+    async def reconcile_async(self, actual: float) -> None:
+        """:meth:`reconcile` for tasks: never blocks the event loop, on any backend."""
+        await self._owner._reconcile_reservation_async(self, actual)
+
     def reconcile(self, actual: float) -> None:
         """Set the real amount: refund what was unused, charge the excess as debt.
 
@@ -132,9 +170,13 @@ class Reservation:
     def __repr__(self) -> str:
         state = "cancelled" if self._cancelled else f"delay={self.delay:.6g}s"
         key = "" if self.key is None else f" key={self.key!r}"
-        amount = self.amount  # a number, or an LLM call's units per part (a tuple)
-        shown = f"{amount:g}" if isinstance(amount, int | float) else repr(amount)
-        return f"<Reservation amount={shown}{key} {state}>"
+        amount: Any = self.amount
+        units = (
+            "(" + ", ".join(f"{part:g}" for part in amount) + ")"
+            if isinstance(amount, tuple)  # one number per limit (an LLM call)
+            else f"{amount:g}"
+        )
+        return f"<Reservation amount={units}{key} {state}>"
 
 
 @dataclass(frozen=True, slots=True)

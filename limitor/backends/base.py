@@ -26,8 +26,10 @@ atomic step (one short lock in memory, one Lua script call on Redis):
 **Time belongs to the backend** (memory: the limiter's clock; Redis: the server's
 ``TIME``), so processes and hosts never compare clocks. A :class:`Grant` says how long
 the caller must wait *from the moment of the decision*; the caller sleeps on its own
-clock. Sync verbs always exist; a backend that does I/O (``does_io``) also has async twins
-named with an ``a`` prefix (``areserve``...), so an event loop is never blocked.
+clock. Every verb has an async twin named with an ``a`` prefix (``areserve``,
+``agive_back``, ``acharge``, ``apeek``, ``ahold``, ``areset``): async code calls those
+and never makes a blocking backend call. A store that does no I/O (``does_io`` False,
+memory) serves them without awaiting anything (:class:`SyncStoreAsyncTwins`).
 
 **The schedule.** All four algorithms admit by the same rule (bursts of ``burst``, then
 ``rate`` units per second), so every part of a limit can be thought of as one line of
@@ -72,6 +74,7 @@ __all__ = (
     "PartStatus",
     "Store",
     "StoreCounts",
+    "SyncStoreAsyncTwins",
     "Ticket",
 )
 
@@ -267,6 +270,71 @@ class Store(Protocol):
     def counts(self) -> StoreCounts:
         """What this store decided in this process (for ``stats``)."""
         ...
+
+    # -- the async half: the same verbs for async callers, never blocking an event loop.
+    # A cancelled caller leaves at once; what the store committed for it is given back.
+
+    async def areserve(self, key: Hashable, amount: Amount, max_wait: float) -> Grant:
+        """:meth:`reserve` for async callers; a cancelled caller's grant is given back."""
+        ...
+
+    async def agive_back(
+        self, key: Hashable, amount: Amount, ticket: Ticket | None, *, cancel: bool
+    ) -> tuple[float, Ticket | None]:
+        """:meth:`give_back` for async callers."""
+        ...
+
+    async def acharge(self, key: Hashable, amount: Amount) -> None:
+        """:meth:`charge` for async callers."""
+        ...
+
+    async def apeek(self, key: Hashable, amount: Amount) -> tuple[PartStatus, ...]:
+        """:meth:`peek` for async callers."""
+        ...
+
+    async def ahold(self, key: Hashable, seconds: float) -> None:
+        """:meth:`hold` for async callers."""
+        ...
+
+    async def areset(self, key: object) -> None:
+        """:meth:`reset` for async callers."""
+        ...
+
+
+class SyncStoreAsyncTwins:
+    """The async half of the contract for a store that does no I/O (``does_io`` False).
+
+    Each twin runs the sync verb and returns: the verb takes one short lock and never
+    waits, so an event loop is not blocked and there is no await point to cancel at.
+    """
+
+    __slots__ = ()
+
+    async def areserve(self: Store, key: Hashable, amount: Amount, max_wait: float) -> Grant:
+        """:meth:`Store.reserve`, for async callers."""
+        return self.reserve(key, amount, max_wait)
+
+    async def agive_back(
+        self: Store, key: Hashable, amount: Amount, ticket: Ticket | None, *, cancel: bool
+    ) -> tuple[float, Ticket | None]:
+        """:meth:`Store.give_back`, for async callers."""
+        return self.give_back(key, amount, ticket, cancel=cancel)
+
+    async def acharge(self: Store, key: Hashable, amount: Amount) -> None:
+        """:meth:`Store.charge`, for async callers."""
+        self.charge(key, amount)
+
+    async def apeek(self: Store, key: Hashable, amount: Amount) -> tuple[PartStatus, ...]:
+        """:meth:`Store.peek`, for async callers."""
+        return self.peek(key, amount)
+
+    async def ahold(self: Store, key: Hashable, seconds: float) -> None:
+        """:meth:`Store.hold`, for async callers."""
+        self.hold(key, seconds)
+
+    async def areset(self: Store, key: object) -> None:
+        """:meth:`Store.reset`, for async callers."""
+        self.reset(key)
 
 
 class Backend(Protocol):

@@ -41,6 +41,7 @@ from limitor.backends.base import (
     LimitSpec,
     PartStatus,
     StoreCounts,
+    SyncStoreAsyncTwins,
     Ticket,
 )
 from limitor.clock import Clock
@@ -262,7 +263,7 @@ MEMORY = MemoryBackend()
 """The default backend."""
 
 
-class MemoryStore:
+class MemoryStore(SyncStoreAsyncTwins):
     """One limit's states in memory: one slot, or one per key in a cache."""
 
     piece_cap: ClassVar[int] = sch.CAP

@@ -69,6 +69,6 @@ def keyed_limiter(
                 f"rate must be a string such as '10/s' or a BucketConfig, got {rate!r}"
             )
         chosen = PerUserLimiter(config, algorithm=algorithm, max_users=max_keys, clock=clock)
-    if name is not None:
-        chosen.name = name
+    if name is not None and name != chosen.name:
+        chosen.name = name  # a limit in a shared backend is named when it is made
     return chosen

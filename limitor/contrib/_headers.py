@@ -121,19 +121,40 @@ def apply_feedback(limiter: PerUserLimiter, key: Any, feedback: Feedback) -> Non
     bucket believes, the difference is charged as debt.
     """
     if feedback.retry_after is not None:
-        seconds = feedback.retry_after
-        if seconds > MAX_HOLD:
-            log.warning("Retry-After of %gs for %r capped at %gs", seconds, key, MAX_HOLD)
-            seconds = MAX_HOLD
-        limiter.hold(seconds, key=key)
+        limiter.hold(_hold_for(feedback.retry_after, key), key=key)
         return
     if feedback.remaining is None:
         return
-    status = limiter.status(key, 0)
+    debt = _debt(limiter, limiter.status(key, 0), feedback.remaining)
+    if debt > 0:
+        limiter.charge(debt, key=key)
+
+
+async def apply_feedback_async(limiter: PerUserLimiter, key: Any, feedback: Feedback) -> None:
+    """:func:`apply_feedback` for tasks: the limiter's async verbs, never blocking."""
+    if feedback.retry_after is not None:
+        await limiter.hold_async(_hold_for(feedback.retry_after, key), key=key)
+        return
+    if feedback.remaining is None:
+        return
+    debt = _debt(limiter, await limiter.status_async(key, 0), feedback.remaining)
+    if debt > 0:
+        await limiter.charge_async(debt, key=key)
+
+
+def _hold_for(seconds: float, key: Any) -> float:
+    """A server's ``Retry-After``, capped at :data:`MAX_HOLD` (logged when it is)."""
+    if seconds > MAX_HOLD:
+        log.warning("Retry-After of %gs for %r capped at %gs", seconds, key, MAX_HOLD)
+        return MAX_HOLD
+    return seconds
+
+
+def _debt(limiter: PerUserLimiter, status: Status, remaining: float) -> float:
+    """What to charge so that the bucket believes in no more than the server reports."""
     # status() reads 0 while in debt; the debt itself is retry_after(0) * rate.
     believed = status.remaining if status.remaining > 0 else -status.retry_after * limiter.rate
-    if believed > feedback.remaining:
-        limiter.charge(believed - feedback.remaining, key=key)
+    return believed - remaining
 
 
 def policy_fields(

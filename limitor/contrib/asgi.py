@@ -42,6 +42,7 @@ import math
 from collections.abc import Awaitable, Callable, Hashable, MutableMapping
 from typing import Any, Literal
 
+from limitor._checks import check_amount
 from limitor.configs import BucketConfig
 from limitor.contrib._common import keyed_limiter, missing, require
 from limitor.contrib._headers import policy_fields
@@ -149,19 +150,21 @@ class _Policer:
         )
         self.key = _key_function(key)
         if not callable(cost):
-            self.limiter.status(None, cost)  # validates the amount now (AmountError)
+            check_amount(cost, self.limiter.burst)  # validates the amount now (AmountError)
         self.cost = cost
         self.policy = _check_policy(policy)
 
-    def admit(self, scope: Scope) -> tuple[Hashable, float, bool]:
+    async def admit(self, scope: Scope) -> tuple[Hashable, float, bool]:
         """``(key, amount, admitted)`` for a request (admitted: taken from its bucket)."""
         key = self.key(scope)
         amount = self.cost(scope) if callable(self.cost) else self.cost
-        return key, amount, self.limiter.try_acquire(key, amount)
+        return key, amount, await self.limiter.try_acquire_async(key, amount)
 
-    def headers(self, key: Hashable, amount: float, *, refused: bool) -> list[tuple[str, str]]:
+    async def headers(
+        self, key: Hashable, amount: float, *, refused: bool
+    ) -> list[tuple[str, str]]:
         """The rate-limit headers for ``key`` now (with ``Retry-After`` when refused)."""
-        status = self.limiter.status(key, amount)
+        status = await self.limiter.status_async(key, amount)
         retry_after = max(1, math.ceil(status.retry_after - 1e-9)) if refused else None
         fields = policy_fields(self.policy, status, self.limiter.rate, retry_after=retry_after)
         pairs = list(fields.items())
@@ -250,9 +253,9 @@ class RateLimitMiddleware:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         policer = self._policer
-        key, amount, admitted = policer.admit(scope)
+        key, amount, admitted = await policer.admit(scope)
         if not admitted:
-            headers = _encode(policer.headers(key, amount, refused=True))
+            headers = _encode(await policer.headers(key, amount, refused=True))
             headers.append((b"content-type", b"text/plain; charset=utf-8"))
             await send({"type": "http.response.start", "status": 429, "headers": headers})
             await send({"type": "http.response.body", "body": REFUSED_BODY})
@@ -263,7 +266,7 @@ class RateLimitMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                extra = _encode(policer.headers(key, amount, refused=False))
+                extra = _encode(await policer.headers(key, amount, refused=False))
                 message = {**message, "headers": [*message.get("headers", ()), *extra]}
             await send(message)
 
@@ -271,7 +274,7 @@ class RateLimitMiddleware:
 
     async def _connect(self, scope: Scope, receive: Receive, send: Send) -> None:
         policer = self._policer
-        key, amount, admitted = policer.admit(scope)
+        key, amount, admitted = await policer.admit(scope)
         if admitted:
             await self.app(scope, receive, send)
             return
@@ -280,7 +283,7 @@ class RateLimitMiddleware:
             return  # it went away
         extensions = scope.get("extensions") or {}
         if self._websocket == "deny" and "websocket.http.response" in extensions:
-            headers = _encode(policer.headers(key, amount, refused=True))
+            headers = _encode(await policer.headers(key, amount, refused=True))
             headers.append((b"content-type", b"text/plain; charset=utf-8"))
             await send({"type": "websocket.http.response.start", "status": 429, "headers": headers})
             await send({"type": "websocket.http.response.body", "body": REFUSED_BODY})
@@ -343,8 +346,8 @@ class RouteRateLimit:
     async def __call__(self, connection: Any, response: Any) -> None:
         """Admit the request or raise ``HTTPException(429)``."""
         policer = self._policer
-        key, amount, admitted = policer.admit(connection.scope)
-        headers = dict(policer.headers(key, amount, refused=not admitted))
+        key, amount, admitted = await policer.admit(connection.scope)
+        headers = dict(await policer.headers(key, amount, refused=not admitted))
         if not admitted:
             raise self._http_exception(429, detail="Too Many Requests", headers=headers)
         response.headers.update(headers)

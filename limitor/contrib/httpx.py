@@ -28,15 +28,23 @@ Needs ``pip install "limitor[httpx]"``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Hashable, Iterable
 from typing import Literal
 
 from limitor._checks import check_timeout
 from limitor.configs import BucketConfig, check_positive
 from limitor.contrib._common import keyed_limiter, missing
-from limitor.contrib._headers import RETRY_STATUSES, apply_feedback, read_feedback
-from limitor.errors import ConfigError, ConfigTypeError, RateLimitExceeded
+from limitor.contrib._headers import (
+    RETRY_STATUSES,
+    apply_feedback,
+    apply_feedback_async,
+    read_feedback,
+)
+from limitor.errors import BackendError, ConfigError, ConfigTypeError, RateLimitExceeded
 from limitor.per_user import PerUserLimiter
+
+log = logging.getLogger("limitor")
 
 try:
     import http_sf  # noqa: F401  (the headers' parser: part of the same extra)
@@ -96,18 +104,41 @@ class _Limits:
         self.use_headers = bool(use_headers)
 
     def refuse(self, key: Hashable) -> RateLimitExceeded:
-        retry_after = self.limiter.status(key).retry_after
+        return self.refusal(key, self.limiter.status(key).retry_after)
+
+    async def refuse_async(self, key: Hashable) -> RateLimitExceeded:
+        return self.refusal(key, (await self.limiter.status_async(key)).retry_after)
+
+    @staticmethod
+    def refusal(key: Hashable, retry_after: float) -> RateLimitExceeded:
         return RateLimitExceeded(
             f"rate limit for {key!r} exceeded; retry in {retry_after:.6g}s",
             retry_after=retry_after,
         )
 
     def learn(self, key: Hashable, response: httpx.Response) -> float | None:
-        """Feed the response's headers to the limiter; the server's Retry-After if any."""
+        """Feed the response's headers to the limiter; the server's Retry-After if any.
+
+        A backend that fails here is logged, never raised: the response has arrived.
+        """
         if not self.use_headers:
             return None
         feedback = read_feedback(response.headers.multi_items(), response.status_code)
-        apply_feedback(self.limiter, key, feedback)
+        try:
+            apply_feedback(self.limiter, key, feedback)
+        except BackendError as error:
+            log.warning("could not apply the response's rate-limit headers: %s", error)
+        return feedback.retry_after
+
+    async def learn_async(self, key: Hashable, response: httpx.Response) -> float | None:
+        """:meth:`learn` for tasks: the limiter's async verbs."""
+        if not self.use_headers:
+            return None
+        feedback = read_feedback(response.headers.multi_items(), response.status_code)
+        try:
+            await apply_feedback_async(self.limiter, key, feedback)
+        except BackendError as error:
+            log.warning("could not apply the response's rate-limit headers: %s", error)
         return feedback.retry_after
 
     def retries_for(self, request: httpx.Request) -> int:
@@ -125,10 +156,25 @@ class _Limits:
         if retries_left <= 0 or response.status_code not in self.retry_statuses:
             return False
         if wait is None:
-            done = self.retries - retries_left
-            self.limiter.hold(min(self.retry_backoff * 2.0**done, self.max_retry_after), key=key)
+            self.limiter.hold(self.backoff(retries_left), key=key)
             return True
         return wait <= self.max_retry_after  # else the caller sees the 429
+
+    async def should_retry_async(
+        self, key: Hashable, response: httpx.Response, retries_left: int, wait: float | None
+    ) -> bool:
+        """:meth:`should_retry` for tasks: the limiter's async verbs."""
+        if retries_left <= 0 or response.status_code not in self.retry_statuses:
+            return False
+        if wait is None:
+            await self.limiter.hold_async(self.backoff(retries_left), key=key)
+            return True
+        return wait <= self.max_retry_after  # else the caller sees the 429
+
+    def backoff(self, retries_left: int) -> float:
+        """The hold before a retry without ``Retry-After``: doubled on each retry."""
+        done = self.retries - retries_left
+        return min(self.retry_backoff * 2.0**done, self.max_retry_after)
 
 
 class RateLimitedTransport(httpx.BaseTransport):
@@ -265,13 +311,13 @@ class AsyncRateLimitedTransport(httpx.AsyncBaseTransport):
         retries_left = limits.retries_for(request)
         while True:
             if limits.police:
-                if not limits.limiter.try_acquire(key):
-                    raise limits.refuse(key)
+                if not await limits.limiter.try_acquire_async(key):
+                    raise await limits.refuse_async(key)
             else:
                 await limits.limiter.acquire_async(key, 1, limits.timeout)
             response = await self._transport.handle_async_request(request)
-            wait = limits.learn(key, response)
-            if not limits.should_retry(key, response, retries_left, wait):
+            wait = await limits.learn_async(key, response)
+            if not await limits.should_retry_async(key, response, retries_left, wait):
                 return response
             await response.aclose()
             retries_left -= 1

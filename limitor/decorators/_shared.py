@@ -10,7 +10,7 @@ that same object through the verbs that serve threads and tasks alike.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from limitor.decorators._options import DecoratorOptions
@@ -34,6 +34,7 @@ class Decorator:
         estimate_of: ``estimate_of(func)`` returns the function's default estimate (None:
             ``options.token_estimate`` or one unit).
         on_outcome: as for :func:`~limitor.decorators.decorate`.
+        on_outcome_async: as for :func:`~limitor.decorators.decorate`.
         check: ``check(func, is_async)`` runs before each function is decorated (and
             before the limiter is made).
     """
@@ -46,6 +47,7 @@ class Decorator:
         "_lock",
         "_make_limiter",
         "_on_outcome",
+        "_on_outcome_async",
         "options",
     )
 
@@ -58,6 +60,7 @@ class Decorator:
         key_of: Callable[[Any], KeyOf | None] | None = None,
         estimate_of: Callable[[Any], Callable[..., Any] | None] | None = None,
         on_outcome: Callable[[Any, Any], None] | None = None,
+        on_outcome_async: Callable[[Any, Any], Awaitable[None]] | None = None,
         check: Callable[[Any, bool], None] | None = None,
     ) -> None:
         if limiter is None and make_limiter is None:
@@ -68,6 +71,7 @@ class Decorator:
         self._key_of = key_of
         self._estimate_of = estimate_of
         self._on_outcome = on_outcome
+        self._on_outcome_async = on_outcome_async
         self._check = check
         self._lock = threading.Lock()
 
@@ -98,6 +102,7 @@ class Decorator:
             key_of=None if self._key_of is None else self._key_of(func),
             token_estimate=None if self._estimate_of is None else self._estimate_of(func),
             on_outcome=self._on_outcome,
+            on_outcome_async=self._on_outcome_async,
         )
 
     def __repr__(self) -> str:

@@ -79,19 +79,23 @@ def is_async_callable(func: Any) -> bool:
 
 
 class _Ours:
-    """A limitor limiter: exact refunds and debt through its reservations."""
+    """A limitor limiter, driven through its :class:`~limitor.limiter.Verbs`."""
 
     def __init__(self, limiter: LimiterCore) -> None:
         self.limiter = limiter
+        self.verbs = limiter.verbs
 
     def wait(self, key: Any, amount: Any, timeout: float | None, hold: bool) -> Any:
-        return self.limiter._acquire_sync(key, amount, timeout)
+        return self.verbs.acquire(amount, key=key, timeout=timeout)
 
     async def wait_async(self, key: Any, amount: Any, timeout: float | None, hold: bool) -> Any:
-        return await self.limiter._acquire_async(key, amount, timeout)
+        return await self.verbs.acquire_async(amount, key=key, timeout=timeout)
 
     def police(self, key: Any, amount: Any, hold: bool) -> Reservation | None:
-        return self.limiter._police_checked(key, amount, hold=hold)
+        return self.verbs.police(amount, key=key, hold=hold)
+
+    async def police_async(self, key: Any, amount: Any, hold: bool) -> Reservation | None:
+        return await self.verbs.police_async(amount, key=key, hold=hold)
 
     def settle(self, reservation: Reservation | None, estimated: Any, actual: Any) -> None:
         if reservation is not None:
@@ -100,61 +104,59 @@ class _Ours:
     async def settle_async(
         self, reservation: Reservation | None, estimated: Any, actual: Any
     ) -> None:
-        self.settle(reservation, estimated, actual)
+        if reservation is not None:
+            await reservation.reconcile_async(actual)
 
     # The common case: one unit, no key.
     def one_unit(self, timeout: float | None) -> Callable[[], Any]:
-        limiter = self.limiter
+        limiter, verbs = self.limiter, self.verbs
         if isinstance(limiter, SyncBucket):
             acquire = limiter.acquire
             return acquire if timeout is None else functools.partial(acquire, 1, timeout)
-        acquire_sync = limiter._acquire_sync
-        if isinstance(limiter, Bucket):  # an async bucket serving a plain function
-            admit = limiter._admit_at_once
+        acquire_sync = functools.partial(verbs.acquire, 1, timeout=timeout)
+        if isinstance(limiter, Bucket) and timeout is None:  # an async bucket, a plain function
+            admit = verbs.admit_now
 
             def wait_bucket() -> None:
-                if not admit(None, 1, timeout):
-                    acquire_sync(None, 1, timeout)
+                if not admit(1):
+                    acquire_sync()
 
             return wait_bucket
-        return functools.partial(acquire_sync, None, 1, timeout)
+        return acquire_sync
 
     def one_unit_async(self, timeout: float | None) -> Callable[[], Awaitable[Any]]:
         limiter = self.limiter
-        if isinstance(limiter, AsyncBucket):
-            acquire = limiter.acquire
+        if isinstance(limiter, Bucket):  # its acquire_async takes the fast path first
+            acquire = limiter.acquire if isinstance(limiter, AsyncBucket) else limiter.acquire_async
             return acquire if timeout is None else functools.partial(acquire, 1, timeout)
-        acquire_async = limiter._acquire_async
-        if isinstance(limiter, Bucket):  # a sync bucket serving a coroutine function
-            admit = limiter._admit_at_once
-
-            async def wait_bucket() -> None:
-                if not admit(None, 1, timeout):
-                    await acquire_async(None, 1, timeout)
-
-            return wait_bucket
-        return functools.partial(acquire_async, None, 1, timeout)
+        return functools.partial(self.verbs.acquire_async, 1, timeout=timeout)
 
     def one_unit_police(self, is_async: bool) -> Callable[[], Any]:
-        police = functools.partial(self.limiter._police_checked, None, 1, hold=False)
-        if not is_async:
-            return police
-
-        async def police_async() -> None:
-            police()
-
-        return police_async
+        police = self.verbs.police_async if is_async else self.verbs.police
+        return functools.partial(police, 1, hold=False)
 
     # One unit for a key (per-user).
     def keyed(self) -> Callable[[Any, float, float | None], Any]:
         limiter = self.limiter
-        return limiter.acquire if isinstance(limiter, PerUserLimiter) else limiter._acquire_sync
+        if isinstance(limiter, PerUserLimiter):
+            return limiter.acquire
+        acquire = self.verbs.acquire
+
+        def wait_keyed(key: Any, amount: float, timeout: float | None) -> Any:
+            return acquire(amount, key=key, timeout=timeout)
+
+        return wait_keyed
 
     def keyed_async(self) -> Callable[[Any, float, float | None], Awaitable[Any]]:
         limiter = self.limiter
         if isinstance(limiter, PerUserLimiter):
             return limiter.acquire_async
-        return limiter._acquire_async
+        acquire_async = self.verbs.acquire_async
+
+        async def wait_keyed(key: Any, amount: float, timeout: float | None) -> Any:
+            return await acquire_async(amount, key=key, timeout=timeout)
+
+        return wait_keyed
 
 
 class _Foreign:
@@ -196,6 +198,14 @@ class _Foreign:
         if try_acquire is None:
             raise ConfigTypeError(f"on_limit='raise' needs try_acquire() on {self.limiter!r}")
         if not try_acquire(amount):
+            raise RateLimitExceeded("rate limit exceeded")
+
+    async def police_async(self, key: Any, amount: float, hold: bool) -> None:
+        try_acquire = getattr(self.limiter, "try_acquire", None)
+        if not inspect.iscoroutinefunction(try_acquire):
+            self.police(key, amount, hold)
+            return
+        if not await try_acquire(amount):
             raise RateLimitExceeded("rate limit exceeded")
 
     def settle(self, reservation: Reservation | None, estimated: Any, actual: Any) -> None:
@@ -309,6 +319,7 @@ def _general(
     key_of: KeyOf | None,
     token_estimate: Callable[..., Any] | None,
     on_outcome: Callable[[Any, Any], None] | None,
+    on_outcome_async: Callable[[Any, Any], Awaitable[None]] | None = None,
 ) -> Wrapper:
     """The wrapt wrapper that does everything: key, estimate, wait or police, reconcile."""
     token_reconcile = options.token_reconcile
@@ -323,7 +334,7 @@ def _general(
             key = None if key_of is None else key_of(call_args, kwargs)
             amount = 1.0 if token_estimate is None else token_estimate(*call_args, **kwargs)
             if police:
-                reservation = adapter.police(key, amount, hold)
+                reservation = await adapter.police_async(key, amount, hold)
             else:
                 reservation = await adapter.wait_async(key, amount, timeout, hold)
             if not hold and on_outcome is None:
@@ -333,13 +344,13 @@ def _general(
             except BaseException as error:
                 if hold:
                     await _settle_safely_async(adapter, reservation, amount, 0.0)  # refund all
-                _report(on_outcome, key, error)
+                await _report_async(on_outcome, on_outcome_async, key, error)
                 raise
             if hold:
                 actual = _actual(token_reconcile, result)
                 if actual is not None:
                     await _settle_safely_async(adapter, reservation, amount, actual)
-            _report(on_outcome, key, result)
+            await _report_async(on_outcome, on_outcome_async, key, result)
             return result
 
         return general_async
@@ -409,6 +420,24 @@ def _report(on_outcome: Callable[[Any, Any], None] | None, key: Any, outcome: An
         log.warning("could not read the call's rate-limit feedback: %r", error)
 
 
+async def _report_async(
+    on_outcome: Callable[[Any, Any], None] | None,
+    on_outcome_async: Callable[[Any, Any], Awaitable[None]] | None,
+    key: Any,
+    outcome: Any,
+) -> None:
+    """:func:`_report` for async calls: ``on_outcome_async`` when there is one."""
+    if on_outcome_async is None:
+        _report(on_outcome, key, outcome)
+        return
+    if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
+        return  # nothing to learn from a cancellation or an interrupt
+    try:
+        await on_outcome_async(key, outcome)
+    except Exception as error:
+        log.warning("could not read the call's rate-limit feedback: %r", error)
+
+
 def _gated(
     gate: Any, wrapper: Wrapper, call: Callable[..., Any]
 ) -> tuple[Wrapper, Callable[..., Any]]:
@@ -446,6 +475,7 @@ def _call_forms(
     key_of: KeyOf | None,
     token_estimate: Callable[..., Any] | None,
     on_outcome: Callable[[Any, Any], None] | None,
+    on_outcome_async: Callable[[Any, Any], Awaitable[None]] | None = None,
 ) -> tuple[Wrapper, Callable[..., Any] | None]:
     """The wrapt wrapper and the direct closure (None: the wrapper's) for one configuration.
 
@@ -473,6 +503,7 @@ def _call_forms(
         key_of=key_of,
         token_estimate=token_estimate,
         on_outcome=on_outcome,
+        on_outcome_async=on_outcome_async,
     )
     return wrapper, None
 
@@ -486,6 +517,7 @@ def decorate(
     key_of: KeyOf | None = None,
     token_estimate: Callable[..., Any] | None = None,
     on_outcome: Callable[[Any, Any], None] | None = None,
+    on_outcome_async: Callable[[Any, Any], Awaitable[None]] | None = None,
 ) -> RateLimitedFunction:
     """``func`` limited by ``limiter`` as ``options`` say: the decorated function.
 
@@ -500,6 +532,7 @@ def decorate(
             ``None``: one unit).
         on_outcome: ``on_outcome(key, result_or_exception)`` after each call (errors
             in it are logged, never raised).
+        on_outcome_async: the same for an ``async def``, awaited (default: ``on_outcome``).
 
     Raises:
         ConfigError: the combination cannot work (an async-only limiter for a plain
@@ -517,8 +550,9 @@ def decorate(
         key_of=key_of,
         token_estimate=token_estimate,
         on_outcome=on_outcome,
+        on_outcome_async=on_outcome_async,
     )
-    gate = getattr(limiter, "_gate", None) if isinstance(limiter, AsyncBucket) else None
+    gate = limiter.gate if isinstance(limiter, AsyncBucket) else None
     if gate is not None and is_async:
         if call is None:
             general_wrapper = wrapper

@@ -225,7 +225,7 @@ def llm_rate_limit(
                 **options.limiter_arguments(func),
             )
 
-    feedback = None
+    feedback = feedback_async = None
     if rate_limit_headers is not None:
         read_headers = rate_limit_headers
 
@@ -234,6 +234,11 @@ def llm_rate_limit(
             if headers is not None:
                 decorator.limiter.update_from_headers(headers, key=call_key)
 
+        async def feedback_async(call_key: Any, outcome: Any) -> None:
+            headers = read_headers(outcome)
+            if headers is not None:
+                await decorator.limiter.update_from_headers_async(headers, key=call_key)
+
     decorator = Decorator(
         options,
         limiter=shared,
@@ -241,5 +246,6 @@ def llm_rate_limit(
         key_of=key_of,
         estimate_of=estimate_of,
         on_outcome=feedback,
+        on_outcome_async=feedback_async,
     )
     return decorator if _func is None else decorator(_func)

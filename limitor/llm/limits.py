@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from limitor._checks import check_count, check_quantity
-from limitor.backends.base import Backend, LimitSpec, Part
-from limitor.base import check_name
+from limitor._checks import check_count, check_name, check_quantity
+from limitor.backends.base import Backend, LimitSpec, Part, PartStatus
 from limitor.configs import check_positive, check_rate
 from limitor.errors import AmountError, AmountTypeError, ConfigError, ConfigTypeError
 from limitor.limiter import Limiter, OnBackendError
@@ -375,7 +374,22 @@ class MultiLimitBase(Limiter):
     def status(self, key: Hashable = None, amount: object = 0) -> dict[str, Status]:
         """Each limit's live state, by limit name; changes nothing."""
         cost, _ = as_cost(amount)
-        parts = self._peek(key, self._cost_vector(cost))
+        return self._statuses(self._peek(key, self._cost_vector(cost)))
+
+    async def status_async(self, key: Hashable = None, amount: object = 0) -> dict[str, Status]:
+        """:meth:`status` for tasks (never blocks the event loop)."""
+        cost, _ = as_cost(amount)
+        return self._statuses(await self._peek_async(key, self._cost_vector(cost)))
+
+    def _status(self, key: Hashable, amount: object) -> Status:
+        cost, _ = as_cost(amount)  # the first limit's (``limiter.verbs.status``)
+        return self._as_status(self._peek(key, self._cost_vector(cost)))
+
+    async def _status_async(self, key: Hashable, amount: object) -> Status:
+        cost, _ = as_cost(amount)
+        return self._as_status(await self._peek_async(key, self._cost_vector(cost)))
+
+    def _statuses(self, parts: tuple[PartStatus, ...]) -> dict[str, Status]:
         return {
             limit.name: Status(
                 limit=limit.max_burst,
@@ -406,6 +420,21 @@ class MultiLimitBase(Limiter):
         for key in keys:
             self._reset(key)
 
+    async def hold_async(self, seconds: float, *, key: Hashable = None) -> None:
+        """:meth:`hold` for tasks (never blocks the event loop)."""
+        await self._hold_async(key, seconds)
+
+    async def charge_async(self, amount: object, *, key: Hashable = None) -> None:
+        """:meth:`charge` for tasks (never blocks the event loop)."""
+        await self._charge_async(key, amount)
+
+    async def reset_async(self, *keys: Hashable) -> None:
+        """:meth:`reset` for tasks (never blocks the event loop)."""
+        if not keys:
+            await self._reset_async()
+        for key in keys:
+            await self._reset_async(key)
+
     # -- provider feedback -------------------------------------------------------------
 
     def update_from_headers(self, headers: object, *, key: Hashable = None) -> ProviderReport:
@@ -417,22 +446,49 @@ class MultiLimitBase(Limiter):
         than the limiter believes, the difference is charged as debt; a ``retry-after``
         admits nothing until then. Malformed values are skipped with a warning.
 
+        When the backend fails open, nothing is charged (what the limits hold is not
+        known), and the hold does nothing.
+
         Returns:
             What was understood from the headers.
         """
         report = parse_rate_limit_headers(headers, strict=False)
         if report.remaining:
-            believed = self._peek(key, tuple(0.0 for _ in self._limits))
-            debt = [0.0] * len(self._limits)
-            for unit, remaining in report.remaining.items():
-                index = self._shortest(unit)
-                if index is not None and believed[index].remaining > remaining:
-                    debt[index] = believed[index].remaining - remaining
-            if any(debt):
-                self._store.charge(key, tuple(debt))
+            believed = self._peek(key, self._nothing(), unknown=None)
+            debt = None if believed is None else self._header_debt(report, believed)
+            if debt is not None:
+                self._call(key, debt, None, "charge", key, debt)
         if report.retry_after:
             self._hold(key, report.retry_after)
         return report
+
+    async def update_from_headers_async(
+        self, headers: object, *, key: Hashable = None
+    ) -> ProviderReport:
+        """:meth:`update_from_headers` for tasks (never blocks the event loop)."""
+        report = parse_rate_limit_headers(headers, strict=False)
+        if report.remaining:
+            believed = await self._peek_async(key, self._nothing(), unknown=None)
+            debt = None if believed is None else self._header_debt(report, believed)
+            if debt is not None:
+                await self._acall(key, debt, None, "charge", key, debt)
+        if report.retry_after:
+            await self._hold_async(key, report.retry_after)
+        return report
+
+    def _nothing(self) -> tuple[float, ...]:
+        return tuple(0.0 for _ in self._limits)
+
+    def _header_debt(
+        self, report: ProviderReport, believed: tuple[PartStatus, ...]
+    ) -> tuple[float, ...] | None:
+        """What to charge so that no limit believes in more than the provider reports."""
+        debt = [0.0] * len(self._limits)
+        for unit, remaining in report.remaining.items():
+            index = self._shortest(unit)
+            if index is not None and believed[index].remaining > remaining:
+                debt[index] = believed[index].remaining - remaining
+        return tuple(debt) if any(debt) else None
 
     def _shortest(self, unit: str) -> int | None:
         """The index of the limit on ``unit`` with the shortest period (the per-minute one)."""
@@ -493,3 +549,13 @@ class LLMLimiter(MultiLimitBase):
     ) -> Reservation:
         """Commit the call's cost at the earliest time all limits allow; return at once."""
         return self._reserve_for(key, amount, timeout)
+
+    async def try_acquire_async(self, amount: object = 0, *, key: Hashable = None) -> bool:
+        """:meth:`try_acquire` for tasks (never blocks the event loop)."""
+        return await self._police_or_raise_async(key, amount)
+
+    async def reserve_async(
+        self, amount: object = 0, *, key: Hashable = None, timeout: float | None = None
+    ) -> Reservation:
+        """:meth:`reserve` for tasks (never blocks the event loop)."""
+        return await self._reserve_for_async(key, amount, timeout)

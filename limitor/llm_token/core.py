@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 from limitor._checks import check_count
 from limitor._gate import ConcurrencyGate
 from limitor.backends.base import Backend
-from limitor.base import async_reservation_scope, gated_enter, reservation_scope
-from limitor.limiter import OnBackendError
+from limitor.base import gated_enter
+from limitor.limiter import OnBackendError, async_reservation_scope, reservation_scope
 from limitor.llm.limits import Limit, MultiLimitBase
 from limitor.results import Reservation
 
@@ -66,6 +66,24 @@ class _SingleBucket(MultiLimitBase):
             name=name,
             on_backend_error=on_backend_error,
         )
+
+    # -- the async twins (never block an event loop, on any backend) ------------------
+
+    async def acquire_async(self, amount: object = 0, timeout: float | None = None) -> Reservation:
+        """Wait, without blocking the event loop, until the call may go."""
+        return await self._acquire_async(None, amount, timeout)
+
+    async def try_acquire_async(self, amount: object = 0) -> bool:
+        """Take the call's cost if every limit has room right now; never blocks."""
+        return await self._police_or_raise_async(None, amount)
+
+    async def reserve_async(self, amount: object = 0, timeout: float | None = None) -> Reservation:
+        """Commit the call's cost at the earliest time all limits allow; return at once."""
+        return await self._reserve_for_async(None, amount, timeout)
+
+    async def reconcile_async(self, actual: object, estimated: object) -> None:
+        """The 0.6 ``reconcile(actual, estimated)`` for tasks (never blocks)."""
+        await self._reconcile_estimate_async(actual, estimated)
 
 
 class SyncLLMTokenBucket(_SingleBucket):
@@ -157,7 +175,7 @@ class AsyncLLMTokenBucket(_SingleBucket):
 
     async def reconcile(self, actual: object, estimated: object) -> None:
         """Correct an estimate once the usage is known; never waits or raises for debt."""
-        self._reconcile_estimate(actual, estimated)
+        await self._reconcile_estimate_async(actual, estimated)
 
     @asynccontextmanager
     async def acquire_ctx(

@@ -586,15 +586,24 @@ class RedisStore:
 
     # -- give back -----------------------------------------------------------------
 
-    def _give_back_args(self, amount: Amount, ticket: Ticket, mode: str) -> tuple[str]:
+    def _give_back_args(self, amount: Amount, ticket: Ticket | None, mode: str) -> tuple[str]:
+        if ticket is None:  # a refund off the end of the schedule: the script finds the span
+            args = [mode, "-"]
+            for units in amount:
+                args += [str(units), "-", "-"]
+            return self._args(*args)
         args = [mode, repr(float(ticket.at))]
         for units, pieces in zip(amount, ticket.pieces, strict=True):
             start, end = pieces[0] if pieces else (0.0, 0.0)  # one piece per part here
             args += [str(units), repr(float(start)), repr(float(end))]
         return self._args(*args)
 
-    def _given(self, reply: bytes, ticket: Ticket, cancel: bool) -> tuple[float, Ticket]:
+    def _given(
+        self, reply: bytes, ticket: Ticket | None, cancel: bool
+    ) -> tuple[float, Ticket | None]:
         tokens = reply.split()
+        if ticket is None:
+            return float(tokens[0]), None
         values = [float(x) for x in tokens[3:]]
         spans = tuple(
             ((start, end),) if end > start else ()
@@ -606,17 +615,25 @@ class RedisStore:
         return float(tokens[0]), Ticket(ticket.at, spans)
 
     def give_back(
-        self, key: Hashable, amount: Amount, ticket: Ticket, *, cancel: bool
-    ) -> tuple[float, Ticket]:
-        """Return ``amount`` of ``ticket`` (see the package docs for what comes back when)."""
+        self, key: Hashable, amount: Amount, ticket: Ticket | None, *, cancel: bool
+    ) -> tuple[float, Ticket | None]:
+        """Return ``amount`` of ``ticket`` (see the package docs for what comes back when).
+
+        Without a ticket a refund comes off the end of the schedule (never below now) and
+        a cancel gives nothing back, as the contract says.
+        """
+        if ticket is None and cancel:
+            return 0.0, None
         args = self._give_back_args(amount, ticket, _CANCEL if cancel else _REFUND)
         keys = (self.redis_key(key), self.holes_key(key))
         return self._given(self._run("give_back", keys, args), ticket, cancel)
 
     async def agive_back(
-        self, key: Hashable, amount: Amount, ticket: Ticket, *, cancel: bool
-    ) -> tuple[float, Ticket]:
+        self, key: Hashable, amount: Amount, ticket: Ticket | None, *, cancel: bool
+    ) -> tuple[float, Ticket | None]:
         """:meth:`give_back` for async callers."""
+        if ticket is None and cancel:
+            return 0.0, None
         args = self._give_back_args(amount, ticket, _CANCEL if cancel else _REFUND)
         keys = (self.redis_key(key), self.holes_key(key))
         reply = await self._arun("give_back", keys, args)

@@ -23,6 +23,12 @@ if mode == 1 and now >= at then
 end
 
 local tat, tokens, hold = load()
+for i = 1, P do -- no ticket ("-"): a refund off the end of the schedule, never below now
+    if not spans[i][3] then
+        local e = tat[i] or now
+        spans[i][2], spans[i][3] = e - spans[i][1] * interval(i), e
+    end
+end
 -- holes per part, without those wholly in the past
 local holes = {}
 for i = 1, P do
