@@ -30,8 +30,8 @@ EXPECTED: dict[str, list[str]] = {
     "per_user.py": [
         "user 1 called at +1.0",
         "three clients, three buckets: no waiting",
-        "4 users, all refilling: users=4 overflows=1",
-        "eve arrives: users=3 evictions=2",
+        "4 users, all refilling: users=3 overflows=1",
+        "eve arrives: users=3 evictions=1",
     ],
     "policing_http.py": [
         "429 too many requests, retry in 0.33 s",
