@@ -107,7 +107,7 @@ class _Limits:
         if not self.use_headers:
             return None
         feedback = read_feedback(response.headers.multi_items(), response.status_code)
-        apply_feedback(self.limiter, key, feedback)
+        apply_feedback(self.limiter, key, feedback, max_hold=self.max_retry_after)
         return feedback.retry_after
 
     def retries_for(self, request: httpx.Request) -> int:
