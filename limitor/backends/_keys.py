@@ -20,7 +20,16 @@ import hashlib
 from collections.abc import Hashable
 from typing import Any
 
-__all__ = ("MAX_KEY_BYTES", "HashedKey", "bounded_key", "redis_escape", "redis_part")
+from limitor.errors import KeyTypeError
+
+__all__ = (
+    "MAX_KEY_BYTES",
+    "HashedKey",
+    "bounded_key",
+    "redis_escape",
+    "redis_part",
+    "unhashable",
+)
 
 MAX_KEY_BYTES = 64
 """A ``str``/``bytes`` key longer than this (bytes; UTF-8 for a ``str``) is kept as a digest."""
@@ -114,6 +123,10 @@ def redis_part(key: Hashable) -> str:
     key = bounded_key(key)
     if isinstance(key, str):
         return redis_escape(key)
+    try:
+        hash(key)
+    except TypeError:
+        raise unhashable(key) from None
     if isinstance(key, int):
         return "%i" + int.__repr__(key)
     if isinstance(key, bytes):
@@ -121,3 +134,11 @@ def redis_part(key: Hashable) -> str:
     if isinstance(key, HashedKey):
         return "%h" + key.digest.hex()
     return "%r" + redis_escape(repr(key))
+
+
+def unhashable(key: object) -> KeyTypeError:
+    """The error for a key that cannot name a bucket."""
+    text = repr(key)
+    if len(text) > 60:
+        text = text[:60] + "..."
+    return KeyTypeError(f"a key must be hashable, got {type(key).__name__} {text}")

@@ -41,7 +41,7 @@ from typing import Any, ClassVar
 from cachetools import Cache, LRUCache
 
 from limitor import _fork
-from limitor.backends._keys import bounded_key
+from limitor.backends._keys import bounded_key, unhashable
 from limitor.backends.base import (
     ALL_KEYS,
     Amount,
@@ -391,7 +391,10 @@ class MemoryStore:
         if type(key) is not int:
             key = bounded_key(key)
         cache = self._cache
-        found: EngineState | None = cache[key]
+        try:
+            found: EngineState | None = cache[key]
+        except TypeError:
+            raise unhashable(key) from None
         if found is not None:
             return found
         overflow = self._overflow
@@ -433,7 +436,10 @@ class MemoryStore:
     def _existing(self, key: Hashable) -> EngineState | None:
         if key is None:
             return self._shared
-        found: EngineState | None = self._cache[bounded_key(key)]
+        try:
+            found: EngineState | None = self._cache[bounded_key(key)]
+        except TypeError:
+            raise unhashable(key) from None
         return found
 
     def _given_back_to(
@@ -653,7 +659,10 @@ class MemoryStore:
             elif key is None:
                 self._shared = self._new_state()
             else:
-                self._cache.pop(bounded_key(key), None)
+                try:
+                    self._cache.pop(bounded_key(key), None)
+                except TypeError:
+                    raise unhashable(key) from None
 
     def counts(self) -> StoreCounts:
         """See :meth:`limitor.backends.base.Store.counts`."""
@@ -677,7 +686,11 @@ class MemoryStore:
         key = bounded_key(key)
         with self._lock:
             cache = self._cache
-            if key not in cache:
+            try:
+                missing = key not in cache
+            except TypeError:
+                raise unhashable(key) from None
+            if missing:
                 return False
             if self._expired(Cache.__getitem__(cache, key), self._clock_now() - self._epoch):
                 del cache[key]
