@@ -7,10 +7,12 @@ The memory figures are measured with ``tracemalloc``; docs/per-user.md states th
 from __future__ import annotations
 
 import gc
+import io
 import logging
 import threading
 import tracemalloc
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -269,3 +271,94 @@ def test_distinct_keys_never_share_a_bucket_in_memory(first: Any, second: Any) -
     assert limiter.try_acquire(second)
     assert not limiter.try_acquire(first)
     assert not limiter.try_acquire(second)
+
+
+# -- the command line: hostile traces ----------------------------------------------------
+
+
+def _simulate(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    from limitor.__main__ import main
+
+    status = main(["simulate", "--trace", str(path), "--rate", "2/s"], io.StringIO())
+    return status, capsys.readouterr().err
+
+
+def _one_line(err: str, message: str) -> None:
+    assert err.count("\n") == 1, err
+    assert "Traceback" not in err
+    assert message in err, err
+
+
+@pytest.mark.parametrize("opening", ["[", '{"a":', '[{"t":'])
+def test_a_deeply_nested_json_line_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], opening: str
+) -> None:
+    path = tmp_path / "deep.jsonl"
+    path.write_text('{"time": 0}\n' + opening * 100_000 + "\n", encoding="utf-8")
+    status, err = _simulate(path, capsys)
+    assert status == 2
+    _one_line(err, "line 2: malformed line: nested deeper than 32 levels")
+
+
+def test_brackets_inside_strings_are_not_nesting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "keys.jsonl"
+    path.write_text('{"time": 0, "key": "' + "[" * 100 + '"}\n', encoding="utf-8")
+    status, err = _simulate(path, capsys)
+    assert (status, err) == (0, "")
+
+
+def test_a_line_over_1_mib_is_refused_without_reading_it_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "long.jsonl"
+    with path.open("wb") as handle:
+        handle.write(b'{"time": 0}\n{"time": 1}\n')
+        chunk = b" " * (1 << 20)
+        for _ in range(64):  # a 64 MiB third line
+            handle.write(chunk)
+        handle.write(b"\n")
+    tracemalloc.start()
+    try:
+        status, err = _simulate(path, capsys)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert status == 2
+    _one_line(err, "line 3: line longer than 1 MiB")
+    assert peak < 8 * (1 << 20), peak  # a few copies of one allowed line, never 64 MiB
+
+
+def test_a_long_line_of_a_csv_trace_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "long.csv"
+    path.write_bytes(b"time\n0\n" + b"1" * (2 << 20) + b"\n")
+    status, err = _simulate(path, capsys)
+    assert status == 2
+    _one_line(err, "line 3: line longer than 1 MiB")
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"time\n0\n\x00\x01\x02\n", "line 3: trace.csv is binary data"),
+        (b"time\n0\n1\n\xff\xfe\n", "line 4: trace.csv is not UTF-8 text"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "line 1: trace.csv is not UTF-8 text"),
+    ],
+)
+def test_binary_input_is_refused_with_its_line_number(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], data: bytes, message: str
+) -> None:
+    path = tmp_path / "trace.csv"
+    path.write_bytes(data)
+    status, err = _simulate(path, capsys)
+    assert status == 2
+    _one_line(err, message)
+
+
+def test_read_trace_bounds_the_lines_of_an_open_text_file() -> None:
+    from limitor.simulation import TraceError, read_trace
+
+    source = io.StringIO('{"time": 0}\n' + "[" * (2 << 20) + "\n")
+    with pytest.raises(TraceError, match="line 2: line longer than 1 MiB"):
+        list(read_trace(source, format="jsonl"))
