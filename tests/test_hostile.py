@@ -362,3 +362,38 @@ def test_read_trace_bounds_the_lines_of_an_open_text_file() -> None:
     source = io.StringIO('{"time": 0}\n' + "[" * (2 << 20) + "\n")
     with pytest.raises(TraceError, match="line 2: line longer than 1 MiB"):
         list(read_trace(source, format="jsonl"))
+
+
+def test_llm_limits_per_key_are_bounded_too() -> None:
+    """Several parts per key (requests and tokens): new keys beyond max_keys share one
+    overflow set of limits, and leaving it never hands out a fresh budget."""
+    from limitor import LLMLimiter
+
+    clock = FakeClock()
+    limiter = LLMLimiter(requests_per_minute=2, tokens_per_minute=100, max_keys=3, clock=clock)
+    for user in ("a", "b", "c"):
+        assert limiter.try_acquire(60, key=user)
+    assert limiter.try_acquire(60, key="d")  # the overflow set
+    assert not limiter.try_acquire(60, key="e")  # shares d's tokens
+    assert not limiter.try_acquire(60, key="d")
+    assert limiter.stats.users == 3
+    assert limiter.stats.overflows >= 2
+    assert not limiter.try_acquire(60, key="a")  # a's own use is remembered
+
+
+def test_an_unhashable_key_is_a_key_type_error_everywhere() -> None:
+    from limitor import KeyTypeError, LimitorError
+
+    limiter = PerUserLimiter(BucketConfig(capacity=1, seconds=1), clock=FakeClock())
+    for verb in (
+        lambda: limiter.try_acquire([1]),
+        lambda: limiter.acquire({"a": 1}),
+        lambda: limiter.reserve({1}),
+        lambda: limiter.status([1]),
+        lambda: limiter.reset([1]),
+        lambda: limiter.try_acquire(("a", [1])),
+    ):
+        with pytest.raises(KeyTypeError, match="hashable") as caught:
+            verb()
+        assert isinstance(caught.value, LimitorError)
+        assert isinstance(caught.value, TypeError)

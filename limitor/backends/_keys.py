@@ -24,6 +24,7 @@ from limitor.errors import KeyTypeError
 
 __all__ = (
     "MAX_KEY_BYTES",
+    "SHORT_STR",
     "HashedKey",
     "bounded_key",
     "redis_escape",
@@ -36,7 +37,7 @@ MAX_KEY_BYTES = 64
 
 _DIGEST_BYTES = 16
 
-_SHORT_STR = MAX_KEY_BYTES // 4
+SHORT_STR = MAX_KEY_BYTES // 4
 """A ``str`` of at most this many characters is at most MAX_KEY_BYTES in UTF-8."""
 
 
@@ -67,7 +68,7 @@ def _digest(kind: bytes, data: bytes) -> HashedKey:
 
 
 def _bound_str(key: str) -> Hashable:
-    if len(key) <= _SHORT_STR:
+    if len(key) <= SHORT_STR:
         return key
     if len(key) > MAX_KEY_BYTES:
         return _digest(b"s", key.encode("utf-8", "surrogatepass"))
@@ -80,6 +81,14 @@ def _bound_bytes(key: bytes) -> Hashable:
 
 
 def _bound_tuple(key: tuple[Any, ...]) -> Hashable:
+    for item in key:  # the common case (short items) allocates nothing
+        kind = type(item)
+        if kind is int or (kind is str and len(item) <= SHORT_STR):
+            continue
+        if kind in _BOUNDERS or isinstance(item, (str, bytes)):
+            break
+    else:
+        return key
     bounded = tuple(bounded_key(item) for item in key)
     return key if all(a is b for a, b in zip(bounded, key, strict=True)) else bounded
 

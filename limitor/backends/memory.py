@@ -41,7 +41,7 @@ from typing import Any, ClassVar
 from cachetools import Cache, LRUCache
 
 from limitor import _fork
-from limitor.backends._keys import bounded_key, unhashable
+from limitor.backends._keys import SHORT_STR, bounded_key, unhashable
 from limitor.backends.base import (
     ALL_KEYS,
     Amount,
@@ -388,7 +388,11 @@ class MemoryStore:
     def _state_for(self, key: Hashable, now: float) -> EngineState:
         if key is None:
             return self._shared
-        if type(key) is not int:
+        kind = type(key)
+        if kind is str:
+            if len(key) > SHORT_STR:  # type: ignore[arg-type]
+                key = bounded_key(key)
+        elif kind is not int:
             key = bounded_key(key)
         cache = self._cache
         try:

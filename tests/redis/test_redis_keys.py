@@ -126,3 +126,13 @@ def test_per_user_limiters_with_colliding_names_stay_apart(backend: Any) -> None
     first.reset()
     assert not second.try_acquire("c")  # first's reset left it alone
     second.reset()
+
+
+def test_an_unhashable_key_is_a_key_type_error_in_redis_too(backend: Any) -> None:
+    from limitor import KeyTypeError
+
+    store = _store(backend, "unhashable-" + uuid.uuid4().hex[:8])
+    with pytest.raises(KeyTypeError):
+        store.reserve([1, 2], (1,), 0.0)
+    with pytest.raises(KeyTypeError):
+        store.redis_key(("a", {}))
