@@ -113,7 +113,9 @@ def read_feedback(
     pairs = [(_text(name).lower(), _text(value)) for name, value in headers]
     last: dict[str, str] = {}
     for name, value in pairs:  # the most cautious of repeated counts: the smallest
-        if name not in last or (_number(value) or 0.0) < (_number(last[name]) or 0.0):
+        number = _number(value)
+        current = _number(last.get(name))
+        if name not in last or (number is not None and (current is None or number < current)):
             last[name] = value
     retry_after = None
     if status_code in RETRY_STATUSES:
@@ -188,7 +190,11 @@ def policy_fields(
     else:
         reset = math.ceil(retry_after - 1e-9)
     remaining = 0 if retry_after is not None else math.floor(status.remaining + 1e-9)
+    # Structured Fields integers have at most 15 digits: a hold of years must not make
+    # the header unwritable (the middleware refuses limits that could not fit at all).
+    top = 10**15 - 1
+    quota, window, remaining = min(quota, top), min(window, top), min(remaining, top)
     return {
         "RateLimit-Policy": http_sf.ser([(name, {"q": quota, "w": window})]),
-        "RateLimit": http_sf.ser([(name, {"r": remaining, "t": max(reset, 0)})]),
+        "RateLimit": http_sf.ser([(name, {"r": remaining, "t": min(max(reset, 0), top)})]),
     }

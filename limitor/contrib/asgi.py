@@ -293,7 +293,8 @@ class _Policer:
     def headers(self, key: Hashable, amount: float, *, refused: bool) -> list[tuple[str, str]]:
         """The rate-limit headers for ``key`` now (with ``Retry-After`` when refused)."""
         status = self.limiter.status(key, amount)
-        retry_after = max(1, math.ceil(status.retry_after - 1e-9)) if refused else None
+        wait = min(status.retry_after, MAX_HEADER_INTEGER)  # a hold of years still fits
+        retry_after = max(1, math.ceil(wait - 1e-9)) if refused else None
         fields = policy_fields(self.policy, status, self.limiter.rate, retry_after=retry_after)
         pairs = list(fields.items())
         if retry_after is not None:

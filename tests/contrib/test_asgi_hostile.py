@@ -325,3 +325,13 @@ def test_a_real_server_under_rotating_header_keys(server: tuple[str, Any]) -> No
     assert max(counts.values()) <= 2
     assert app.limiter.stats.overflows > 0
     assert used <= 50 * 500 * 1.1, used
+
+
+def test_a_hold_of_centuries_still_makes_valid_headers() -> None:
+    app = RateLimitMiddleware(routed_app(), rate="1/s", clock=FakeClock())
+    app.limiter.hold(1e20, key="testclient")
+    with TestClient(app) as client:
+        response = client.get("/other")
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == str(10**15 - 1)
+    assert response.headers["RateLimit"] == f'"default";r=0;t={10**15 - 1}'
