@@ -33,6 +33,12 @@ EXPECTED: dict[str, list[str]] = {
         "4 users, all refilling: users=3 overflows=1",
         "eve arrives: users=3 evictions=1",
     ],
+    "hostile_traffic.py": [
+        "buckets held: 1000 (never more than 1000)",
+        "the most any client was served: 2 (its burst: 2)",
+        "status codes: [200, 429, 429]",
+        "status codes: [200, 200, 429, 429, 429, 429]",
+    ],
     "policing_http.py": [
         "429 too many requests, retry in 0.33 s",
         "RateLimit-Remaining: 0, RateLimit-Reset: 1, Retry-After: 1",
