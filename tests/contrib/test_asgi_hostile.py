@@ -335,3 +335,15 @@ def test_a_hold_of_centuries_still_makes_valid_headers() -> None:
     assert response.status_code == 429
     assert response.headers["Retry-After"] == str(10**15 - 1)
     assert response.headers["RateLimit"] == f'"default";r=0;t={10**15 - 1}'
+
+
+def test_routes_added_after_the_middleware_was_made_count() -> None:
+    api = FastAPI()
+    app = RateLimitMiddleware(api, rate="1/minute", key="route", clock=FakeClock())
+
+    @api.get("/late/{n}")
+    async def late(n: int) -> dict[str, int]:
+        return {"n": n}
+
+    with TestClient(app) as client:
+        assert [client.get(f"/late/{n}").status_code for n in range(3)] == [200, 429, 429]
