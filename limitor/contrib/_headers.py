@@ -38,8 +38,9 @@ MAX_HOLD = MAX_RETRY_AFTER
 """The longest hold a ``Retry-After`` may impose by default: ten minutes (longer values are
 capped and logged; the httpx transports cap at their ``max_retry_after``)."""
 
-MAX_FIELD_LENGTH = 8 * MAX_VALUE_LENGTH
-"""The longest ``RateLimit``/``RateLimit-Policy`` field read (all its lines together)."""
+MAX_FIELD_LENGTH = 2 * MAX_VALUE_LENGTH
+"""The longest ``RateLimit``/``RateLimit-Policy`` field read (all its lines together; a
+real one names a few policies in a hundred characters or so)."""
 
 RETRY_STATUSES = frozenset({429, 503})
 """Statuses whose ``Retry-After`` means "send nothing until then"."""
