@@ -40,8 +40,9 @@ class PerUserLimiter(Limiter):
         burst: the burst that goes with ``rate``.
         algorithm: ``"leaky_bucket"`` (default), ``"token_bucket"``, ``"gcra"`` or
             ``"gcra_leaky_bucket"``.
-        max_users: how many keys' buckets to keep (full buckets beyond it are dropped,
-            least recently used first).
+        max_users: how many keys' buckets to keep, at most (full buckets beyond it are
+            dropped, least recently used first; while every bucket is still refilling,
+            new keys share one overflow bucket of the same limit).
         ttl: drop a full bucket once it has been unused this many seconds (default: drop
             full buckets only to make room); a bucket that is not full is always kept.
         clock: the time source; it also drives the cache's expiry.
