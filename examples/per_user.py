@@ -6,8 +6,9 @@
 2. A key computed from the arguments (``key=``), here the client's IP address.
 3. The cache rule, on a fake clock so no time passes: ``max_users`` drops only buckets
    that are full again; a bucket still refilling is never forgotten (forgetting it would
-   hand its user a fresh burst), so the cache goes past ``max_users`` instead and counts
-   an *overflow*.
+   hand its user a fresh burst), and the cache never grows past ``max_users`` either: a
+   new key that finds no room shares one *overflow* bucket (same rate and burst) with
+   every other such key until room frees, which admits less, never more.
 
 Run it with::
 
@@ -55,7 +56,7 @@ def the_cache_rule() -> None:
         pass
 
     for user in ("ann", "bob", "cyd", "dee"):
-        login(user)  # each bucket is now half empty: refilling
+        login(user)  # each bucket is now half empty: refilling (dee: the overflow bucket)
     stats = limiter_of(login).stats
     print(f"  4 users, all refilling: users={stats.users} overflows={stats.overflows}")
 

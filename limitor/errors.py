@@ -8,6 +8,7 @@ them; each also derives from the built-in exception a caller would expect::
     │   └── ConfigTypeError (TypeError)  ... because it has the wrong type
     ├── AmountError (ValueError)         an amount is invalid or can never be admitted
     │   └── AmountTypeError (TypeError)  ... because it has the wrong type
+    ├── KeyTypeError (TypeError)         a key cannot name a bucket (it is unhashable)
     ├── RateLimitExceeded                not admitted now; carries ``retry_after``
     │   ├── AcquireTimeout (TimeoutError)  the wait would be longer than the timeout
     │   └── QueueFull                    too many callers are already waiting
@@ -29,6 +30,7 @@ __all__ = (
     "BackendError",
     "ConfigError",
     "ConfigTypeError",
+    "KeyTypeError",
     "LimitorError",
     "QueueFull",
     "RateLimitExceeded",
@@ -54,6 +56,10 @@ class AmountError(LimitorError, ValueError):
 
 class AmountTypeError(AmountError, TypeError):
     """An amount is not a real number."""
+
+
+class KeyTypeError(LimitorError, TypeError):
+    """A key cannot name a bucket: it is unhashable (a list, a dict, a set...)."""
 
 
 class RateLimitExceeded(LimitorError):

@@ -8,8 +8,10 @@ A key's bucket is never forgotten while it still holds reservations or debt: it 
 expires once it is full again (and, with ``ttl``, no sooner than ``ttl`` seconds after it
 was stored), so a forgotten bucket means exactly the same as a fresh one and key churn
 can never let a user through faster. ``max_users`` bounds memory by dropping the least
-recently used *full* buckets; if every bucket is still refilling, the cache grows past
-``max_users`` rather than forget one, and ``stats.overflows`` counts those times.
+recently used *full* buckets; if every bucket is still refilling, the cache does not grow
+past ``max_users`` either: a new key is decided by one overflow bucket that every such key
+shares (the same rate and burst: it admits less, never more), and ``stats.overflows``
+counts those keys. Keys longer than 64 bytes are kept as 16-byte digests.
 """
 
 from __future__ import annotations
@@ -37,8 +39,9 @@ class PerUserLimiter(Limiter):
         burst: the burst that goes with ``rate``.
         algorithm: ``"leaky_bucket"`` (default), ``"token_bucket"``, ``"gcra"`` or
             ``"gcra_leaky_bucket"``.
-        max_users: how many keys' buckets to keep (full buckets beyond it are dropped,
-            least recently used first).
+        max_users: how many keys' buckets to keep, at most (full buckets beyond it are
+            dropped, least recently used first; while every bucket is still refilling,
+            new keys share one overflow bucket of the same limit).
         ttl: drop a full bucket once it has been unused this many seconds (default: drop
             full buckets only to make room); a bucket that is not full is always kept.
         clock: the time source; it also drives the cache's expiry.

@@ -241,8 +241,9 @@ class Stats:
     """Full buckets dropped to bound memory, which changes nothing (per-user limiters)."""
 
     overflows: int = 0
-    """Times a per-user cache went beyond ``max_users`` because every bucket in it
-    still held reservations or debt (such buckets are never forgotten)."""
+    """New keys that found a per-user cache at ``max_users`` with every bucket still
+    refilling (such buckets are never forgotten), and were decided by the limit's shared
+    overflow bucket instead (the cache never grows past ``max_users``)."""
 
     backend_errors: int = 0
     """Decisions the backend failed to make: raised as ``BackendError``, or admitted

@@ -72,6 +72,12 @@ MAX_ARRIVALS = 10_000_000
 LONGEST = 1e12
 """The largest time (and duration) in seconds a simulation takes: about 31,700 years."""
 
+MAX_LINE_BYTES = 1 << 20
+"""The longest line of a trace file (1 MiB); a longer one is refused, never read whole."""
+
+MAX_NESTING = 32
+"""The deepest nesting of ``[`` and ``{`` in a JSON-lines record (a record is flat)."""
+
 EXACT_WAITS = 100_000
 """Wait percentiles are exact up to this many admitted calls; beyond it the waits go into
 a logarithmic histogram (relative error below 0.1%), so memory stays flat."""
@@ -284,15 +290,46 @@ def _read_csv(lines: Iterable[str]) -> Iterator[tuple[float, float, Hashable]]:
         raise TraceError(f"malformed line ({error})", reader.line_num) from None
 
 
+def _nesting(text: str) -> int:
+    """How deep ``[`` and ``{`` nest in JSON ``text`` (outside strings); linear."""
+    if text.count("[") + text.count("{") <= MAX_NESTING:
+        return 0  # cannot be deeper than that: the common case costs two counts
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_NESTING:
+                    return deepest
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
 def _read_jsonl(lines: Iterable[str]) -> Iterator[tuple[float, float, Hashable]]:
     times = _Times()
     for line, text in enumerate(lines, start=1):
         if not text.strip():
             continue
+        if _nesting(text) > MAX_NESTING:
+            raise TraceError(f"malformed line: nested deeper than {MAX_NESTING} levels", line)
         try:
             record = json.loads(text)
         except ValueError as error:
             raise TraceError(f"malformed line, not JSON ({error.args[0]})", line) from None
+        except RecursionError:  # pragma: no cover - _nesting refuses it first
+            raise TraceError("malformed line: nested too deep", line) from None
         if isinstance(record, list) and 2 <= len(record) <= 3:
             record = dict(zip(("time", "amount", "key"), record, strict=False))
         if not isinstance(record, dict):
@@ -334,7 +371,8 @@ def read_trace(
     """
     if isinstance(source, io.TextIOBase):
         kind = format or "csv"
-        return _read_csv(source) if kind == "csv" else _read_jsonl(source)
+        texts = _bounded_text_lines(source)
+        return _read_csv(texts) if kind == "csv" else _read_jsonl(texts)
     path = Path(source)
     kind = format or ("jsonl" if path.suffix.lower() in (".jsonl", ".ndjson", ".json") else "csv")
     if kind not in ("csv", "jsonl"):
@@ -343,13 +381,52 @@ def read_trace(
         raise ConfigError(f"trace file {str(path)!r} does not exist or is not a file")
 
     def lines() -> Iterator[tuple[float, float, Hashable]]:
-        with path.open(encoding="utf-8-sig", newline="") as handle:  # a BOM (Excel) is skipped
-            try:
-                yield from _read_csv(handle) if kind == "csv" else _read_jsonl(handle)
-            except UnicodeDecodeError as error:
-                raise TraceError(f"{path.name} is not UTF-8 text ({error.reason})") from None
+        with path.open("rb") as handle:
+            texts = _bounded_lines(handle, path.name)
+            yield from _read_csv(texts) if kind == "csv" else _read_jsonl(texts)
 
     return lines()
+
+
+def _too_long(line: int) -> TraceError:
+    return TraceError(f"line longer than {MAX_LINE_BYTES // (1 << 20)} MiB", line)
+
+
+def _bounded_lines(handle: Any, name: str) -> Iterator[str]:
+    """The lines of a binary file as text, each read with a size limit.
+
+    Memory is bounded by the longest allowed line. UTF-8 (a BOM is skipped), never
+    binary data (a NUL byte).
+    """
+    line = 0
+    while True:
+        data = handle.readline(MAX_LINE_BYTES + 1)
+        if not data:
+            return
+        line += 1
+        if len(data) > MAX_LINE_BYTES:
+            raise _too_long(line)
+        if line == 1 and data.startswith(b"\xef\xbb\xbf"):  # a BOM (Excel) is skipped
+            data = data[3:]
+        if b"\x00" in data:
+            raise TraceError(f"{name} is binary data, not a text trace", line)
+        try:
+            yield data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise TraceError(f"{name} is not UTF-8 text ({error.reason})", line) from None
+
+
+def _bounded_text_lines(handle: io.TextIOBase) -> Iterator[str]:
+    """The lines of an open text file, each read with a size limit."""
+    line = 0
+    while True:
+        text = handle.readline(MAX_LINE_BYTES + 1)
+        if not text:
+            return
+        line += 1
+        if len(text) > MAX_LINE_BYTES:
+            raise _too_long(line)
+        yield text
 
 
 def _from_iterable(arrivals: Iterable[Any]) -> Iterator[tuple[float, float, Hashable]]:

@@ -30,8 +30,14 @@ EXPECTED: dict[str, list[str]] = {
     "per_user.py": [
         "user 1 called at +1.0",
         "three clients, three buckets: no waiting",
-        "4 users, all refilling: users=4 overflows=1",
-        "eve arrives: users=3 evictions=2",
+        "4 users, all refilling: users=3 overflows=1",
+        "eve arrives: users=3 evictions=1",
+    ],
+    "hostile_traffic.py": [
+        "buckets held: 1000 (never more than 1000)",
+        "the most any client was served: 2 (its burst: 2)",
+        "status codes: [200, 429, 429]",
+        "status codes: [200, 200, 429, 429, 429, 429]",
     ],
     "policing_http.py": [
         "429 too many requests, retry in 0.33 s",

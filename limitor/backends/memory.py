@@ -17,7 +17,13 @@ pieces at all: it is each algorithm's own arithmetic; they go with the key.
 A per-key state is never forgotten while it is below full (refilling, in debt, holding
 reservations or holes): forgetting a full state changes nothing, since a fresh one is the
 same. ``max_keys`` bounds memory by dropping the least recently used *full* states; if
-none is full the cache grows past it rather than forget one, and ``overflows`` counts it.
+none is full, a new key does not grow the cache past ``max_keys``: it is decided by one
+*overflow* state that every such key shares, with the limit's own rate and burst (that
+admits less, never more), and ``overflows`` counts those decisions. While the overflow
+state is still refilling, a key that gets a state of its own starts from a copy of it (it
+may have been one of those keys), so moving out of the overflow never hands out a burst.
+Long keys are kept as digests (:mod:`limitor.backends._keys`), so a key holds a bounded
+number of bytes.
 With ``ttl``, a state that is full and has not been used for ``ttl`` seconds is dropped
 too: lazily, by a sweep after every so many new keys (O(1) per key on average), so no
 per-key timer or heap entry is kept.
@@ -26,6 +32,8 @@ The store is fork-safe: a child process gets fresh locks.
 
 from __future__ import annotations
 
+import copy
+import logging
 import math
 import threading
 from collections.abc import Callable, Hashable
@@ -34,6 +42,7 @@ from typing import Any, ClassVar
 from cachetools import Cache, LRUCache
 
 from limitor import _fork
+from limitor.backends._keys import SHORT_STR, bounded_key, unhashable
 from limitor.backends.base import (
     ALL_KEYS,
     Amount,
@@ -50,6 +59,8 @@ from limitor.engines import schedule as sch
 from limitor.errors import ConfigError
 
 __all__ = ("MEMORY", "MemoryBackend", "MemoryStore")
+
+_log = logging.getLogger("limitor")
 
 INF = math.inf
 
@@ -282,6 +293,9 @@ class MemoryStore(SyncStoreAsyncTwins):
         "_inserts",
         "_lock",
         "_max_keys",
+        "_overflow",
+        "_overflow_key",
+        "_overflow_logged",
         "_overflows",
         "_parts",
         "_rejected",
@@ -315,6 +329,10 @@ class MemoryStore(SyncStoreAsyncTwins):
         self._ttl = spec.ttl
         self._shared = self._new_state()
         self._cache = _Keys(maxsize=math.inf)
+        self._overflow: EngineState | None = None
+        """The state new keys share while the cache is full of states still refilling."""
+        self._overflow_logged = False
+        self._overflow_key: Hashable = None
         self._inserts = 0
         self._sweep_every = _SWEEP_EVERY
         self._admitted = self._waited = self._rejected = self._cancelled = 0
@@ -356,24 +374,80 @@ class MemoryStore(SyncStoreAsyncTwins):
     def _state_for(self, key: Hashable, now: float) -> EngineState:
         if key is None:
             return self._shared
+        kind = type(key)
+        if kind is str:
+            if len(key) > SHORT_STR:  # type: ignore[arg-type]
+                key = bounded_key(key)
+        elif kind is not int:
+            key = bounded_key(key)
         cache = self._cache
-        found: EngineState | None = cache[key]
+        try:
+            found: EngineState | None = cache[key]
+        except TypeError:
+            raise unhashable(key) from None
         if found is not None:
             return found
-        if len(cache) >= self._max_keys:
-            self._make_room(now)
-        elif self._ttl is not None and self._inserts >= self._sweep_every:
+        overflow = self._overflow
+        if overflow is not None and self._full_at(overflow) <= now:
+            overflow = self._overflow = None  # full again: the same as none
+        if len(cache) >= self._max_keys and not self._make_room(now):
+            return self._overflowed(key, overflow)
+        if self._ttl is not None and self._inserts >= self._sweep_every:
             self._sweep(now)
         self._inserts += 1
-        state = self._new_state()
+        # While the overflow state refills, this key may have been one of its users:
+        # starting from a copy of it admits less, never more.
+        state = self._new_state() if overflow is None else copy.deepcopy(overflow)
         cache[key] = state
         return state
+
+    def _overflowed(self, key: Hashable, overflow: EngineState | None) -> EngineState:
+        """The shared state of new keys that find no room (every state still refilling).
+
+        Counted once per run of lookups for the same key (a fast path that does not fit
+        and the general path after it are one decision).
+        """
+        if overflow is None:
+            overflow = self._overflow = self._new_state()
+        if key != self._overflow_key:
+            self._overflow_key = key
+            self._overflows += 1
+        if not self._overflow_logged:
+            self._overflow_logged = True
+            name = self._spec.name
+            _log.warning(
+                "limitor: the keyed limit %s holds max_keys=%d states, all still refilling: "
+                "new keys share one overflow bucket until room frees (stats.overflows)",
+                repr(name) if name else f"at {self._engine.rate:g}/s",
+                self._max_keys,
+            )
+        return overflow
 
     def _existing(self, key: Hashable) -> EngineState | None:
         if key is None:
             return self._shared
-        found: EngineState | None = self._cache[key]
+        try:
+            found: EngineState | None = self._cache[bounded_key(key)]
+        except TypeError:
+            raise unhashable(key) from None
         return found
+
+    def _given_back_to(
+        self, key: Hashable, ticket: Ticket | None, now: float
+    ) -> EngineState | None:
+        """The state a give-back for ``key`` goes to: its own, or the overflow state.
+
+        A key without a state of its own whose ticket still runs was decided by the
+        overflow state; a refund without a ticket is dropped there (admits less).
+        """
+        state = self._existing(key)
+        if state is None and ticket is not None and ticket.at > now:
+            state = self._overflow
+        return state
+
+    def _unknown(self) -> EngineState:
+        """The state an unknown key would be decided by now (peek)."""
+        return self._new_state() if self._overflow is None else self._overflow
 
     def _full_at(self, state: EngineState) -> float:
         if self._parts == 1:
@@ -409,16 +483,21 @@ class MemoryStore(SyncStoreAsyncTwins):
         self._inserts = 0
         self._sweep_every = max(_SWEEP_EVERY, len(cache))
 
-    def _make_room(self, now: float) -> None:
+    def _make_room(self, now: float) -> bool:
+        """Drop full states, least recently used first, until below ``max_keys``.
+
+        Returns False (and drops nothing more) at the first state still refilling: it
+        goes back to the cache, and the new key takes the overflow state instead.
+        """
         cache = self._cache
         while len(cache) >= self._max_keys:
             key, state = cache.popitem()  # the least recently used
             if self._full_at(state) <= now:
                 self._evicted += 1  # a full state is the same as none: nothing lost
                 continue
-            cache[key] = state  # still refilling: keep it, go past max_keys
-            self._overflows += 1
-            return
+            cache[key] = state  # still refilling: keep it (next time the next one is tried)
+            return False
+        return True
 
     def _parts_of(self, state: EngineState) -> tuple[EngineState, ...]:
         if self._parts == 1:
@@ -467,7 +546,7 @@ class MemoryStore(SyncStoreAsyncTwins):
         """See :meth:`limitor.backends.base.Store.give_back`."""
         with self._lock:
             now = self._clock_now() - self._epoch
-            state = self._existing(key)
+            state = self._given_back_to(key, ticket, now)
             if state is None:
                 return 0.0, ticket  # forgotten because it was full: nothing to give
             parts = self._parts_of(state)
@@ -547,7 +626,7 @@ class MemoryStore(SyncStoreAsyncTwins):
             now = self._clock_now() - self._epoch
             state = self._existing(key)
             if state is None:
-                state = self._new_state()
+                state = self._unknown()
             extra = state.extra
             hold = -INF if extra is None else extra.hold
             statuses = []
@@ -581,6 +660,7 @@ class MemoryStore(SyncStoreAsyncTwins):
         with self._lock:
             if key is ALL_KEYS:
                 self._cache = _Keys(maxsize=math.inf)
+                self._overflow = self._overflow_key = None
                 self._inserts = 0
                 self._shared = self._new_state()
                 self._admitted = self._waited = self._rejected = self._cancelled = 0
@@ -589,7 +669,10 @@ class MemoryStore(SyncStoreAsyncTwins):
             elif key is None:
                 self._shared = self._new_state()
             else:
-                self._cache.pop(key, None)
+                try:
+                    self._cache.pop(bounded_key(key), None)
+                except TypeError:
+                    raise unhashable(key) from None
 
     def counts(self) -> StoreCounts:
         """See :meth:`limitor.backends.base.Store.counts`."""
@@ -610,9 +693,14 @@ class MemoryStore(SyncStoreAsyncTwins):
 
     def __contains__(self, key: object) -> bool:
         """True if ``key``'s state is held (an expired one is dropped on the way)."""
+        key = bounded_key(key)
         with self._lock:
             cache = self._cache
-            if key not in cache:
+            try:
+                missing = key not in cache
+            except TypeError:
+                raise unhashable(key) from None
+            if missing:
                 return False
             if self._expired(Cache.__getitem__(cache, key), self._clock_now() - self._epoch):
                 del cache[key]

@@ -10,7 +10,11 @@ as a :class:`Feedback`, from
 * ``x-ratelimit-remaining`` and OpenAI-style ``x-ratelimit-remaining-requests`` (through
   :func:`limitor.llm.parse_rate_limit_headers`).
 
-Malformed fields are ignored (the draft requires it), with a debug log line.
+Malformed fields are ignored (the draft requires it), with a debug log line. Every field
+is read in time linear in its length; values longer than
+:data:`~limitor.llm.headers.MAX_VALUE_LENGTH` (the ``RateLimit`` lists: ``MAX_FIELD_LENGTH``
+in all) are ignored, and ``bytes`` are accepted. Of several ``Retry-After`` fields the
+largest counts.
 
 Writing (the ASGI middleware): the two IETF fields for a bucket, serialised by ``http_sf``.
 """
@@ -24,14 +28,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from limitor.contrib._common import require
-from limitor.llm.headers import parse_rate_limit_headers
+from limitor.llm.headers import MAX_RETRY_AFTER, MAX_VALUE_LENGTH, parse_rate_limit_headers
 from limitor.per_user import PerUserLimiter
 from limitor.results import Status
 
 log = logging.getLogger("limitor")
 
-MAX_HOLD = 86_400.0
-"""The longest hold a ``Retry-After`` may impose (longer values are capped and logged)."""
+MAX_HOLD = MAX_RETRY_AFTER
+"""The longest hold a ``Retry-After`` may impose by default: ten minutes (longer values are
+capped and logged; the httpx transports cap at their ``max_retry_after``)."""
+
+MAX_FIELD_LENGTH = 2 * MAX_VALUE_LENGTH
+"""The longest ``RateLimit``/``RateLimit-Policy`` field read (all its lines together; a
+real one names a few policies in a hundred characters or so)."""
 
 RETRY_STATUSES = frozenset({429, 503})
 """Statuses whose ``Retry-After`` means "send nothing until then"."""
@@ -53,6 +62,9 @@ def _field(pairs: list[tuple[str, str]], name: str) -> list[Any]:
     values = [value for key, value in pairs if key == name]
     if not values:
         return []
+    if sum(len(value) for value in values) > MAX_FIELD_LENGTH:
+        log.debug("ignoring a %s header longer than %d characters", name, MAX_FIELD_LENGTH)
+        return []
     http_sf = require("http_sf", "httpx")
     try:
         parsed = http_sf.parse(", ".join(values).encode("latin-1"), tltype="list")
@@ -70,7 +82,7 @@ def _count(value: object) -> float | None:
 
 
 def _number(text: str | None) -> float | None:
-    if text is None:
+    if text is None or len(text) > MAX_VALUE_LENGTH:
         return None
     try:
         return _count(float(text.strip()))
@@ -78,12 +90,34 @@ def _number(text: str | None) -> float | None:
         return None
 
 
+def _text(value: object) -> str:
+    """A header name or value as text (``bytes`` as latin-1, as HTTP has it)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("latin-1")
+    return str(value)
+
+
 def read_feedback(
-    headers: Iterable[tuple[str, str]], status_code: int, *, wall_now: float | None = None
+    headers: Iterable[tuple[str | bytes, str | bytes]],
+    status_code: int,
+    *,
+    wall_now: float | None = None,
+    max_retry_after: float = MAX_HOLD,
 ) -> Feedback:
-    """Read a response's rate-limit headers (``headers`` as ``(name, value)`` pairs)."""
-    pairs = [(name.lower(), value) for name, value in headers]
-    last = dict(pairs)
+    """Read a response's rate-limit headers (``headers`` as ``(name, value)`` pairs).
+
+    Never raises for what a server sent: a malformed field is ignored. A ``Retry-After``
+    above ``max_retry_after`` is read as ``max_retry_after`` (logged once per name).
+    """
+    pairs = [(_text(name).lower(), _text(value)) for name, value in headers]
+    last: dict[str, str] = {}
+    for name, value in pairs:  # the most cautious of repeated counts: the smallest
+        number = _number(value)
+        current = _number(last.get(name))
+        if name not in last or (number is not None and (current is None or number < current)):
+            last[name] = value
     retry_after = None
     if status_code in RETRY_STATUSES:
         waits = [
@@ -91,7 +125,7 @@ def read_feedback(
         ]
         if waits:
             retry_after = parse_rate_limit_headers(
-                waits, strict=False, wall_now=wall_now
+                waits, strict=False, wall_now=wall_now, max_retry_after=max_retry_after
             ).retry_after
     caps: list[float] = []
     for member in _field(pairs, "ratelimit"):  # "policy";r=REMAINING;t=SECONDS
@@ -113,15 +147,18 @@ def read_feedback(
     return Feedback(retry_after=retry_after, remaining=min(caps) if caps else None)
 
 
-def apply_feedback(limiter: PerUserLimiter, key: Any, feedback: Feedback) -> None:
+def apply_feedback(
+    limiter: PerUserLimiter, key: Any, feedback: Feedback, *, max_hold: float = MAX_HOLD
+) -> None:
     """Tighten ``key``'s bucket by what the server said; never loosen it.
 
     A ``Retry-After`` holds the bucket (nothing is admitted until then, capped at
-    :data:`MAX_HOLD`); otherwise, when the server says fewer units are left than the
-    bucket believes, the difference is charged as debt.
+    ``max_hold``: the transport's ``max_retry_after``, by default :data:`MAX_HOLD`);
+    otherwise, when the server says fewer units are left than the bucket believes, the
+    difference is charged as debt.
     """
     if feedback.retry_after is not None:
-        limiter.hold(_hold_for(feedback.retry_after, key), key=key)
+        limiter.hold(_hold_for(feedback.retry_after, key, max_hold), key=key)
         return
     if feedback.remaining is None:
         return
@@ -130,10 +167,12 @@ def apply_feedback(limiter: PerUserLimiter, key: Any, feedback: Feedback) -> Non
         limiter.charge(debt, key=key)
 
 
-async def apply_feedback_async(limiter: PerUserLimiter, key: Any, feedback: Feedback) -> None:
+async def apply_feedback_async(
+    limiter: PerUserLimiter, key: Any, feedback: Feedback, *, max_hold: float = MAX_HOLD
+) -> None:
     """:func:`apply_feedback` for tasks: the limiter's async verbs, never blocking."""
     if feedback.retry_after is not None:
-        await limiter.hold_async(_hold_for(feedback.retry_after, key), key=key)
+        await limiter.hold_async(_hold_for(feedback.retry_after, key, max_hold), key=key)
         return
     if feedback.remaining is None:
         return
@@ -142,11 +181,11 @@ async def apply_feedback_async(limiter: PerUserLimiter, key: Any, feedback: Feed
         await limiter.charge_async(debt, key=key)
 
 
-def _hold_for(seconds: float, key: Any) -> float:
-    """A server's ``Retry-After``, capped at :data:`MAX_HOLD` (logged when it is)."""
-    if seconds > MAX_HOLD:
-        log.warning("Retry-After of %gs for %r capped at %gs", seconds, key, MAX_HOLD)
-        return MAX_HOLD
+def _hold_for(seconds: float, key: Any, max_hold: float) -> float:
+    """A server's ``Retry-After``, capped at ``max_hold`` (logged when it is)."""
+    if seconds > max_hold:
+        log.warning("Retry-After of %gs for %r capped at %gs", seconds, key, max_hold)
+        return max_hold
     return seconds
 
 
@@ -175,7 +214,11 @@ def policy_fields(
     else:
         reset = math.ceil(retry_after - 1e-9)
     remaining = 0 if retry_after is not None else math.floor(status.remaining + 1e-9)
+    # Structured Fields integers have at most 15 digits: a hold of years must not make
+    # the header unwritable (the middleware refuses limits that could not fit at all).
+    top = 10**15 - 1
+    quota, window, remaining = min(quota, top), min(window, top), min(remaining, top)
     return {
         "RateLimit-Policy": http_sf.ser([(name, {"q": quota, "w": window})]),
-        "RateLimit": http_sf.ser([(name, {"r": remaining, "t": max(reset, 0)})]),
+        "RateLimit": http_sf.ser([(name, {"r": remaining, "t": min(max(reset, 0), top)})]),
     }

@@ -37,12 +37,15 @@ The headers need ``http-sf`` (``pip install "limitor[asgi]"``).
 
 from __future__ import annotations
 
+import functools
 import inspect
+import ipaddress
 import math
 from collections.abc import Awaitable, Callable, Hashable, MutableMapping
 from typing import Any, Literal
 
 from limitor._checks import check_amount
+from limitor.backends._keys import bounded_key
 from limitor.configs import BucketConfig
 from limitor.contrib._common import keyed_limiter, missing, require
 from limitor.contrib._headers import policy_fields
@@ -60,6 +63,7 @@ __all__ = (
     "client_key",
     "header_key",
     "route_key",
+    "route_key_for",
 )
 
 Scope = MutableMapping[str, Any]
@@ -72,20 +76,54 @@ KeyFunction = Callable[[Scope], Hashable]
 REFUSED_BODY = b"Too Many Requests\n"
 
 
-def client_key(scope: Scope) -> Hashable:
+MAX_HEADER_INTEGER = 10**15 - 1
+"""The largest integer an HTTP Structured Field may carry (15 digits)."""
+
+
+def client_key(scope: Scope, ipv6_prefix: int = 64) -> Hashable:
     """The default key: the client's address (``None``, one shared bucket, if unknown).
 
-    Behind a reverse proxy this is the proxy's address: run the server with its
-    proxy-headers option (uvicorn ``--forwarded-allow-ips``), or key by a header.
+    An IPv6 client is keyed by its ``/ipv6_prefix`` network (default ``/64``, what one
+    customer usually gets: otherwise one host has 2**64 addresses to rotate through); an
+    IPv4-mapped IPv6 address is its IPv4 address. Behind a reverse proxy this is the
+    proxy's address: run the server with its proxy-headers option (uvicorn
+    ``--forwarded-allow-ips``), or key by a header.
     """
     client = scope.get("client")
-    return client[0] if client else None
+    if not client:
+        return None
+    host = client[0]
+    if isinstance(host, str) and ":" in host and ipv6_prefix < 128:
+        return _ipv6_network(host, ipv6_prefix)
+    return bounded_key(host)
+
+
+@functools.lru_cache(maxsize=4096)
+def _ipv6_network(host: str, prefix: int) -> Hashable:
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return bounded_key(host)  # not an address (a unix socket path...): as it is
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, prefix), strict=False))
+    return str(address)
+
+
+def _check_ipv6_prefix(prefix: object) -> int:
+    if isinstance(prefix, bool) or not isinstance(prefix, int):
+        raise ConfigTypeError(f"ipv6_prefix must be an int from 1 to 128, got {prefix!r}")
+    if not 1 <= prefix <= 128:
+        raise ConfigError(f"ipv6_prefix must be from 1 to 128, got {prefix!r}")
+    return prefix
 
 
 def header_key(name: str) -> KeyFunction:
     """A key function: the value of request header ``name`` (``X-API-Key``...).
 
-    A request without the header is keyed by its client address.
+    A request without the header is keyed by its client address. A value longer than 64
+    bytes is kept as a 16-byte digest, so rotating long values cannot grow memory.
     """
     if not isinstance(name, str) or not name:
         raise ConfigTypeError(f"header name must be a non-empty string, got {name!r}")
@@ -94,22 +132,103 @@ def header_key(name: str) -> KeyFunction:
     def key(scope: Scope) -> Hashable:
         for header, value in scope.get("headers", ()):
             if header.lower() == wanted:
-                return (name, value.decode("latin-1"))
+                return bounded_key((name, bytes(value).decode("latin-1")))
         return client_key(scope)
 
     return key
 
 
 def route_key(scope: Scope) -> Hashable:
-    """A key function: the method and path (one bucket per route, shared by all clients)."""
-    return (scope.get("method", "WEBSOCKET"), scope.get("path"))
+    """A key function: the method and the route's template (one bucket per route).
+
+    The template is that of the route the request matched (``/items/{item_id}`` for
+    ``/items/1`` and ``/items/2``): from ``scope["route"]`` once the framework has routed
+    (a FastAPI dependency), or found by matching the application's routes (see
+    :func:`route_key_for`). Only a request that no route matches is keyed by its raw path.
+    """
+    template = _template(scope.get("route"))
+    return (scope.get("method", "WEBSOCKET"), template or _raw_path(scope))
 
 
-def _key_function(key: object) -> KeyFunction:
-    if key is None or key == "client":
-        return client_key
-    if key == "route":
+def _raw_path(scope: Scope) -> Hashable:
+    return bounded_key(scope.get("path"))
+
+
+def _template(route: object) -> str | None:
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return template if isinstance(template, str) else None
+
+
+def _routes_of(app: object) -> list[Any] | None:
+    """The routes of a Starlette/FastAPI application, through wrapping middleware."""
+    for _ in range(32):
+        routes = getattr(app, "routes", None)
+        if isinstance(routes, list):
+            return routes
+        router = getattr(app, "router", None)
+        if router is not None and isinstance(getattr(router, "routes", None), list):
+            return router.routes  # type: ignore[no-any-return]  # live: routes added later count
+        app = getattr(app, "app", None)
+        if app is None:
+            return None
+    return None
+
+
+def _match(routes: list[Any], scope: Scope) -> str | None:
+    """The template of the route ``scope`` matches (a method mismatch counts too)."""
+    try:
+        from starlette.routing import Match
+    except ImportError:  # pragma: no cover - routes come from Starlette
+        return None
+    partial = None
+    for route in routes:
+        matches = getattr(route, "matches", None)
+        if matches is None:
+            continue
+        try:
+            match, child = matches(scope)
+        except Exception:  # a route that cannot read this scope
+            continue
+        if match is Match.NONE:
+            continue
+        template = _template(route) or ""
+        inner = getattr(route, "routes", None)
+        if isinstance(inner, list) and inner:  # a Mount ("/v1/{path}"): the route inside it
+            found = _match(inner, {**scope, **child})
+            if found is not None:
+                template = template.removesuffix("/{path}") + found
+        if match is Match.FULL:
+            return template
+        if partial is None:
+            partial = template
+    return partial
+
+
+def route_key_for(app: object) -> KeyFunction:
+    """:func:`route_key` for a middleware around ``app``: matches ``app``'s routes.
+
+    The middleware sees a request before the application routes it, so it matches the
+    routes itself (Starlette and FastAPI applications, through other middleware, and
+    their mounts); for an application without routes it is :func:`route_key`.
+    """
+    routes = _routes_of(app)
+    if routes is None:
         return route_key
+
+    def key(scope: Scope) -> Hashable:
+        template = _template(scope.get("route")) or _match(routes, scope)
+        return (scope.get("method", "WEBSOCKET"), template or _raw_path(scope))
+
+    return key
+
+
+def _key_function(key: object, app: object = None, ipv6_prefix: int = 64) -> KeyFunction:
+    if key is None or key == "client":
+        if ipv6_prefix == 64:
+            return client_key
+        return functools.partial(client_key, ipv6_prefix=ipv6_prefix)
+    if key == "route":
+        return route_key if app is None else route_key_for(app)
     if isinstance(key, str) and key.startswith("header:"):
         return header_key(key.removeprefix("header:"))
     if callable(key):
@@ -144,18 +263,30 @@ class _Policer:
         max_clients: int,
         name: str | None,
         clock: object,
+        app: object = None,
+        ipv6_prefix: int = 64,
     ) -> None:
         self.limiter = keyed_limiter(
             rate, burst, limiter, algorithm=algorithm, max_keys=max_clients, clock=clock, name=name
         )
-        self.key = _key_function(key)
+        self.key = _key_function(key, app, _check_ipv6_prefix(ipv6_prefix))
+        _check_header_integers(self.limiter)
         if not callable(cost):
-            check_amount(cost, self.limiter.burst)  # validates the amount now (AmountError)
+            check_amount(cost, math.inf)  # a valid amount, checked now (AmountError)
+            if cost > self.limiter.config.max_burst:
+                raise ConfigError(
+                    f"cost={cost!r} is above the burst ({self.limiter.config.max_burst:g}): "
+                    "no request could ever be admitted"
+                )
         self.cost = cost
         self.policy = _check_policy(policy)
 
     async def admit(self, scope: Scope) -> tuple[Hashable, float, bool]:
-        """``(key, amount, admitted)`` for a request (admitted: taken from its bucket)."""
+        """``(key, amount, admitted)`` for a request (admitted: taken from its bucket).
+
+        Raises:
+            KeyTypeError: the key function gave an unhashable key.
+        """
         key = self.key(scope)
         amount = self.cost(scope) if callable(self.cost) else self.cost
         return key, amount, await self.limiter.try_acquire_async(key, amount)
@@ -165,12 +296,24 @@ class _Policer:
     ) -> list[tuple[str, str]]:
         """The rate-limit headers for ``key`` now (with ``Retry-After`` when refused)."""
         status = await self.limiter.status_async(key, amount)
-        retry_after = max(1, math.ceil(status.retry_after - 1e-9)) if refused else None
+        wait = min(status.retry_after, MAX_HEADER_INTEGER)  # a hold of years still fits
+        retry_after = max(1, math.ceil(wait - 1e-9)) if refused else None
         fields = policy_fields(self.policy, status, self.limiter.rate, retry_after=retry_after)
         pairs = list(fields.items())
         if retry_after is not None:
             pairs.append(("Retry-After", str(retry_after)))
         return pairs
+
+
+def _check_header_integers(limiter: PerUserLimiter) -> None:
+    """Refuse a limit whose ``RateLimit`` header integers would pass 15 digits."""
+    burst = limiter.config.max_burst
+    window = math.ceil(burst / limiter.rate - 1e-9)
+    if burst > MAX_HEADER_INTEGER or window > MAX_HEADER_INTEGER:
+        raise ConfigError(
+            f"a limit of {limiter.rate:g}/s with a burst of {burst:g} cannot be written in "
+            f"RateLimit headers (integers of at most 15 digits: q={burst:.0f}, w={window})"
+        )
 
 
 def _encode(pairs: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
@@ -185,7 +328,9 @@ class RateLimitMiddleware:
         rate: the limit per key, as ``"10/s"``, ``"100/minute"`` or a ``BucketConfig``.
         burst: the burst of ``rate`` (default: its amount).
         limiter: an existing :class:`~limitor.per_user.PerUserLimiter` instead of ``rate``.
-        key: ``"client"`` (the client's address, default), ``"route"`` (method and path),
+        key: ``"client"`` (the client's address, default), ``"route"`` (method and the
+            matched route's template, such as ``/items/{item_id}``; the raw path only
+            where no route matched),
             ``"header:X-API-Key"`` (a header's value), or a function of the ASGI scope
             (for example the authenticated user); a key of ``None`` is one shared bucket.
         cost: units each request takes (a number, or a function of the scope).
@@ -197,9 +342,17 @@ class RateLimitMiddleware:
         exempt: a function of the scope; True lets the request through untouched (not
             counted, no headers), for example health checks.
         headers: set the ``RateLimit*`` headers on admitted responses too (default True).
-        max_clients: how many keys' buckets are kept (full ones beyond it are dropped).
+        max_clients: how many keys' buckets are kept, at most (full ones beyond it are
+            dropped; while all are refilling, new keys share one overflow bucket).
+        ipv6_prefix: IPv6 clients are keyed by their network of this prefix length
+            (default 64; 128 keys every address apart).
         name: the limiter's name in listener events.
         clock: the time source (tests: ``limitor.testing.FakeClock``).
+
+    Raises:
+        ConfigError: a limit whose ``RateLimit`` header integers would pass 15 digits
+            (such as ``1e16/s``), or a ``cost`` above the burst.
+        KeyTypeError: (per request) a key function returned an unhashable key.
     """
 
     def __init__(
@@ -217,6 +370,7 @@ class RateLimitMiddleware:
         exempt: Callable[[Scope], bool] | None = None,
         headers: bool = True,
         max_clients: int = 100_000,
+        ipv6_prefix: int = 64,
         name: str | None = None,
         clock: object = None,
     ) -> None:
@@ -229,7 +383,18 @@ class RateLimitMiddleware:
         self.app = app
         self._exempt = exempt
         self._policer = _Policer(
-            rate, burst, limiter, key, cost, algorithm, policy, max_clients, name, clock
+            rate,
+            burst,
+            limiter,
+            key,
+            cost,
+            algorithm,
+            policy,
+            max_clients,
+            name,
+            clock,
+            app=app,
+            ipv6_prefix=ipv6_prefix,
         )
         self._websocket = websocket
         self._headers = bool(headers)
@@ -313,6 +478,7 @@ class RouteRateLimit:
         algorithm: str = "leaky_bucket",
         policy: str = "default",
         max_clients: int = 100_000,
+        ipv6_prefix: int = 64,
         name: str | None = None,
         clock: object = None,
     ) -> None:
@@ -320,7 +486,17 @@ class RouteRateLimit:
         responses = require("starlette.responses", "asgi")
         self._http_exception = require("starlette.exceptions", "asgi").HTTPException
         self._policer = _Policer(
-            rate, burst, limiter, key, cost, algorithm, policy, max_clients, name, clock
+            rate,
+            burst,
+            limiter,
+            key,
+            cost,
+            algorithm,
+            policy,
+            max_clients,
+            name,
+            clock,
+            ipv6_prefix=ipv6_prefix,
         )
         # FastAPI reads what to inject from the signature: the connection and the response.
         self.__signature__ = inspect.Signature(

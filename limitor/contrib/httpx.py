@@ -125,7 +125,7 @@ class _Limits:
             return None
         feedback = read_feedback(response.headers.multi_items(), response.status_code)
         try:
-            apply_feedback(self.limiter, key, feedback)
+            apply_feedback(self.limiter, key, feedback, max_hold=self.max_retry_after)
         except BackendError as error:
             log.warning("could not apply the response's rate-limit headers: %s", error)
         return feedback.retry_after
@@ -136,7 +136,9 @@ class _Limits:
             return None
         feedback = read_feedback(response.headers.multi_items(), response.status_code)
         try:
-            await apply_feedback_async(self.limiter, key, feedback)
+            await apply_feedback_async(
+                self.limiter, key, feedback, max_hold=self.max_retry_after
+            )
         except BackendError as error:
             log.warning("could not apply the response's rate-limit headers: %s", error)
         return feedback.retry_after

@@ -7,9 +7,15 @@ requests``, ``x-ratelimit-reset-requests`` (a duration such as ``6m0s``, ``1s`` 
 (the reset as an RFC 3339 time). Either may send ``retry-after`` (seconds or an HTTP date)
 and OpenAI ``retry-after-ms``.
 
-A wait or reset longer than :data:`MAX_HEADER_WAIT` (one day) is read as one day, with a
-warning logged once per header name: a stray ``retry-after: 1e300`` cannot freeze a
-limiter for ever.
+Every value is read in time linear in its length, and values longer than
+:data:`MAX_VALUE_LENGTH` characters are refused without being parsed; ``bytes`` names and
+values are accepted (ASCII; anything else is a malformed value). A reset longer than
+:data:`MAX_HEADER_WAIT` (one day) is read as one day, and a ``retry-after`` longer than
+``max_retry_after`` (default :data:`MAX_RETRY_AFTER`, ten minutes) as that, with a warning
+logged once per header name: a stray ``retry-after: 1e300`` cannot freeze a limiter. When
+a header comes several times, the most cautious value counts: the largest wait or reset,
+the smallest limit or remaining count. A bare number is always seconds (``20250101`` is
+20,250,101 seconds, capped, not a date).
 """
 
 from __future__ import annotations
@@ -18,15 +24,18 @@ import logging
 import math
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
+from typing import cast
 
 from limitor.errors import LimitorError
 
 __all__ = (
     "MAX_HEADER_WAIT",
+    "MAX_RETRY_AFTER",
+    "MAX_VALUE_LENGTH",
     "HeaderError",
     "ProviderReport",
     "parse_duration",
@@ -35,14 +44,22 @@ __all__ = (
 
 log = logging.getLogger("limitor")
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)", re.ASCII)
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+|[0-9]+(?:\.[0-9]*)?[eE][+-]?[0-9]+")
 _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 MAX_HEADER_WAIT = 86_400.0
-"""The longest wait or reset, in seconds, that a header is taken to ask for: one day.
+"""The longest reset, in seconds, that a header is taken to announce: one day.
 
 Providers' limits reset within a day; a longer value is a bug or an attack, and would
 otherwise keep a limiter closed for ever.
 """
+
+MAX_RETRY_AFTER = 600.0
+"""The longest ``retry-after`` (seconds) a response is taken to ask for by default: ten
+minutes. A longer one is read as this (``parse_rate_limit_headers(max_retry_after=...)``)."""
+
+MAX_VALUE_LENGTH = 1024
+"""The longest header value read, in characters; a longer one is malformed (not parsed)."""
 
 _capped_names: set[str] = set()  # header names whose capping was already logged
 
@@ -76,103 +93,170 @@ class ProviderReport:
 
     retry_after: float | None = None
     """Seconds the provider asks to wait before any new call (on a 429); at most
-    :data:`MAX_HEADER_WAIT`."""
+    ``max_retry_after`` (:data:`MAX_RETRY_AFTER` by default)."""
+
+
+def _too_long(text: str, what: str) -> HeaderError | None:
+    if len(text) > MAX_VALUE_LENGTH:
+        return HeaderError(f"{what}: longer than {MAX_VALUE_LENGTH} characters ({len(text)})")
+    return None
 
 
 def parse_duration(text: str) -> float:
     """Seconds in a Go-style duration: ``"6m0s"``, ``"1s"``, ``"120ms"``, ``"1h2m3.5s"``.
 
-    A bare number is taken as seconds.
+    A bare number is taken as seconds. Linear in the length of ``text``.
 
     Raises:
-        HeaderError: the text is not a duration.
+        HeaderError: the text is not a duration (or is longer than
+            :data:`MAX_VALUE_LENGTH`).
     """
+    if not isinstance(text, str):
+        raise HeaderError(f"a duration must be a str, got {type(text).__name__}")
+    too_long = _too_long(text, "duration")
+    if too_long is not None:
+        raise too_long
     value = text.strip().lower()
-    try:
+    if _NUMBER.fullmatch(value):
         seconds = float(value)
-    except ValueError:
-        parts = _DURATION.findall(value)
-        if not parts or "".join(number + unit for number, unit in parts) != value:
-            raise HeaderError(f"not a duration: {text!r}") from None
-        seconds = sum(float(number) * _UNITS[unit] for number, unit in parts)
+    else:
+        # One anchored match per part and never a restart: a failed part fails the
+        # whole text, so the scan is linear (findall would retry at every digit).
+        seconds, position, end = 0.0, 0, len(value)
+        if not end:
+            raise HeaderError(f"not a duration: {text!r}")
+        while position < end:
+            part = _DURATION_PART.match(value, position)
+            if part is None:
+                raise HeaderError(f"not a duration: {_shown(text)}")
+            seconds += float(part[1]) * _UNITS[part[2]]
+            position = part.end()
     if not math.isfinite(seconds) or seconds < 0:
-        raise HeaderError(f"not a duration: {text!r}")
+        raise HeaderError(f"not a duration: {_shown(text)}")
     return seconds
 
 
+def _shown(text: str) -> str:
+    """``text`` for an error message: its repr, cut to 60 characters."""
+    return repr(text) if len(text) <= 60 else repr(text[:60]) + f"... ({len(text)} characters)"
+
+
 def _number(text: str, name: str) -> float:
-    try:
-        value = float(text.strip())
-    except ValueError:
-        raise HeaderError(f"{name}: not a number: {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise HeaderError(f"{name}: not a count: {text!r}")
-    return value
+    value = text.strip()
+    if not _NUMBER.fullmatch(value):
+        raise HeaderError(f"{name}: not a number: {_shown(text)}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise HeaderError(f"{name}: not a count: {_shown(text)}")
+    return number
 
 
 def _seconds_until(text: str, name: str, wall_now: float) -> float:
-    """Seconds from ``wall_now`` until an RFC 3339 or HTTP date (or a duration)."""
+    """Seconds from ``wall_now`` until an RFC 3339 or HTTP date, or a number, or a duration.
+
+    A bare number is never a date: ``20250101`` is seconds.
+    """
     value = text.strip()
+    if _NUMBER.fullmatch(value):
+        return float(value)
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         try:
             moment = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             try:
                 return parse_duration(value)
             except HeaderError:
-                raise HeaderError(f"{name}: not a time or duration: {text!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return max(moment.timestamp() - wall_now, 0.0)
+                raise HeaderError(f"{name}: not a time or duration: {_shown(text)}") from None
+    try:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        stamp = moment.timestamp()
+    except (OverflowError, ValueError, OSError):
+        raise HeaderError(f"{name}: not a time: {_shown(text)}") from None
+    return max(stamp - wall_now, 0.0)
 
 
-def _capped(seconds: float, name: str) -> float:
-    """``seconds``, or :data:`MAX_HEADER_WAIT` if longer (logged once per header name)."""
-    if seconds <= MAX_HEADER_WAIT:
+def _capped(seconds: float, name: str, cap: float = MAX_HEADER_WAIT) -> float:
+    """``seconds``, or ``cap`` if longer (logged once per header name)."""
+    if seconds <= cap:
         return seconds
     if name not in _capped_names:
         _capped_names.add(name)
-        log.warning(
-            "rate-limit header %s asks for %.6g s; taking %g s (one day) instead",
-            name,
-            seconds,
-            MAX_HEADER_WAIT,
-        )
-    return MAX_HEADER_WAIT
+        log.warning("rate-limit header %s asks for %.6g s; taking %g s instead", name, seconds, cap)
+    return cap
 
 
-def _lowercase(headers: object) -> dict[str, str]:
+def _text(value: object, strict: bool) -> str:
+    """A header name or value as text: ``bytes`` must be ASCII (strict), else latin-1."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        data = bytes(value)
+        try:
+            return data.decode("ascii")
+        except UnicodeDecodeError:
+            if strict:
+                raise HeaderError(f"header bytes are not ASCII: {_shown(repr(data))}") from None
+            return data.decode("latin-1")
+    try:
+        return str(value)
+    except Exception as error:  # a hostile __str__
+        raise HeaderError(f"cannot read header {type(value).__name__}: {error}") from None
+
+
+def _lowercase(headers: object, strict: bool) -> dict[str, list[str]]:
+    """Every value of every header, by lowercase name (in order)."""
     if isinstance(headers, Mapping):
-        items: Iterable[tuple[object, object]] = headers.items()
+        items: Iterable[object] = headers.items()
     elif isinstance(headers, Iterable) and not isinstance(headers, (str, bytes)):
         items = headers
     else:
-        raise HeaderError(f"headers must be a mapping or (name, value) pairs, got {headers!r}")
-    result: dict[str, str] = {}
+        raise HeaderError(
+            f"headers must be a mapping or (name, value) pairs, got {type(headers).__name__}"
+        )
+    result: dict[str, list[str]] = {}
     for pair in items:
         try:
-            name, value = pair
+            name, value = cast("tuple[object, object]", pair)
         except (TypeError, ValueError):
-            raise HeaderError(f"not a (name, value) pair: {pair!r}") from None
-        result[str(name).lower()] = value.decode() if isinstance(value, bytes) else str(value)
+            raise HeaderError(f"not a (name, value) pair: {_shown(repr(pair))}") from None
+        try:
+            text = _text(value, strict)
+            lowered = _text(name, strict).lower()
+        except HeaderError as error:
+            if strict:
+                raise
+            log.warning("ignoring a rate-limit header: %s", error)
+            continue
+        result.setdefault(lowered, []).append(text)
     return result
 
 
 def parse_rate_limit_headers(
-    headers: object, *, strict: bool = True, wall_now: float | None = None
+    headers: object,
+    *,
+    strict: bool = True,
+    wall_now: float | None = None,
+    max_retry_after: float = MAX_RETRY_AFTER,
 ) -> ProviderReport:
     """Read the rate-limit headers of an LLM provider's response.
 
     Args:
-        headers: a mapping (``dict``, ``httpx.Headers``...) or ``(name, value)`` pairs.
+        headers: a mapping (``dict``, ``httpx.Headers``...) or ``(name, value)`` pairs;
+            names and values may be ``str`` or ``bytes``.
         strict: raise :class:`HeaderError` on a malformed value (default); with
-            ``False``, skip it with a logged warning.
+            ``False``, skip it with a logged warning (never raise).
         wall_now: the current Unix time, for reset times given as dates (tests).
+        max_retry_after: the longest ``retry-after`` taken (seconds); longer is read as
+            this, with a warning logged once per header name.
 
-    Waits and resets longer than :data:`MAX_HEADER_WAIT` (one day) are read as one day,
-    with a warning logged once per header name.
+    Resets longer than :data:`MAX_HEADER_WAIT` (one day) are read as one day. A header
+    given several times counts with its most cautious value (the largest wait or reset,
+    the smallest limit or remaining count); so does a ``retry-after`` whose values were
+    joined with commas (``"120, 5"``). Every value is read in linear time, and one longer
+    than :data:`MAX_VALUE_LENGTH` is malformed.
 
     Example:
         >>> report = parse_rate_limit_headers(
@@ -181,48 +265,96 @@ def parse_rate_limit_headers(
         >>> report.remaining["tokens"], report.reset_after["tokens"]
         (1500.0, 360.0)
     """
-    lowered = _lowercase(headers)
+    if not strict:
+        try:
+            return _parse(headers, False, wall_now, max_retry_after)
+        except HeaderError as error:  # the headers as a whole cannot be read
+            log.warning("ignoring rate-limit headers: %s", error)
+            return ProviderReport()
+    return _parse(headers, True, wall_now, max_retry_after)
+
+
+def _parse(
+    headers: object, strict: bool, wall_now: float | None, max_retry_after: float
+) -> ProviderReport:
+    lowered = _lowercase(headers, strict)
     now = time.time() if wall_now is None else wall_now
     report = ProviderReport()
 
     def read(
-        name: str, parse: object, target: dict[str, float], unit: str, wait: bool = False
+        name: str,
+        parse: Callable[[str, str], float],
+        target: dict[str, float],
+        unit: str,
+        *,
+        largest: bool = False,
+        cap: float | None = None,
     ) -> None:
-        """Parse header ``name`` into ``target[unit]``; a ``wait`` is capped at one day."""
-        text = lowered.get(name)
-        if text is None:
+        """Parse header ``name`` into ``target[unit]`` (its most cautious value)."""
+        texts = lowered.get(name)
+        if texts is None:
             return
-        try:
-            value = parse(text, name)  # type: ignore[operator]
-        except HeaderError as error:
-            if strict:
-                raise
-            log.warning("ignoring rate-limit header %s: %s", name, error)
-        else:
-            target[unit] = _capped(value, name) if wait else value
+        values = []
+        for text in texts:
+            try:
+                too_long = _too_long(text, name)
+                if too_long is not None:
+                    raise too_long
+                value = parse(text, name)
+                if value < 0:
+                    raise HeaderError(f"{name}: negative: {_shown(text)}")
+            except HeaderError as error:
+                if strict:
+                    raise
+                log.warning("ignoring rate-limit header %s: %s", name, error)
+            else:
+                values.append(value)
+        if values:
+            value = max(values) if largest else min(values)
+            target[unit] = value if cap is None else _capped(value, name, cap)
 
     def reset_duration(text: str, name: str) -> float:
         try:
             return parse_duration(text)
         except HeaderError:
-            raise HeaderError(f"{name}: not a duration: {text!r}") from None
+            raise HeaderError(f"{name}: not a duration: {_shown(text)}") from None
+
+    def until(text: str, name: str) -> float:
+        return _seconds_until(text, name, now)
+
+    def wait(text: str, name: str) -> float:
+        """A retry-after: several numbers joined by commas give the largest."""
+        if "," in text and not any(c.isalpha() for c in text):
+            return max(_seconds_until(piece, name, now) for piece in text.split(","))
+        return _seconds_until(text, name, now)
+
+    def wait_ms(text: str, name: str) -> float:
+        return max(_number(piece, name) for piece in text.split(",")) / 1000
 
     for kind, unit in _KINDS.items():
         read(f"x-ratelimit-limit-{kind}", _number, report.limit, unit)
         read(f"x-ratelimit-remaining-{kind}", _number, report.remaining, unit)
-        read(f"x-ratelimit-reset-{kind}", reset_duration, report.reset_after, unit, True)
+        read(
+            f"x-ratelimit-reset-{kind}",
+            reset_duration,
+            report.reset_after,
+            unit,
+            largest=True,
+            cap=MAX_HEADER_WAIT,
+        )
         read(f"anthropic-ratelimit-{kind}-limit", _number, report.limit, unit)
         read(f"anthropic-ratelimit-{kind}-remaining", _number, report.remaining, unit)
         read(
             f"anthropic-ratelimit-{kind}-reset",
-            lambda text, name: _seconds_until(text, name, now),
+            until,
             report.reset_after,
             unit,
-            True,
+            largest=True,
+            cap=MAX_HEADER_WAIT,
         )
     waits: dict[str, float] = {}
-    read("retry-after-ms", lambda text, name: _number(text, name) / 1000, waits, "ms", True)
-    read("retry-after", lambda text, name: _seconds_until(text, name, now), waits, "s", True)
+    read("retry-after-ms", wait_ms, waits, "ms", largest=True, cap=max_retry_after)
+    read("retry-after", wait, waits, "s", largest=True, cap=max_retry_after)
     if waits:
         report.retry_after = waits.get("ms", waits.get("s"))
     return report

@@ -47,7 +47,7 @@ def test_keys_of_one_decision_share_a_slot_and_users_spread_over_slots(
     nodes = {client.get_node_from_key(key).port for key in keys}
     assert len(nodes) == 3  # every primary holds some users
     # one key per decision, and its hash tag is the limit's identity plus the user
-    assert client.keyslot(store.redis_key(7)) == client.keyslot("{spread:7}")
+    assert client.keyslot(store.redis_key(7)) == client.keyslot("{spread:%i7}")
     assert all(
         client.keyslot(store.holes_key(u)) == client.keyslot(store.redis_key(u)) for u in range(60)
     )

@@ -284,8 +284,8 @@ def test_keys_carry_a_prefix_and_one_hash_tag_per_limit_identity(redis_server: A
         store = backend.bind(LimitSpec((Part(1, 1),), name="api", keyed=True), FakeClock())
         assert store.redis_key(None) == "app:{api}"
         assert store.redis_key("ann") == "app:{api:ann}"
-        assert store.redis_key(42) == "app:{api:42}"
-        assert store.redis_key(("a", 1)) == "app:{api:('a', 1)}"
+        assert store.redis_key(42) == "app:{api:%i42}"  # never the str "42"
+        assert store.redis_key(("a", 1)) == "app:{api:%r('a', 1)}"  # never its repr str
         store.reset(ALL_KEYS)
         store.reserve("ann", (1,), INF)
         assert backend.client.exists("app:{api:ann}") == 1

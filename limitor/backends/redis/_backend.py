@@ -16,6 +16,7 @@ import anyio
 import anyio.lowlevel
 import anyio.to_thread
 
+from limitor.backends._keys import redis_escape, redis_part
 from limitor.backends.base import (
     ALL_KEYS,
     Amount,
@@ -87,15 +88,6 @@ def _no_retry() -> redis.retry.Retry:
     return redis.retry.Retry(NoBackoff(), 0)
 
 
-def _user_key(key: Hashable) -> str:
-    """A user key as it appears in Redis keys: the same in every process."""
-    if isinstance(key, str):
-        return key
-    if isinstance(key, int):
-        return str(key)
-    return repr(key)
-
-
 def _async_pool_from(pool: Any) -> Any:
     """A redis.asyncio connection pool to the server a sync pool connects to."""
     kwargs = dict(pool.connection_kwargs)
@@ -163,6 +155,10 @@ class RedisBackend:
     def __init__(self, client: Any, *, prefix: str = DEFAULT_PREFIX) -> None:
         if not isinstance(prefix, str):
             raise ConfigTypeError(f"prefix must be a str, got {prefix!r}")
+        if "{" in prefix or "}" in prefix:
+            raise ConfigError(
+                f"prefix must not hold '{{' or '}}' (the hash tag is the limit's), got {prefix!r}"
+            )
         self.prefix = prefix
         """The start of every key."""
         self._async_clients: weakref.WeakKeyDictionary[Any, tuple[Any, Any]] = (
@@ -377,7 +373,8 @@ class RedisBackend:
             for key in keys:  # one by one: on a cluster they may live on different nodes
                 client.delete(key)
             if name is not None:
-                pattern = self.prefix + "{" + _glob_escape(name) + ":*}*"
+                # The name is escaped (no ':' in it): limit "a" never matches limit "a:b".
+                pattern = self.prefix + "{" + _glob_escape(redis_escape(name)) + ":*}*"
                 for found in client.scan_iter(match=pattern, count=1000):
                     client.delete(found)
         except _DRIVER_ERRORS as error:
@@ -452,8 +449,9 @@ class RedisStore:
         self._clock = clock
         self.name = spec.name
         """The limit's identity in Redis."""
-        self._key_none = f"{backend.prefix}{{{spec.name}}}"
-        self._key_user = f"{backend.prefix}{{{spec.name}:"
+        name = redis_escape(spec.name)
+        self._key_none = f"{backend.prefix}{{{name}}}"
+        self._key_user = f"{backend.prefix}{{{name}:"
         self._intervals = tuple(US / part.rate for part in spec.parts)
         head = [str(len(spec.parts))]
         for part, interval in zip(spec.parts, self._intervals, strict=True):
@@ -480,10 +478,17 @@ class RedisStore:
         return self._backend
 
     def redis_key(self, key: Hashable) -> str:
-        """The Redis key holding ``key``'s state: ``prefix{name}`` or ``prefix{name:user}``."""
+        """The Redis key holding ``key``'s state: ``prefix{name}`` or ``prefix{name:user}``.
+
+        Both parts are encoded (:func:`limitor.backends._keys.redis_part`): ``%``, ``:``,
+        ``{`` and ``}`` are percent-escaped and a key that is not a ``str`` carries its
+        type (``%i42`` for the int 42, ``%r('a', 1)`` for a tuple, ``%h`` and a digest for
+        a key longer than 64 bytes), so distinct ``(name, key)`` pairs never share a Redis
+        key and the hash tag is always the whole identity.
+        """
         if key is None:
             return self._key_none
-        return f"{self._key_user}{_user_key(key)}}}"
+        return f"{self._key_user}{redis_part(key)}}}"
 
     def holes_key(self, key: Hashable) -> str:
         """The Redis key holding ``key``'s given-back spans (same hash tag, same slot)."""
