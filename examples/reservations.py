@@ -6,9 +6,10 @@
 ``cancel()``. ``reconcile(actual)`` corrects the amount once the real cost is known:
 unused units are given back, extra units become *debt* that later callers wait for.
 
-Cancelling gives the slot back exactly: standing reservations keep their times, the freed
-slot is a *hole* that the next caller takes if it fits there, and when the cancelled
-reservations are the latest ones the bucket is as if they had never been made.
+Cancelling gives the slot back exactly: standing reservations keep their times, later
+callers use the freed slot (with other freed slots, within one burst, when one alone is
+too small), and when the cancelled reservations are the latest ones the bucket is as if
+they had never been made.
 
 This runs on a ``FakeClock``: waits are virtual, so it finishes at once and prints the
 same numbers every time.

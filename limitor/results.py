@@ -132,7 +132,9 @@ class Reservation:
     def __repr__(self) -> str:
         state = "cancelled" if self._cancelled else f"delay={self.delay:.6g}s"
         key = "" if self.key is None else f" key={self.key!r}"
-        return f"<Reservation amount={self.amount:g}{key} {state}>"
+        amount = self.amount  # a number, or an LLM call's units per part (a tuple)
+        shown = f"{amount:g}" if isinstance(amount, int | float) else repr(amount)
+        return f"<Reservation amount={shown}{key} {state}>"
 
 
 @dataclass(frozen=True, slots=True)
