@@ -228,10 +228,13 @@ def test_the_pieces_key_never_holds_more_than_the_cap(
 
 # -- memory and Redis decide alike -----------------------------------------------------
 
+# Rates and times are powers of two apart (dyadic), so both stores compute exactly and
+# the comparison is of the rule, not of float residue (memory keeps seconds, Redis
+# microseconds near 2^46: their residues differ).
 PART_SETS = [
     [(1.0, 3.0)],
-    [(10.0, 600.0)],
-    [(2.0, 5.0), (10.0, 40.0)],
+    [(8.0, 600.0)],
+    [(2.0, 5.0), (8.0, 40.0)],
     [(1.0, 1.0), (4.0, 8.0)],
 ]
 
@@ -240,7 +243,7 @@ steps_strategy = st.lists(
         st.sampled_from(
             ["reserve", "reserve", "reserve", "cancel", "cancel", "reconcile", "charge"]
         ),
-        st.sampled_from([0, 0, 0, 1, 125, 250, 500, 1000, 3000]),  # ms since the last step
+        st.sampled_from([0, 0, 0, 125, 250, 500, 1000, 3000]),  # ms since the last step
         st.tuples(st.integers(0, 8), st.integers(0, 8)),  # amounts, in eighths of the burst
         st.sampled_from([0.0, INF, INF]),  # max_wait
         st.integers(0, 1000),  # which grant
