@@ -339,3 +339,36 @@ def test_random_give_back_sequences_decide_as_the_memory_store(
                     assert total <= burst + rate * (end - start) + 1e-4
     finally:
         MemoryStore.piece_cap, RedisStore.piece_cap = saved
+
+
+@pytest.mark.parametrize("rate", [1e9, 1e8, 1e7, 1e6])
+def test_a_huge_rate_with_burst_one_never_admits_two_units_at_once(
+    backend: Any, rate: float
+) -> None:
+    from limitor.backends.redis._scripts import SCRIPTS
+
+    store = store_for(backend, [(rate, 1)])
+    at(store, 0.0)
+    keys = (store.redis_key(None), store.holes_key(None))
+    amounts = [(1.0,), (1.0,), (0.5,)]
+    # one transaction: the key (full again within a microsecond, so its expiry is 1 ms of
+    # real time) cannot expire between the calls on a loaded machine
+    pipe = backend.client.pipeline(transaction=True)
+    for amount in amounts:
+        pipe.execute_command(
+            "EVAL", SCRIPTS["reserve"].source, 2, *keys, *store._reserve_args(amount, 0.0)
+        )
+    grants = [
+        store._grant(reply, amount) for reply, amount in zip(pipe.execute(), amounts, strict=True)
+    ]
+    assert [grant.admitted for grant in grants] == [True, False, False]
+
+
+def test_a_refund_without_a_ticket_comes_off_the_end(backend: Any) -> None:
+    store = store_for(backend, [(1, 10)])
+    at(store, 0.0)
+    store.reserve(None, (10,), INF)
+    assert store.give_back(None, (4,), None, cancel=True) == (0.0, None)
+    assert store.give_back(None, (4,), None, cancel=False) == (4.0, None)
+    assert store.reserve(None, (4,), 0.0).admitted
+    assert not store.reserve(None, (1,), 0.0).admitted

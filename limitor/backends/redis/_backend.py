@@ -53,6 +53,10 @@ DEFAULT_TIMEOUT = 0.5
 """Seconds to connect and to wait for a reply before a call fails with BackendError."""
 
 US = 1e6  # microseconds per second: the scripts' time unit
+MIN_INTERVAL = 0.25
+"""Microseconds per unit at least (4 million units per second per part, the most a part
+kept in Redis admits): the scripts' times near 2^46.5 us are 1/64 us apart and two times
+within 0.05 us are one time (see scripts/schedule.lua), so a unit must be longer."""
 _NO_WAIT_LIMIT = "-1"
 _INF = float("inf")
 _REFUND, _CANCEL, _REVOKE, _REFUND_AT_END = "0", "1", "2", "3"
@@ -469,7 +473,9 @@ class RedisStore:
         """The limit's identity in Redis."""
         self._key_none = f"{backend.prefix}{{{spec.name}}}"
         self._key_user = f"{backend.prefix}{{{spec.name}:"
-        self._intervals = tuple(US / part.rate for part in spec.parts)
+        # At least MIN_INTERVAL: a unit must be many doubles long at the scripts' times
+        # (1/64 us apart), or the schedule cannot tell two units apart (admits less above).
+        self._intervals = tuple(max(US / part.rate, MIN_INTERVAL) for part in spec.parts)
         head = [str(len(spec.parts))]
         for part, interval in zip(spec.parts, self._intervals, strict=True):
             head += [repr(interval), repr(part.burst * interval)]
