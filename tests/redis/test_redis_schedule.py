@@ -372,3 +372,28 @@ def test_a_refund_without_a_ticket_comes_off_the_end(backend: Any) -> None:
     assert store.give_back(None, (4,), None, cancel=False) == (4.0, None)
     assert store.reserve(None, (4,), 0.0).admitted
     assert not store.reserve(None, (1,), 0.0).admitted
+
+
+@pytest.mark.anyio
+async def test_the_async_verbs_lend_freed_pieces_too(backend: Any) -> None:
+    """The cancelled-waiters case through areserve / agive_back / apeek / acharge."""
+    store = store_for(backend, [(1, 8), (10, 80)])
+    at(store, 0.0)
+    assert (await store.areserve(None, (8, 80), INF)).delay == 0.0
+    first = await store.areserve(None, (2, 20), INF)
+    await store.areserve(None, (2, 20), INF)
+    third = await store.areserve(None, (2, 20), INF)
+    await store.areserve(None, (4, 40), INF)
+    for grant in (first, third):
+        given_back, left = await store.agive_back(None, (2, 20), grant.ticket, cancel=True)
+        assert given_back == pytest.approx(22.0)
+        assert left.pieces == ((), ())
+    status = await store.apeek(None, (4, 40))
+    assert status[0].retry_after == pytest.approx(6.0)
+    late = await store.areserve(None, (4, 40), INF)
+    assert late.delay == pytest.approx(6.0, abs=1e-6)
+    assert [len(pieces) for pieces in late.ticket.pieces] == [2, 2]
+    given_back, left = await store.agive_back(None, (1, 10), late.ticket, cancel=False)
+    assert given_back == pytest.approx(11.0)  # its latest unit of each part
+    await store.acharge(None, (1, 10))  # debt takes that piece again
+    assert (await store.areserve(None, (1, 10), INF)).delay == pytest.approx(11.0, abs=1e-6)

@@ -6,12 +6,14 @@
 --
 -- Precision. Times here are microseconds since EPOCH (about 2^46.5 in 2026), doubles 1/64
 -- us apart; `now` is a whole microsecond (TIME). The Python module compares times within
--- `interval * REL`; here that is the tolerance too, but never below NEAR (0.05 us, a few
--- doubles at this magnitude), since a difference smaller than that is rounding, not time:
---     tol = max(interval * REL, NEAR)
--- For every rate below 5e7 units per second (an interval above 0.05 us / 1e-9 = 50 s is
--- where interval * REL itself passes NEAR) the tolerance is NEAR; so memory and Redis
--- decide alike to within 0.05 us, far below the server clock's own resolution (1 us).
+-- `interval * REL` (a billionth of a unit); at these magnitudes that is below one double,
+-- so the scripts compare within
+--     tol = max(interval * REL, NEAR)        (NEAR = 0.05 us, a few doubles)
+-- which is NEAR for every interval under 50 s (every rate above 0.02 units per second):
+-- a difference smaller than that is rounding, not time. The client keeps each interval at
+-- least 0.25 us (RedisStore: MIN_INTERVAL), so NEAR is at most a fifth of a unit and two
+-- whole units are never taken for one. Memory and Redis thus decide alike to within
+-- 0.05 us, far below the server clock's own resolution (1 us).
 
 local REL = 1e-9
 local CAP = tonumber(a[A - 1]) -- free pieces kept per part at most (the client sends it)
