@@ -12,7 +12,9 @@ import itertools
 import random
 from typing import Any
 
+import anyio
 import pytest
+from anyio import wait_all_tasks_blocked
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,7 +26,7 @@ from limitor.llm import LLMLimiter
 from limitor.testing import FakeClock
 
 from .backends.store_driver import worst_excess
-from .conftest import SYNC_BUCKETS
+from .conftest import ASYNC_BUCKETS, SYNC_BUCKETS
 
 INF = float("inf")
 
@@ -285,3 +287,64 @@ def replay(factor: float, calls: int = 3000, workers: int = 64) -> float:
 @pytest.mark.parametrize("factor", [2.0, 5.0])
 def test_overlapping_llm_calls_reach_the_token_limit(factor: float) -> None:
     assert replay(factor) >= 0.97
+
+
+class StuckClock(FakeClock):
+    """A fake clock whose async sleeps never end: waiters stay until they are cancelled."""
+
+    async def asleep(self, seconds: float) -> None:
+        await anyio.sleep_forever()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("cls", ASYNC_BUCKETS, ids=lambda cls: cls.__name__)
+async def test_cancelled_async_waiters_are_lent_again(cls: Any) -> None:
+    """The cancelled-waiters case with tasks cancelled while they wait (asyncio and trio)."""
+    bucket = cls(BucketConfig(capacity=8, seconds=8), clock=StuckClock())
+    await bucket.acquire(8)
+    async with anyio.create_task_group() as group:
+        scopes = []
+        for amount in (2, 2, 2, 4):  # waiters at 2, 4, 6 and 10 s
+            scope = anyio.CancelScope()
+            scopes.append(scope)
+
+            async def wait(scope: anyio.CancelScope = scope, amount: int = amount) -> None:
+                with scope:
+                    await bucket.acquire(amount)
+
+            group.start_soon(wait)
+            await wait_all_tasks_blocked()
+        scopes[0].cancel()
+        scopes[2].cancel()
+        await wait_all_tasks_blocked()
+        assert (await bucket.reserve(4)).delay == pytest.approx(6.0)
+        group.cancel_scope.cancel()
+
+
+def test_the_issue_snippet_per_user() -> None:
+    clock = FakeClock()
+    limiter = LLMLimiter(requests_per_minute=60, tokens_per_minute=600, clock=clock)
+    calls = [limiter.reserve(120, key="alice") for _ in range(5)]
+    clock.advance(1.0)
+    for call in reversed(calls):
+        call.reconcile(20)
+    assert limiter.reserve(400, key="alice").delay == 0.0
+    assert limiter.reserve(600, key="bob").delay == 0.0  # bob's own limit
+    assert limiter.status(key="alice")["tokens_per_minute"].remaining == pytest.approx(110.0)
+
+
+@pytest.mark.anyio
+async def test_overlapping_async_llm_calls_refund_every_unused_token() -> None:
+    clock = FakeClock()
+    limiter = LLMLimiter(tokens_per_minute=600, clock=clock)
+    calls = [limiter.reserve(120) for _ in range(5)]
+
+    async def call_and_reconcile(index: int) -> None:
+        await calls[index].wait_async()
+        calls[index].reconcile(20)
+
+    clock.advance(1.0)
+    async with anyio.create_task_group() as group:
+        for index in (3, 0, 4, 1, 2):
+            group.start_soon(call_and_reconcile, index)
+    assert (await limiter.acquire_async(400)).delay == 0.0

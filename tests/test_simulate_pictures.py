@@ -38,6 +38,7 @@ def test_the_docs_pictures_are_drawn_with_no_background_and_grey_text(tmp_path: 
         "shaping-policing.svg",
         "per-user.svg",
         "llm-mix.svg",
+        "llm-overlap.svg",
     }
     for path in written:
         svg = path.read_text(encoding="utf-8")

@@ -299,3 +299,70 @@ def setup(app: Any) -> dict[str, Any]:
     """Draw the pictures once the builder is ready, before any page is read."""
     app.connect("builder-inited", draw)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
+
+
+def llm_overlap(plt: Any) -> None:
+    """Overlapping LLM calls that reserve 5x what they use, reconciled when they end.
+
+    ``limitor.simulate`` replays arrivals, not calls that run and then reconcile, so this
+    one drives an ``LLMLimiter`` on a ``FakeClock`` itself: 64 workers, one call after the
+    other, 2 s per call, each reserving five times the tokens it really uses.
+    """
+    import heapq
+
+    from limitor.llm import LLMLimiter
+    from limitor.testing import FakeClock
+
+    clock = FakeClock()
+    per_minute = 60_000.0
+    limiter = LLMLimiter(tokens_per_minute=per_minute, clock=clock)
+    rng = random.Random(15)
+    events: list[tuple[float, int, Any, float]] = [(0.0, worker, None, 0.0) for worker in range(64)]
+    heapq.heapify(events)
+    reserved: list[tuple[float, float]] = []
+    used: list[tuple[float, float]] = []
+    end = 240.0
+    while events and events[0][0] < end:
+        when, worker, call, use = heapq.heappop(events)
+        clock.advance(when - clock.now())
+        if call is not None:
+            call.reconcile(use)
+        use = float(rng.randint(50, 150))
+        call = limiter.reserve(use * 5)
+        at = clock.now() + call.delay
+        reserved.append((at, use * 5))
+        used.append((at, use))
+        heapq.heappush(events, (at + 2.0, worker, call, use))
+    figure, axes = plt.subplots(figsize=(7.2, 3.6))
+    for points, colour, label, width in (
+        (reserved, COLOURS["arrived"], "reserved (estimates, 5x the use)", 1.4),
+        (used, COLOURS["admitted"], "really used, at each call's admission", 2.0),
+    ):
+        axes.plot(
+            *_steps([t for t, _ in points], [a for _, a in points], 0.0, end),
+            color=colour,
+            linewidth=width,
+            label=label,
+        )
+    axes.plot(
+        [0, end],
+        [per_minute, per_minute + per_minute / 60 * end],
+        color=COLOURS["bound"],
+        linestyle="--",
+        linewidth=1.1,
+        label="b + r·t (60,000 tokens per minute)",
+    )
+    axes.set_xlim(0, end)
+    axes.set_ylim(0, per_minute * 5.5)
+    axes.set_xlabel("t (s)")
+    axes.set_ylabel("tokens (cumulative)")
+    axes.set_title(
+        "64 overlapping calls at a time: every refunded token is lent again", fontsize=9, loc="left"
+    )
+    _legend(axes, loc="lower right")
+    style_axes(axes)
+    _save(figure, "llm-overlap.svg")
+    plt.close(figure)
+
+
+PICTURES = (*PICTURES, llm_overlap)

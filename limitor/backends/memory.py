@@ -491,9 +491,12 @@ class MemoryStore:
                     given += units
                 else:  # a refund of more than the grant holds gives what it holds
                     given += holds * engine.rate
-                holes = self._extra(state).holes[index]
+                extra: _Extra | None = state.extra
+                holes = [] if extra is None else extra.holes[index]
                 tat = sch.release(holes, engine.full_at(part), freed, now, engine.interval)
                 self._set_tat(engine, part, now, tat)
+                if holes and extra is None:  # the first piece freed before the end
+                    self._extra(state).holes[index] = holes
                 pieces[index] = tuple(kept)
             if cancel:
                 self._cancelled += 1

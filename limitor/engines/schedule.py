@@ -46,8 +46,8 @@ for new requests at once, on top of the over-use: more actual use in the same wi
 With no holes both are ``tat = max(tat, now) + n*T``, the engines' own charge.
 
 **Memory is bounded** (:func:`tidy`): holes before ``now`` are dropped, neighbours
-coalesce, a hole that reaches ``tat`` is absorbed into it, a sliver shorter than the
-tolerance is dropped, and past ``cap`` holes per part the *earliest* are dropped: line
+coalesce, a hole that reaches ``tat`` is absorbed into it, no sliver shorter than the
+tolerance is ever kept, and past ``cap`` holes per part the *earliest* are dropped: line
 that nobody holds and nobody may use, which admits less, never more.
 
 **Precision.** Times are compared with a tolerance relative to the interval,
@@ -144,20 +144,31 @@ def earliest(
     free stays put, so the earliest fit in an occupied stretch is ``reach - tau`` (or
     the stretch's start); while it crosses free line ``reach(a) - a`` only grows. The
     first candidate that fits is the earliest; the tail ``[tat, inf)`` always fits
-    (``need <= tau``).
+    (``need <= tau``), so the scan ends by the stretch that holds ``tat + need - tau``.
+    One pass: ``acc`` is the free line of whole pieces ``k..j-1``, and ``reach`` of
+    candidate ``k`` is where piece ``j`` (or the tail) completes ``need``.
     """
     tol = tolerance(interval)
-    x = reach(holes, tat, start, need)
-    if x <= start + tau + tol:
+    if reach(holes, tat, start, need) <= start + tau + tol:
         return start
-    i = first_after(holes, start)
-    while i < len(holes):
-        s = holes[i][0]
-        if s > start:
-            x = reach(holes, tat, s, need)
-            if x - tau <= s + tol:
-                return max(x - tau, start)
-        i += 1
+    n = len(holes)
+    k = first_after(holes, start)
+    if k < n and holes[k][0] <= start:
+        k += 1  # the piece that holds start was the first candidate
+    j = k
+    acc = 0.0  # the free line of holes[k:j], whole pieces
+    while k < n:
+        s = holes[k][0]
+        while j < n and acc + (holes[j][1] - holes[j][0]) < need:
+            acc += holes[j][1] - holes[j][0]
+            j += 1
+        x = tat + (need - acc)  # the tail completes it
+        if j < n:
+            x = holes[j][0] + (need - acc)
+        if x - tau <= s + tol:
+            return max(x - tau, start)
+        acc -= holes[k][1] - holes[k][0]  # j > k here: hole k alone would have fit
+        k += 1
     return max(tat + need - tau, start)
 
 
@@ -178,9 +189,14 @@ def earliest_all(
     of a part's feasible stretch, so there are at most as many rounds as pieces (plus
     one per part); past that bound the tails alone, which always agree, decide.
     """
-    rounds = len(needs) + 2
+    rounds = 2
+    only = -1  # the one part with a need, if only one has
     for p in range(len(needs)):
-        rounds += len(holes[p])
+        rounds += len(holes[p]) + 1
+        if needs[p] > 0.0:
+            only = p if only == -1 else -2
+    if only >= 0:
+        return earliest(holes[only], tats[only], taus[only], needs[only], start, intervals[only])
     a = start
     while rounds > 0:
         best = a
@@ -342,8 +358,9 @@ def charge(holes: list[Piece], tat: float, now: float, need: float, interval: fl
 def tidy(holes: list[Piece], tat: float, now: float, cap: int, interval: float) -> float:
     """Bound the holes; returns the new ``tat``; ``holes`` is changed in place.
 
-    Drops the holes before ``now``, slivers within the tolerance and, past ``cap``, the
-    earliest; a hole that reaches ``tat`` is absorbed into it.
+    Drops the holes before ``now`` and, past ``cap``, the earliest; a hole that reaches
+    ``tat`` is absorbed into it. O(log holes): slivers within the tolerance are never
+    made (:func:`occupy`, :func:`charge`, :func:`add_hole` and :func:`release` skip them).
     """
     tol = tolerance(interval)
     i = first_after(holes, now + tol)
@@ -352,12 +369,6 @@ def tidy(holes: list[Piece], tat: float, now: float, cap: int, interval: float) 
     while holes and holes[-1][1] >= tat - tol:
         tat = min(tat, holes[-1][0])
         holes.pop()
-    i = 0
-    while i < len(holes):
-        if holes[i][1] - holes[i][0] <= tol:
-            del holes[i]
-        else:
-            i += 1
     if len(holes) > cap:
         del holes[: len(holes) - cap]
     return tat

@@ -209,3 +209,28 @@ def test_free_in_counts_the_free_line_of_a_window() -> None:
     assert sch.free_in(holes, 8.0, 0.0, 10.0) == pytest.approx(5.0)
     assert sch.free_in(holes, 8.0, 1.5, 4.0) == pytest.approx(1.5)
     assert sch.free_in([], -math.inf, 2.0, 3.0) == pytest.approx(1.0)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    cuts=st.lists(st.integers(0, 80), min_size=0, max_size=24, unique=True),
+    tat=st.integers(0, 90),
+    tau=st.integers(1, 20),
+    need=st.integers(1, 20),
+    start=st.integers(0, 40),
+)
+def test_earliest_is_the_first_time_the_window_holds_the_need(
+    cuts: list[int], tat: int, tau: int, need: int, start: int
+) -> None:
+    """Against a scan of every quarter second (holes and times on a grid of halves)."""
+    need = min(need, tau)
+    points = sorted(c / 2 for c in cuts if c / 2 < tat)
+    holes = [(points[i], points[i + 1]) for i in range(0, len(points) - 1, 2)]
+    holes = [(s, e) for s, e in holes if e < tat]
+    got = sch.earliest(holes, float(tat), float(tau), float(need), float(start), 1.0)
+    assert got >= start
+    assert sch.free_in(holes, float(tat), got, got + tau) >= need - 1e-9
+    t = float(start)
+    while t < got - 1e-9:
+        assert sch.free_in(holes, float(tat), t, t + tau) < need - 1e-9, t
+        t += 0.25
