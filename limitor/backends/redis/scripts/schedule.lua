@@ -75,32 +75,56 @@ local function reach(holes, tat, low, need)
     return math.max(tat, low) + need
 end
 
--- The earliest a >= start at which the free line in [a, a + tau) holds need.
+-- The earliest a >= start at which the free line in [a, a + tau) holds need. One pass:
+-- acc is the free line of whole pieces k..j-1, and reach of candidate k is where piece j
+-- (or the tail) completes need.
 local function earliest(holes, tat, tau, need, start, T)
     local tol = tolerance_of(T)
-    local x = reach(holes, tat, start, need)
-    if x <= start + tau + tol then
+    if reach(holes, tat, start, need) <= start + tau + tol then
         return start
     end
-    local i = first_after(holes, start)
-    while i <= #holes do
-        local s = holes[i][1]
-        if s > start then
-            x = reach(holes, tat, s, need)
-            if x - tau <= s + tol then
-                return math.max(x - tau, start)
-            end
+    local n = #holes
+    local k = first_after(holes, start)
+    if k <= n and holes[k][1] <= start then
+        k = k + 1 -- the piece that holds start was the first candidate
+    end
+    local j = k
+    local acc = 0 -- the free line of holes k..j-1, whole pieces
+    while k <= n do
+        local s = holes[k][1]
+        while j <= n and acc + (holes[j][2] - holes[j][1]) < need do
+            acc = acc + (holes[j][2] - holes[j][1])
+            j = j + 1
         end
-        i = i + 1
+        local x = tat + (need - acc) -- the tail completes it
+        if j <= n then
+            x = holes[j][1] + (need - acc)
+        end
+        if x - tau <= s + tol then
+            return math.max(x - tau, start)
+        end
+        acc = acc - (holes[k][2] - holes[k][1]) -- j > k here: hole k alone would have fit
+        k = k + 1
     end
     return math.max(tat + need - tau, start)
 end
 
 -- The earliest a >= start at which every part with a need fits at once.
 local function earliest_all(holes, tats, taus, needs, start, intervals)
-    local rounds = #needs + 2
+    local rounds = 2
+    local only = 0 -- the one part with a need, if only one has (-1: several)
     for p = 1, #needs do
-        rounds = rounds + #holes[p]
+        rounds = rounds + #holes[p] + 1
+        if needs[p] > 0 then
+            if only == 0 then
+                only = p
+            else
+                only = -1
+            end
+        end
+    end
+    if only > 0 then
+        return earliest(holes[only], tats[only], taus[only], needs[only], start, intervals[only])
     end
     local a = start
     while rounds > 0 do
@@ -292,14 +316,6 @@ local function tidy(holes, tat, now, cap, T)
     while #holes > 0 and holes[#holes][2] >= tat - tol do
         tat = math.min(tat, holes[#holes][1])
         holes[#holes] = nil
-    end
-    i = 1
-    while i <= #holes do
-        if holes[i][2] - holes[i][1] <= tol then
-            table.remove(holes, i)
-        else
-            i = i + 1
-        end
     end
     if #holes > cap then
         drop_first(holes, #holes - cap)
