@@ -46,3 +46,57 @@ def police(
 def police_into(queue: Any, index: int, *args: Any) -> None:
     """:func:`police` in a process of its own, its admissions put on ``queue``."""
     queue.put((index, police(*args)))
+
+
+def llm_calls(
+    url: str,
+    name: str,
+    rate: float,
+    burst: float,
+    start_at: float,
+    seconds: float,
+    threads: int,
+    estimate: float,
+    used: float,
+    call_seconds: float,
+) -> list[tuple[float, float]]:
+    """Overlapping LLM-like calls from ``threads`` threads until ``seconds`` have passed.
+
+    Each call reserves ``estimate`` tokens, waits its turn, "runs" for ``call_seconds``
+    and gives back what it did not use (``estimate - used``), as ``reconcile`` does.
+    Returns each call's admission time (server microseconds) and the tokens it used.
+    """
+    import threading
+
+    from limitor.backends.redis import RedisBackend
+
+    backend = RedisBackend.from_url(url)
+    store = backend.bind(LimitSpec((Part(rate, burst, "tokens"),), name=name), MONOTONIC)
+    store.peek(None, (0.0,))  # connected before the start
+    calls: list[tuple[float, float]] = []
+    lock = threading.Lock()
+    end = start_at + seconds
+
+    def run() -> None:
+        while time.time() < end:
+            grant = store.reserve(None, (estimate,), float("inf"))
+            assert grant.ticket is not None
+            time.sleep(grant.delay)
+            time.sleep(call_seconds)  # the call
+            store.give_back(None, (estimate - used,), grant.ticket, cancel=False)
+            with lock:
+                calls.append((grant.ticket.at, used))
+
+    time.sleep(max(start_at - time.time(), 0.0))
+    workers = [threading.Thread(target=run) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    backend.close()
+    return calls
+
+
+def llm_calls_into(queue: Any, index: int, *args: Any) -> None:
+    """:func:`llm_calls` in a process of its own, its calls put on ``queue``."""
+    queue.put((index, llm_calls(*args)))

@@ -70,3 +70,36 @@ def test_four_processes_share_an_llm_limit_of_requests_and_tokens(redis_server: 
     assert_bounded(runs, 0, *requests)
     assert_bounded(runs, 1, *tokens)
     assert all(len(run) >= 1 for run in runs), [len(run) for run in runs]  # every one a share
+
+
+def test_four_processes_of_overlapping_llm_calls_use_what_refunds_free(redis_server: Any) -> None:
+    """Issue 15 on Redis, in real time: calls that reserve twice what they use, refunded
+    out of order by 4 processes, still reach at least 0.9 of the token rate, never above
+    the bound (``burst + rate*w`` of actual use in any window of admission times)."""
+    from ._workers import llm_calls_into
+
+    rate, burst, estimate, used = 2000.0, 2000.0, 200.0, 100.0  # tokens/s; 2x the use
+    seconds = 6.0
+    name = f"llm-{uuid.uuid4().hex}"
+    start_at = time.time() + 4.0  # spawned children import limitor meanwhile
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    args = (redis_server.url, name, rate, burst, start_at, seconds, 4, estimate, used, 0.2)
+    workers = [context.Process(target=llm_calls_into, args=(queue, i, *args)) for i in range(4)]
+    for worker in workers:
+        worker.start()
+    try:
+        runs = dict(queue.get(timeout=60) for _ in workers)
+    finally:
+        for worker in workers:
+            worker.join(10)
+    assert all(worker.exitcode == 0 for worker in workers)
+    calls = [call for run in runs.values() for call in run]
+    for window in (0.0, 0.1, 0.5, 1.0, 2.0, seconds):
+        most = most_in_window(calls, window * 1e6)
+        assert most <= burst + rate * window + 1e-6, (window, most)
+    # the steady state, after the first burst: admitted use per second against the rate
+    first = min(at for at, _ in calls)
+    low, high = first + 1.5e6, first + seconds * 1e6
+    achieved = sum(units for at, units in calls if low <= at < high) / ((high - low) / 1e6)
+    assert achieved >= 0.9 * rate, achieved / rate

@@ -9,7 +9,7 @@ import threading
 import weakref
 from collections.abc import AsyncIterator, Callable, Hashable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 import anyio
@@ -28,6 +28,7 @@ from limitor.backends.base import (
 )
 from limitor.backends.redis._scripts import SCRIPTS, Script
 from limitor.clock import Clock
+from limitor.engines import schedule as sch
 from limitor.errors import BackendError, ConfigError, ConfigTypeError
 
 try:
@@ -53,9 +54,13 @@ DEFAULT_TIMEOUT = 0.5
 """Seconds to connect and to wait for a reply before a call fails with BackendError."""
 
 US = 1e6  # microseconds per second: the scripts' time unit
+MIN_INTERVAL = 0.25
+"""Microseconds per unit at least (4 million units per second per part, the most a part
+kept in Redis admits): the scripts' times near 2^46.5 us are 1/64 us apart and two times
+within 0.05 us are one time (see scripts/schedule.lua), so a unit must be longer."""
 _NO_WAIT_LIMIT = "-1"
 _INF = float("inf")
-_REFUND, _CANCEL, _REVOKE = "0", "1", "2"
+_REFUND, _CANCEL, _REVOKE, _REFUND_AT_END = "0", "1", "2", "3"
 _DRIVER_ERRORS = (redis.exceptions.RedisError, OSError)
 _EPOCH = 1_700_000_000  # seconds: the scripts' times are microseconds since then
 _REDIS_MAJOR = int(redis.__version__.split(".")[0])
@@ -415,6 +420,16 @@ def _server_now(seconds: bytes, micros: bytes) -> float:
     return float((int(seconds) - _EPOCH) * 1_000_000 + int(micros))
 
 
+def _pieces(
+    tokens: list[bytes], index: int, count: int, into: list[tuple[tuple[float, float], ...]]
+) -> int:
+    """Append the ``count`` pieces ``s e`` at ``tokens[index:]`` to ``into``; the next index."""
+    end = index + 2 * count
+    values = [float(x) for x in tokens[index:end]]
+    into.append(tuple(zip(values[::2], values[1::2], strict=True)))
+    return end
+
+
 def _glob_escape(text: str) -> str:
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
@@ -424,6 +439,10 @@ class RedisStore:
 
     Times in tickets are microseconds on the server's clock (since the scripts' epoch).
     """
+
+    piece_cap: ClassVar[int] = sch.CAP
+    """Free pieces kept per part and key at most (past it the earliest are dropped), the
+    same cap as the memory store's; read when a store is made."""
 
     __slots__ = (
         "_backend",
@@ -452,10 +471,13 @@ class RedisStore:
         name = redis_escape(spec.name)
         self._key_none = f"{backend.prefix}{{{name}}}"
         self._key_user = f"{backend.prefix}{{{name}:"
-        self._intervals = tuple(US / part.rate for part in spec.parts)
+        # At least MIN_INTERVAL: a unit must be many doubles long at the scripts' times
+        # (1/64 us apart), or the schedule cannot tell two units apart (admits less above).
+        self._intervals = tuple(max(US / part.rate, MIN_INTERVAL) for part in spec.parts)
         head = [str(len(spec.parts))]
         for part, interval in zip(spec.parts, self._intervals, strict=True):
             head += [repr(interval), repr(part.burst * interval)]
+        head.append(str(self.piece_cap))
         self._head = " ".join(head)
         self._lock = threading.Lock()
         self._counts = [0, 0, 0.0, 0, 0, 0]  # admitted, waited, total_wait, rejected...
@@ -549,12 +571,18 @@ class RedisStore:
         server_now = _server_now(tokens[2], tokens[3])
         at = server_now + wait
         spans: list[tuple[tuple[float, float], ...]] = []
-        for units, interval, token in zip(amount, self._intervals, tokens[4:], strict=True):
+        index = 4
+        for units, interval in zip(amount, self._intervals, strict=True):
+            token = tokens[index]
+            index += 1
             if token == b"-":
                 spans.append(())
-            else:  # the same doubles the script stored: max(start, at) + units * interval
+            elif token[:1] == b"#":  # the pieces the part occupies
+                index = _pieces(tokens, index, int(token[1:]), spans)
+            else:  # one piece, the same doubles the script stored: x + units * interval
                 start = server_now if token == b"=" else float(token)
-                spans.append(((start, (start if start > at else at) + float(units) * interval),))
+                x = start if start > at else at
+                spans.append(((x, x + float(units) * interval),))
         delay = wait / US
         if not count:  # a grant nobody will use (its caller was cancelled)
             return Grant(True, delay, 0.0, Ticket(at, tuple(spans)), now)
@@ -568,13 +596,14 @@ class RedisStore:
 
     def reserve(self, key: Hashable, amount: Amount, max_wait: float) -> Grant:
         """Admit ``amount`` at the earliest time it fits, or refuse beyond ``max_wait``."""
-        keys = (self._key_none if key is None else self.redis_key(key),)
+        state = self._key_none if key is None else self.redis_key(key)
+        keys = (state, state + ":holes")  # the holes_key
         reply = self._run("reserve", keys, self._reserve_args(amount, max_wait))
         return self._grant(reply, amount)
 
     async def areserve(self, key: Hashable, amount: Amount, max_wait: float) -> Grant:
         """:meth:`reserve` for async callers; a caller cancelled meanwhile gives the grant back."""
-        keys = (self.redis_key(key),)
+        keys = (self.redis_key(key), self.holes_key(key))
         args = self._reserve_args(amount, max_wait)
         reply = await self._arun("reserve", keys, args, partial(self._undo_reserve, key, amount))
         return self._grant(reply, amount)
@@ -592,15 +621,13 @@ class RedisStore:
     # -- give back -----------------------------------------------------------------
 
     def _give_back_args(self, amount: Amount, ticket: Ticket | None, mode: str) -> tuple[str]:
-        if ticket is None:  # a refund off the end of the schedule: the script finds the span
-            args = [mode, "-"]
-            for units in amount:
-                args += [str(units), "-", "-"]
-            return self._args(*args)
+        if ticket is None:  # a refund without a ticket: off the end of the schedule
+            return self._args(_REFUND_AT_END, "0", *(f"{units} 0" for units in amount))
         args = [mode, repr(float(ticket.at))]
         for units, pieces in zip(amount, ticket.pieces, strict=True):
-            start, end = pieces[0] if pieces else (0.0, 0.0)  # one piece per part here
-            args += [str(units), repr(float(start)), repr(float(end))]
+            args += [str(units), str(len(pieces))]
+            for start, end in pieces:
+                args += [repr(float(start)), repr(float(end))]
         return self._args(*args)
 
     def _given(
@@ -609,15 +636,14 @@ class RedisStore:
         tokens = reply.split()
         if ticket is None:
             return float(tokens[0]), None
-        values = [float(x) for x in tokens[3:]]
-        spans = tuple(
-            ((start, end),) if end > start else ()
-            for start, end in zip(values[::2], values[1::2], strict=True)
-        )
-        if cancel and spans != ticket.pieces:
+        spans: list[tuple[tuple[float, float], ...]] = []
+        index = 3
+        for _ in ticket.pieces:
+            index = _pieces(tokens, index + 1, int(tokens[index][1:]), spans)
+        if cancel and tuple(spans) != ticket.pieces:
             with self._lock:
                 self._counts[4] += 1
-        return float(tokens[0]), Ticket(ticket.at, spans)
+        return float(tokens[0]), Ticket(ticket.at, tuple(spans), ticket.delay)
 
     def give_back(
         self, key: Hashable, amount: Amount, ticket: Ticket | None, *, cancel: bool
@@ -649,12 +675,12 @@ class RedisStore:
     def charge(self, key: Hashable, amount: Amount) -> None:
         """Consume ``amount`` now without any check (debt)."""
         args = self._args(*map(str, amount))
-        self._run("charge", (self.redis_key(key),), args)
+        self._run("charge", (self.redis_key(key), self.holes_key(key)), args)
 
     async def acharge(self, key: Hashable, amount: Amount) -> None:
         """:meth:`charge` for async callers."""
         args = self._args(*map(str, amount))
-        await self._arun("charge", (self.redis_key(key),), args)
+        await self._arun("charge", (self.redis_key(key), self.holes_key(key)), args)
 
     @staticmethod
     def _statuses(reply: bytes) -> tuple[PartStatus, ...]:
@@ -667,12 +693,12 @@ class RedisStore:
     def peek(self, key: Hashable, amount: Amount) -> tuple[PartStatus, ...]:
         """Each part's live state for ``amount``; changes nothing."""
         args = self._args(*map(str, amount))
-        return self._statuses(self._run("peek", (self.redis_key(key),), args))
+        return self._statuses(self._run("peek", (self.redis_key(key), self.holes_key(key)), args))
 
     async def apeek(self, key: Hashable, amount: Amount) -> tuple[PartStatus, ...]:
         """:meth:`peek` for async callers."""
         args = self._args(*map(str, amount))
-        reply = await self._arun("peek", (self.redis_key(key),), args)
+        reply = await self._arun("peek", (self.redis_key(key), self.holes_key(key)), args)
         return self._statuses(reply)
 
     def _hold_args(self, seconds: float) -> tuple[str]:

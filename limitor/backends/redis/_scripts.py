@@ -1,4 +1,8 @@
-"""The Lua scripts, one per verb, each the shared prelude followed by the verb's body."""
+"""The Lua scripts, one per verb: the shared prelude, the schedule, the verb's body.
+
+``schedule.lua`` (engines/schedule.py in Lua) goes into every verb that reads the free
+pieces: all but ``hold``.
+"""
 
 from __future__ import annotations
 
@@ -23,9 +27,12 @@ class Script:
 def _load() -> dict[str, Script]:
     folder = resources.files("limitor.backends.redis").joinpath("scripts")
     common = folder.joinpath("common.lua").read_text(encoding="utf-8")
+    schedule = folder.joinpath("schedule.lua").read_text(encoding="utf-8")
     scripts = {}
     for verb in VERBS:
-        source = common + "\n" + folder.joinpath(f"{verb}.lua").read_text(encoding="utf-8")
+        body = folder.joinpath(f"{verb}.lua").read_text(encoding="utf-8")
+        parts = (common, body) if verb == "hold" else (common, schedule, body)
+        source = "\n".join(parts)
         sha = hashlib.sha1(source.encode("utf-8"), usedforsecurity=False).hexdigest()
         scripts[verb] = Script(verb, source, sha)
     return scripts

@@ -1,15 +1,23 @@
--- charge: a[A..A+P-1] the amount per part, consumed now without any check (debt).
+-- charge: a[A..A+P-1] the amount per part, consumed now without any check (debt): the
+-- earliest free line from now on, free pieces first, then the end (schedule.lua: charge).
 -- Reply: "now".
 local tat, tokens, hold = load()
+local holes, had = load_holes()
 for i = 1, P do
     local n = tonumber(a[A + i - 1])
     if n > 0 then
+        local T = interval(i)
         local line = tat[i] or now
         if line < now then
             line = now
         end
-        tat[i], tokens[i] = line + n * interval(i), nil
+        if #holes[i] == 0 then
+            tat[i], tokens[i] = line + n * T, nil
+        else
+            tat[i], tokens[i] = charge(holes[i], line, now, n * T, T), nil
+        end
     end
 end
-store(tat, tokens, hold)
+tidy_all(holes, tat, tokens)
+store_holes(holes, had, store(tat, tokens, hold))
 return nows

@@ -5,7 +5,9 @@
 -- in microseconds since the epoch below ("-" when it is in the past), then the hold
 -- (nothing admitted before it) if one is still running. An absent key means "full".
 -- A one-part limit without a hold is just its TAT: "96117155990908.5".
--- KEYS[2] (give_back and reset only) holds given-back spans below the TAT ("holes").
+-- KEYS[2] (every verb but hold) holds the free pieces before each part's TAT ("holes",
+-- see schedule.lua), in the same hash tag (so the same Cluster slot) and with the same
+-- expiry; absent while there are none (the common case).
 -- Numbers are written with %.17g so that no fraction is lost (Lua's own formatting keeps
 -- 14 digits; a number passed to redis.call is written exactly), and every reply is one
 -- string of space-separated tokens.
@@ -14,7 +16,8 @@
 -- the client less to send than several), read into `a`:
 -- a[1]  "-" (read the server's TIME) or a fixed time in microseconds (tests only)
 -- a[2]  P, the number of parts; then for each part: interval, tolerance (microseconds)
--- a[3 + 2P]...  the verb's own arguments
+-- a[3 + 2P]  the cap: free pieces kept per part at most
+-- a[4 + 2P]...  the verb's own arguments
 
 local EPOCH = 1700000000 -- seconds; times are microseconds since then (about 2^46 in 2027)
 local NEAR = 0.05 -- microseconds: two times this close are one time (a few ulps at 2^46)
@@ -40,7 +43,7 @@ else
 end
 
 local P = tonumber(a[2])
-local A = 3 + 2 * P -- index of the verb's first argument
+local A = 4 + 2 * P -- index of the verb's first argument
 
 local function fmt(x)
     return string.format('%.17g', x)
@@ -81,7 +84,8 @@ local function load()
 end
 
 -- Write the state back, expiring when every part is full again and the hold is over
--- (rounded up to the millisecond); delete it when that is already so.
+-- (rounded up to the millisecond); delete it when that is already so. Returns the
+-- expiry set, in milliseconds (0: deleted).
 local function store(tat, tokens, hold)
     local full = now
     for i = 1, P do
@@ -97,12 +101,12 @@ local function store(tat, tokens, hold)
     local ms = math.ceil((full - now) / 1000)
     if ms <= 0 then
         redis.call('DEL', key)
-        return
+        return 0
     end
     if P == 1 and not held then
         -- a number argument: Redis writes it exactly (shortest round trip, or %.17g)
         redis.call('SET', key, tokens[1] or tat[1], 'PX', ms)
-        return
+        return ms
     end
     local values = {}
     for i = 1, P do
@@ -117,4 +121,5 @@ local function store(tat, tokens, hold)
         values[P + 1] = tokens.hold or fmt(hold)
     end
     redis.call('SET', key, table.concat(values, ' '), 'PX', ms)
+    return ms
 end

@@ -1,51 +1,90 @@
 -- reserve: a[A..A+P-1] the amount per part, a[A+P] max_wait in microseconds (-1: none).
--- Admit at the latest time every part (and the hold) allows, committing every part at that
--- common time, or refuse and change nothing.
--- Reply: "1 delay now start1 start2 ..." (start "-" for a part not charged, "=" for now;
--- the caller computes at = now + delay and each end = max(start, at) + amount * interval,
--- the same doubles this script stores), or "0 retry_after now".
+-- Admit at the earliest time at which every part's free line within one burst holds its
+-- amount (schedule.lua: earliest_all), occupying the earliest free pieces of each part
+-- (occupy), or refuse and change nothing.
+-- Reply: "1 delay now part1 part2 ..." or "0 retry_after now". A part is "-" when not
+-- charged, "#k s1 e1 ... sk ek" for the pieces it occupies, or (one part and no free
+-- pieces: plain GCRA, the common case) one token, "=" for now or the TAT it started
+-- from: the caller computes at = now + delay and the one piece
+-- x = max(start, at), x + amount * interval, the same doubles this script stored.
 local tat, tokens, hold = load()
-local wait = 0
-if hold and hold - now > wait then
-    wait = hold - now
-end
-for i = 1, P do
-    local n = tonumber(a[A + i - 1])
+local holes, had = load_holes()
+local max_wait = tonumber(a[A + P])
+
+if P == 1 and not had then
+    -- no free pieces: earliest() and occupy() reduce to these two expressions (GCRA)
+    local wait = 0
+    if hold and hold - now > wait then
+        wait = hold - now
+    end
+    local n = tonumber(a[A])
+    local T = interval(1)
     if n > 0 then
-        local line = tat[i] or now
+        local line = tat[1] or now
         if line < now then
             line = now
         end
-        local w = line + n * interval(i) - tolerance(i) - now
+        local w = line + n * T - tolerance(1) - now
         if w > wait then
             wait = w
         end
     end
-end
-local max_wait = tonumber(a[A + P])
-if max_wait >= 0 and wait > max_wait + NEAR then
-    return '0 ' .. fmt(wait) .. ' ' .. nows
-end
-
-local at = now + wait
-local reply = { '1', wait == 0 and '0' or fmt(wait), nows }
-for i = 1, P do
-    local n = tonumber(a[A + i - 1])
+    if max_wait >= 0 and wait > max_wait + tolerance_of(T) then
+        return '0 ' .. fmt(wait) .. ' ' .. nows
+    end
+    local at = now + wait
+    local reply = { '1', wait == 0 and '0' or fmt(wait), nows }
     if n > 0 then
-        local old = tat[i]
+        local old = tat[1]
         if old and old > now then
-            reply[#reply + 1] = tokens[i]
+            reply[4] = tokens[1]
         else
             old = now
-            reply[#reply + 1] = '='
+            reply[4] = '='
         end
         if old < at then
             old = at
         end
-        tat[i], tokens[i] = old + n * interval(i), nil
+        tat[1], tokens[1] = old + n * T, nil
+    else
+        reply[4] = '-'
+    end
+    store(tat, tokens, hold)
+    return table.concat(reply, ' ')
+end
+
+tidy_all(holes, tat, tokens)
+local start = now
+if hold and hold > start then
+    start = hold
+end
+local tats = lines(tat)
+local needs, taus, intervals = {}, {}, {}
+local slack = nil
+for i = 1, P do
+    local T = interval(i)
+    needs[i] = tonumber(a[A + i - 1]) * T
+    taus[i] = tolerance(i)
+    intervals[i] = T
+    if slack == nil or tolerance_of(T) < slack then
+        slack = tolerance_of(T)
+    end
+end
+local at = earliest_all(holes, tats, taus, needs, start, intervals)
+local wait = at - now
+if max_wait >= 0 and wait > max_wait + slack then
+    return '0 ' .. fmt(wait) .. ' ' .. nows
+end
+local reply = { '1', wait <= slack and '0' or fmt(wait), nows }
+for i = 1, P do
+    if needs[i] > 0 then
+        local line, taken = occupy(holes[i], tats[i], at, taus[i], needs[i], start, intervals[i])
+        tat[i], tokens[i] = line, nil
+        pieces_reply(reply, taken)
     else
         reply[#reply + 1] = '-'
     end
 end
-store(tat, tokens, hold)
+tidy_all(holes, tat, tokens)
+store_holes(holes, had, store(tat, tokens, hold))
 return table.concat(reply, ' ')
