@@ -136,9 +136,7 @@ class _Limits:
             return None
         feedback = read_feedback(response.headers.multi_items(), response.status_code)
         try:
-            await apply_feedback_async(
-                self.limiter, key, feedback, max_hold=self.max_retry_after
-            )
+            await apply_feedback_async(self.limiter, key, feedback, max_hold=self.max_retry_after)
         except BackendError as error:
             log.warning("could not apply the response's rate-limit headers: %s", error)
         return feedback.retry_after
