@@ -15,7 +15,7 @@ from typing import Any
 
 from limitor.decorators._options import DecoratorOptions
 from limitor.decorators._proxy import RateLimitedFunction
-from limitor.decorators._wrapper import KeyOf, decorate, is_async_callable
+from limitor.decorators._wrapper import KeyOf, StreamOf, decorate, is_async_callable
 
 __all__ = ("Decorator", "MakeLimiter")
 
@@ -36,6 +36,7 @@ class Decorator:
         on_outcome: as for :func:`~limitor.decorators.decorate`.
         check: ``check(func, is_async)`` runs before each function is decorated (and
             before the limiter is made).
+        stream_of: as for :func:`~limitor.decorators.decorate`.
     """
 
     __slots__ = (
@@ -46,6 +47,7 @@ class Decorator:
         "_lock",
         "_make_limiter",
         "_on_outcome",
+        "_stream_of",
         "options",
     )
 
@@ -57,8 +59,9 @@ class Decorator:
         make_limiter: MakeLimiter | None = None,
         key_of: Callable[[Any], KeyOf | None] | None = None,
         estimate_of: Callable[[Any], Callable[..., Any] | None] | None = None,
-        on_outcome: Callable[[Any, Any], None] | None = None,
+        on_outcome: Callable[[Any, Any], Any] | None = None,
         check: Callable[[Any, bool], None] | None = None,
+        stream_of: StreamOf | None = None,
     ) -> None:
         if limiter is None and make_limiter is None:
             raise TypeError("give limiter or make_limiter")
@@ -69,6 +72,7 @@ class Decorator:
         self._estimate_of = estimate_of
         self._on_outcome = on_outcome
         self._check = check
+        self._stream_of = stream_of
         self._lock = threading.Lock()
 
     @property
@@ -98,6 +102,7 @@ class Decorator:
             key_of=None if self._key_of is None else self._key_of(func),
             token_estimate=None if self._estimate_of is None else self._estimate_of(func),
             on_outcome=self._on_outcome,
+            stream_of=self._stream_of,
         )
 
     def __repr__(self) -> str:

@@ -19,6 +19,7 @@ from limitor.decorators import (
 )
 from limitor.errors import ConfigTypeError
 from limitor.llm.limits import Limit, LLMLimiter
+from limitor.llm.raw import response_headers
 from limitor.llm.tokens import OUTPUT_LIMIT_NAMES, estimate_tokens
 
 __all__ = ("llm_rate_limit",)
@@ -149,10 +150,14 @@ def llm_rate_limit(
             :func:`~limitor.llm.estimate_tokens` (characters / 4 plus ``max_tokens``,
             the signature's default ``max_tokens`` included).
         token_reconcile: the call's real cost from its result, for example
-            :func:`~limitor.llm.usage_tokens`.
+            :func:`~limitor.llm.usage_tokens`; it may be ``async`` for an async function
+            (awaited).
         rate_limit_headers: returns the response's headers (or ``None``) from the result,
             or from the exception when the call raised (a 429); the limits are then
-            tightened to what the provider reports, never loosened.
+            tightened to what the provider reports, never loosened. It may return an
+            SDK raw response, stream or error instead of headers
+            (:func:`~limitor.llm.response_headers` finds them; pass that function
+            itself for the common case), and may be ``async`` for an async function.
         key: limits per key (user, model...) from the call's arguments; default: one set.
         max_keys: with ``key``, how many keys' limits to keep in memory.
         ttl: with ``key``, keep a key's limits at least this long after they were stored.
@@ -229,10 +234,20 @@ def llm_rate_limit(
     if rate_limit_headers is not None:
         read_headers = rate_limit_headers
 
-        def feedback(call_key: Any, outcome: Any) -> None:
-            headers = read_headers(outcome)
+        def apply(call_key: Any, headers: Any) -> None:
+            headers = response_headers(headers)  # a raw response, an SDK error...
             if headers is not None:
                 decorator.limiter.update_from_headers(headers, key=call_key)
+
+        async def apply_later(call_key: Any, pending: Any) -> None:
+            apply(call_key, await pending)
+
+        def feedback(call_key: Any, outcome: Any) -> Any:
+            headers = read_headers(outcome)
+            if hasattr(type(headers), "__await__"):  # an async rate_limit_headers
+                return apply_later(call_key, headers)
+            apply(call_key, headers)
+            return None
 
     decorator = Decorator(
         options,
