@@ -20,6 +20,7 @@ from limitor.decorators import (
 from limitor.errors import ConfigTypeError
 from limitor.llm.limits import Limit, LLMLimiter
 from limitor.llm.raw import response_headers
+from limitor.llm.streams import wrap_stream
 from limitor.llm.tokens import OUTPUT_LIMIT_NAMES, estimate_tokens
 
 __all__ = ("llm_rate_limit",)
@@ -256,5 +257,6 @@ def llm_rate_limit(
         key_of=key_of,
         estimate_of=estimate_of,
         on_outcome=feedback,
+        stream_of=wrap_stream,
     )
     return decorator if _func is None else decorator(_func)
