@@ -424,6 +424,8 @@ def _general(
     token_reconcile = options.token_reconcile
     hold = token_reconcile is not None  # keep a reservation to reconcile after the call
     streams = stream_of is not None
+    if is_async and hold:  # usage_tokens reads async raw responses with its async twin
+        token_reconcile = getattr(token_reconcile, "_limitor_async", token_reconcile)
     police = options.police
     timeout = options.max_wait
     warned: list[bool] = []

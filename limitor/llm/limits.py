@@ -25,6 +25,7 @@ from limitor.configs import check_positive, check_rate
 from limitor.errors import AmountError, AmountTypeError, ConfigError, ConfigTypeError
 from limitor.limiter import Limiter, OnBackendError
 from limitor.llm.headers import ProviderReport, parse_rate_limit_headers
+from limitor.llm.raw import response_headers
 from limitor.results import Reservation, Stats, Status
 
 __all__ = ("UNITS", "Cost", "LLMLimiter", "Limit")
@@ -411,7 +412,9 @@ class MultiLimitBase(Limiter):
     def update_from_headers(self, headers: object, *, key: Hashable = None) -> ProviderReport:
         """Bring the limits in line with a response's rate-limit headers.
 
-        Reads OpenAI-style ``x-ratelimit-remaining-requests/tokens`` and
+        ``headers`` may also be an HTTP response, an SDK raw response, stream or error
+        (:func:`~limitor.llm.response_headers`). Reads OpenAI-style
+        ``x-ratelimit-remaining-requests/tokens`` and
         ``x-ratelimit-reset-*``, Anthropic-style ``anthropic-ratelimit-*`` and
         ``retry-after``. Only ever tightens: when the provider reports fewer units left
         than the limiter believes, the difference is charged as debt; a ``retry-after``
@@ -420,7 +423,7 @@ class MultiLimitBase(Limiter):
         Returns:
             What was understood from the headers.
         """
-        report = parse_rate_limit_headers(headers, strict=False)
+        report = parse_rate_limit_headers(response_headers(headers) or (), strict=False)
         if report.remaining:
             believed = self._peek(key, tuple(0.0 for _ in self._limits))
             debt = [0.0] * len(self._limits)
