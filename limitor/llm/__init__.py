@@ -21,13 +21,14 @@ from limitor.llm.headers import (
     parse_duration,
     parse_rate_limit_headers,
 )
-from limitor.llm.limits import UNITS, Cost, Limit, LLMLimiter
+from limitor.llm.limits import SAFETY_MARGIN, UNITS, Cost, Limit, LLMLimiter
 from limitor.llm.raw import parsed_response, response_headers
 from limitor.llm.streams import is_stream, wrap_stream
 from limitor.llm.tokens import TiktokenCounter, chars_estimator, estimate_tokens
 from limitor.llm.usage import UsageError, usage_tokens, usage_tokens_async
 
 __all__ = (
+    "SAFETY_MARGIN",
     "UNITS",
     "Cost",
     "HeaderError",

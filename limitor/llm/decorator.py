@@ -99,6 +99,7 @@ def llm_rate_limit(
     backend: Any = None,
     name: str | None = None,
     on_backend_error: OnBackendError | None = None,
+    safety_margin: float = 0.0,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
 
@@ -127,6 +128,7 @@ def llm_rate_limit(
     backend: Any = None,
     name: str | None = None,
     on_backend_error: OnBackendError | None = None,
+    safety_margin: float = 0.0,
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """Keep a function that calls an LLM within its requests and tokens per minute.
 
@@ -170,6 +172,11 @@ def llm_rate_limit(
         name: the limits' identity in the backend (default: the first decorated
             function's module and qualified name).
         on_backend_error: ``"raise"`` (default) or ``"allow"``.
+        safety_margin: seconds of refill held back from each limit's burst, so that
+            limits equal to the provider's never over-admit its bucket (the client
+            starts refilling one request latency before the provider does). Default 0
+            (the exact limits); :data:`~limitor.llm.SAFETY_MARGIN` (0.2 s) is the
+            recommended value when the limits are the provider's own.
 
     Example:
         >>> @llm_rate_limit(requests_per_minute=500, tokens_per_minute=200_000)
@@ -204,6 +211,7 @@ def llm_rate_limit(
             tokens=tokens,
             limits=limits or None,
             ttl=ttl,
+            safety_margin=safety_margin or None,
             **options.given_limiter_settings(),
         )
         shared: LLMLimiter | None = limiter
@@ -218,6 +226,7 @@ def llm_rate_limit(
             "limits": all_limits,
             "max_keys": max_keys,
             "ttl": ttl,
+            "safety_margin": safety_margin,
         }
         LLMLimiter(requests_per_minute, tokens_per_minute, **arguments)  # check now
         shared = None
