@@ -449,15 +449,16 @@ def _general(
                     await _settle_safely_async(adapter, reservation, amount, 0.0)  # refund all
                 await _report_async(on_outcome, key, error)
                 raise
-            await _report_async(on_outcome, key, result)
             if streams:
                 proxy = _stream_proxy(stream_of, adapter, reservation, amount, result)
                 if proxy is not None:
+                    await _report_async(on_outcome, key, result)
                     return proxy
             if hold:
                 actual = await _actual_async(token_reconcile, result)
                 if actual is not None:
                     await _settle_safely_async(adapter, reservation, amount, actual)
+            await _report_async(on_outcome, key, result)  # headers count the call's usage
             return result
 
         return general_async
@@ -487,15 +488,16 @@ def _general(
             return _finish_later(
                 result, adapter, reservation, amount, key, token_reconcile, on_outcome, stream_of
             )
-        _report(on_outcome, key, result)
         if streams:
             proxy = _stream_proxy(stream_of, adapter, reservation, amount, result)
             if proxy is not None:
+                _report(on_outcome, key, result)
                 return proxy
         if hold:
             actual = _actual(token_reconcile, result)
             if actual is not None:
                 _settle_safely(adapter, reservation, amount, actual)
+        _report(on_outcome, key, result)  # the headers count the call's usage: after it
         return result
 
     return general
@@ -520,15 +522,16 @@ async def _finish_later(
             await _settle_safely_async(adapter, reservation, amount, 0.0)
         await _report_async(on_outcome, key, error)
         raise
-    await _report_async(on_outcome, key, result)
     if stream_of is not None:
         proxy = _stream_proxy(stream_of, adapter, reservation, amount, result)
         if proxy is not None:
+            await _report_async(on_outcome, key, result)
             return proxy
     if token_reconcile is not None:
         actual = await _actual_async(token_reconcile, result)
         if actual is not None:
             await _settle_safely_async(adapter, reservation, amount, actual)
+    await _report_async(on_outcome, key, result)
     return result
 
 
