@@ -135,12 +135,27 @@ def _coroutine_shim(func: Any) -> Any:
 
     async def call(*args: Any, **kwargs: Any) -> Any:
         result = func(*args, **kwargs)
-        if hasattr(type(result), "__await__"):
+        if _AWAITABLE_TYPES.get(type(result), True) and _is_awaitable(result):
             return await result
         return result
 
     functools.update_wrapper(call, func)
     return call
+
+
+_AWAITABLE_TYPES: dict[type, bool] = {}
+"""Result types seen, and whether they are awaitable (a dict read is cheaper than hasattr)."""
+
+
+def _is_awaitable(result: object) -> bool:
+    """Whether ``result`` can be awaited, remembered per type (at most 1024 types)."""
+    cls = type(result)
+    known = _AWAITABLE_TYPES.get(cls)
+    if known is None:
+        known = hasattr(cls, "__await__")
+        if len(_AWAITABLE_TYPES) < 1024:
+            _AWAITABLE_TYPES[cls] = known
+    return known
 
 
 _AWAITABLE_HINT = (
@@ -325,14 +340,14 @@ def _forms(run: Callable[[], Any], func: Any, is_async: bool) -> tuple[Wrapper, 
     def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         run()
         result = wrapped(*args, **kwargs)
-        if hasattr(type(result), "__await__"):
+        if _AWAITABLE_TYPES.get(type(result), True) and _is_awaitable(result):
             _warn_awaitable(func, warned)
         return result
 
     def call(*args: Any, **kwargs: Any) -> Any:
         run()
         result = func(*args, **kwargs)
-        if hasattr(type(result), "__await__"):
+        if _AWAITABLE_TYPES.get(type(result), True) and _is_awaitable(result):
             _warn_awaitable(func, warned)
         return result
 
@@ -385,14 +400,14 @@ def _keyed_forms(
     def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         go(key_of(args if instance is None else (instance, *args), kwargs), 1, timeout)
         result = wrapped(*args, **kwargs)
-        if hasattr(type(result), "__await__"):
+        if _AWAITABLE_TYPES.get(type(result), True) and _is_awaitable(result):
             _warn_awaitable(func, warned)
         return result
 
     def call(*args: Any, **kwargs: Any) -> Any:
         go(key_of(args, kwargs), 1, timeout)
         result = func(*args, **kwargs)
-        if hasattr(type(result), "__await__"):
+        if _AWAITABLE_TYPES.get(type(result), True) and _is_awaitable(result):
             _warn_awaitable(func, warned)
         return result
 
@@ -473,7 +488,7 @@ def _general(
             reservation = adapter.wait(key, amount, timeout, hold or streams)
         if not hold and not streams and on_outcome is None:
             result = wrapped(*args, **kwargs)
-            if hasattr(type(result), "__await__"):
+            if _AWAITABLE_TYPES.get(type(result), True) and _is_awaitable(result):
                 _warn_awaitable(func, warned)
             return result
         try:
@@ -483,7 +498,9 @@ def _general(
                 _settle_safely(adapter, reservation, amount, 0.0)  # refund the estimate
             _report(on_outcome, key, error)
             raise
-        if hasattr(type(result), "__await__"):  # a plain function returning a coroutine
+        if _AWAITABLE_TYPES.get(type(result), True) and _is_awaitable(
+            result
+        ):  # a plain function returning a coroutine
             _warn_awaitable(func, warned)
             return _finish_later(
                 result, adapter, reservation, amount, key, token_reconcile, on_outcome, stream_of
