@@ -415,8 +415,9 @@ def _keyed_forms(
 
 
 StreamOf = Callable[..., Any]
-"""``stream_of(result, amount, settle, settle_async)``: a proxy reconciling a streamed
-result at its end, or None when ``result`` is not a stream (see :mod:`limitor.llm.streams`)."""
+"""``stream_of(result, amount, settle, settle_async, blocking=...)``: a proxy reconciling
+a streamed result at its end, or None when ``result`` is not a stream (see
+:mod:`limitor.llm.streams`); ``blocking`` says the call waited with ``time.sleep``."""
 
 
 def _general(
@@ -506,7 +507,7 @@ def _general(
                 result, adapter, reservation, amount, key, token_reconcile, on_outcome, stream_of
             )
         if streams:
-            proxy = _stream_proxy(stream_of, adapter, reservation, amount, result)
+            proxy = _stream_proxy(stream_of, adapter, reservation, amount, result, blocking=True)
             if proxy is not None:
                 _report(on_outcome, key, result)
                 return proxy
@@ -553,9 +554,18 @@ async def _finish_later(
 
 
 def _stream_proxy(
-    stream_of: Any, adapter: _Adapter, reservation: Reservation | None, amount: Any, result: Any
+    stream_of: Any,
+    adapter: _Adapter,
+    reservation: Reservation | None,
+    amount: Any,
+    result: Any,
+    *,
+    blocking: bool = False,
 ) -> Any:
-    """``stream_of``'s proxy for ``result`` settling this call's reservation, or None."""
+    """``stream_of``'s proxy for ``result`` settling this call's reservation, or None.
+
+    ``blocking``: the call waited with ``time.sleep`` (a plain function).
+    """
 
     def settle(actual: Any) -> None:
         _settle_safely(adapter, reservation, amount, actual)
@@ -563,7 +573,7 @@ def _stream_proxy(
     async def settle_async(actual: Any) -> None:
         await _settle_safely_async(adapter, reservation, amount, actual)
 
-    return stream_of(result, amount, settle, settle_async)
+    return stream_of(result, amount, settle, settle_async, blocking=blocking)
 
 
 def _settle_safely(

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 import threading
+import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -348,11 +349,16 @@ def is_stream(value: Any) -> bool:
     return _kind(value) is not None
 
 
+_warned_types: set[type] = set()
+
+
 def wrap_stream(
     value: Any,
     estimate: Any,
     settle: Callable[[Any], None],
     settle_async: Callable[[Any], Awaitable[None]],
+    *,
+    blocking: bool = False,
 ) -> Any:
     """``value`` as a proxy reconciling at the stream's end; None if it is no stream.
 
@@ -361,10 +367,22 @@ def wrap_stream(
         estimate: what the call reserved (a :class:`~limitor.llm.Cost` or a number).
         settle: reconciles the call's reservation with the actual cost (sync code).
         settle_async: the same for async code.
+        blocking: the call waited for its limit with ``time.sleep`` (a plain function):
+            an async stream then warns once per type that the wait blocked the event
+            loop (the async clients' ``.stream()`` helpers are plain methods).
     """
     kind = _kind(value)
     if kind is None:
         return None
+    if blocking and kind.startswith("async") and type(value) not in _warned_types:
+        _warned_types.add(type(value))
+        warnings.warn(
+            f"{type(value).__name__} is async but the function returning it is not, so "
+            "limitor waited for the limit with time.sleep (blocking the event loop): "
+            "decorate create(..., stream=True), or an async def returning the stream",
+            RuntimeWarning,
+            stacklevel=4,
+        )
     tally = _Tally(estimate, settle, settle_async)
     if kind == "sync":
         return _SyncStream(value, tally)

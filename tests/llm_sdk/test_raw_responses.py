@@ -60,3 +60,28 @@ async def test_an_async_raw_response_needs_awaiting_and_the_decorator_awaits_it(
     status = create.limiter.status()
     assert status["tokens_per_minute"].remaining == pytest.approx(10_000 - INPUT - OUTPUT)
     assert status["requests_per_minute"].remaining == pytest.approx(4)
+
+
+def test_a_429_from_the_sdk_holds_the_limiter_for_its_retry_after() -> None:
+    import httpx2
+    import openai
+
+    from tests.llm_fake import FakeProvider
+
+    clock = FakeClock()
+    provider = FakeProvider(clock=clock)
+    client = openai.OpenAI(
+        api_key="k",
+        max_retries=0,
+        http_client=httpx2.Client(transport=httpx2.MockTransport(provider.handle)),
+    )
+    create = llm_rate_limit(
+        requests_per_minute=100, rate_limit_headers=response_headers, clock=clock
+    )(client.chat.completions.create)
+    provider.hold(30)
+    with pytest.raises(openai.RateLimitError):
+        create(model="m", messages=MESSAGES)
+    assert create.limiter.status()["requests_per_minute"].retry_after == pytest.approx(30)
+    create(model="m", messages=MESSAGES)  # waits (virtually) for the hold, then goes
+    assert clock.now() == pytest.approx(30)
+    assert provider.rejected == 1

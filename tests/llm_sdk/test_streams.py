@@ -160,3 +160,17 @@ async def test_an_async_stream_closed_early_counts_what_was_seen() -> None:
     await stream.close()
     # message_start said INPUT in, one token out so far; one delta (two tokens) was seen
     assert _used(create) == pytest.approx(INPUT + math.ceil(len(event.delta.text) / 4))
+
+
+@pytest.mark.anyio
+async def test_an_async_stream_helper_decorated_directly_warns_that_it_waited_blocking() -> None:
+    from limitor.llm import streams
+
+    streams._warned_types.clear()
+    stream_call = _limited(anthropic_client(asynchronous=True).messages.stream)
+    with pytest.warns(RuntimeWarning, match="blocking the event loop"):
+        manager = stream_call(model="m", messages=MESSAGES, max_tokens=500)
+    async with manager as stream:
+        async for _ in stream.text_stream:
+            pass
+    assert _used(stream_call) == pytest.approx(INPUT + OUTPUT)
