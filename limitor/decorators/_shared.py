@@ -15,7 +15,7 @@ from typing import Any
 
 from limitor.decorators._options import DecoratorOptions
 from limitor.decorators._proxy import RateLimitedFunction
-from limitor.decorators._wrapper import KeyOf, decorate, is_async_callable
+from limitor.decorators._wrapper import KeyOf, StreamOf, decorate, is_async_callable
 
 __all__ = ("Decorator", "MakeLimiter")
 
@@ -37,6 +37,7 @@ class Decorator:
         on_outcome_async: as for :func:`~limitor.decorators.decorate`.
         check: ``check(func, is_async)`` runs before each function is decorated (and
             before the limiter is made).
+        stream_of: as for :func:`~limitor.decorators.decorate`.
     """
 
     __slots__ = (
@@ -48,6 +49,7 @@ class Decorator:
         "_make_limiter",
         "_on_outcome",
         "_on_outcome_async",
+        "_stream_of",
         "options",
     )
 
@@ -59,9 +61,10 @@ class Decorator:
         make_limiter: MakeLimiter | None = None,
         key_of: Callable[[Any], KeyOf | None] | None = None,
         estimate_of: Callable[[Any], Callable[..., Any] | None] | None = None,
-        on_outcome: Callable[[Any, Any], None] | None = None,
+        on_outcome: Callable[[Any, Any], Any] | None = None,
         on_outcome_async: Callable[[Any, Any], Awaitable[None]] | None = None,
         check: Callable[[Any, bool], None] | None = None,
+        stream_of: StreamOf | None = None,
     ) -> None:
         if limiter is None and make_limiter is None:
             raise TypeError("give limiter or make_limiter")
@@ -73,6 +76,7 @@ class Decorator:
         self._on_outcome = on_outcome
         self._on_outcome_async = on_outcome_async
         self._check = check
+        self._stream_of = stream_of
         self._lock = threading.Lock()
 
     @property
@@ -103,6 +107,7 @@ class Decorator:
             token_estimate=None if self._estimate_of is None else self._estimate_of(func),
             on_outcome=self._on_outcome,
             on_outcome_async=self._on_outcome_async,
+            stream_of=self._stream_of,
         )
 
     def __repr__(self) -> str:

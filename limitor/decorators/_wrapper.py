@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -26,7 +27,7 @@ from limitor.errors import ConfigTypeError, LimitorError, RateLimitExceeded
 from limitor.per_user import PerUserLimiter
 from limitor.results import Reservation
 
-__all__ = ("KeyOf", "decorate", "is_async_callable", "target_of")
+__all__ = ("KeyOf", "StreamOf", "decorate", "is_async_callable", "target_of")
 
 log = logging.getLogger("limitor")
 
@@ -49,8 +50,59 @@ def target_of(func: Any) -> Callable[..., Any]:
     return target
 
 
+def _layers(func: Any) -> list[Any]:
+    """``func`` and the callables it stands for, outermost first.
+
+    Follows ``__wrapped__`` (``functools.wraps``, as the OpenAI and Anthropic SDKs'
+    argument checks use), ``functools.partial``, bound methods and a callable object's
+    ``__call__``; at most 32 layers, each once.
+    """
+    layers: list[Any] = []
+    todo = [func]
+    seen: set[int] = set()
+    while todo and len(layers) < 32:
+        layer = todo.pop(0)
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        layers.append(layer)
+        if isinstance(layer, functools.partial):
+            todo.append(layer.func)
+        elif inspect.ismethod(layer):
+            todo.append(layer.__func__)
+        elif not inspect.isfunction(layer) and not isinstance(layer, type):
+            call = getattr(type(layer), "__call__", None)  # noqa: B004 - a callable object's method
+            if call is not None and (inspect.isfunction(call) or inspect.ismethod(call)):
+                todo.append(call)
+        try:
+            wrapped = inspect.getattr_static(layer, "__wrapped__", None)
+            if wrapped is not None:
+                wrapped = layer.__wrapped__
+        except Exception:
+            wrapped = None
+        if wrapped is not None and callable(wrapped):
+            todo.append(wrapped)
+    return layers
+
+
+def _marked_async(func: Any) -> bool:
+    """``inspect.iscoroutinefunction``, with ``markcoroutinefunction`` on any Python."""
+    if inspect.iscoroutinefunction(func):
+        return True
+    try:  # Python 3.12+ sets this marker; 3.10 and 3.11 have no markcoroutinefunction
+        marker = inspect.getattr_static(func, "_is_coroutine_marker", None)
+    except Exception:
+        return False
+    return marker is not None and marker is getattr(inspect, "_is_coroutine_mark", object())
+
+
 def is_async_callable(func: Any) -> bool:
     """Whether calls of ``func`` are awaited; generators are refused.
+
+    Sees through wrappers: ``functools.wraps`` (``__wrapped__``), ``functools.partial``,
+    bound methods, objects whose ``__call__`` is ``async def``, and functions marked with
+    ``inspect.markcoroutinefunction``. So ``AsyncOpenAI().chat.completions.create`` (a
+    plain function checking its arguments, wrapping a coroutine function) is async.
 
     Raises:
         ConfigTypeError: ``func`` is not callable, or is (or calls) a generator function:
@@ -70,9 +122,54 @@ def is_async_callable(func: Any) -> bool:
                 f"{target!r} is {kind} function; rate limit the calls it makes instead, "
                 "or the function that consumes it"
             )
-    return inspect.iscoroutinefunction(target) or (
-        call is not None and inspect.iscoroutinefunction(call)
-    )
+    return any(_marked_async(layer) for layer in _layers(target))
+
+
+def _coroutine_shim(func: Any) -> Any:
+    """An ``async def`` calling ``func`` (found async behind a plain wrapper).
+
+    The decorated function then passes ``inspect.iscoroutinefunction`` on every Python,
+    as frameworks that look before they call expect. Its ``__wrapped__`` is ``func``, so
+    its signature is ``func``'s.
+    """
+
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        result = func(*args, **kwargs)
+        if _AWAITABLE_TYPES.get(type(result), True) and _is_awaitable(result):
+            return await result
+        return result
+
+    functools.update_wrapper(call, func)
+    return call
+
+
+_AWAITABLE_TYPES: dict[type, bool] = {}
+"""Result types seen, and whether they are awaitable (a dict read is cheaper than hasattr)."""
+
+
+def _is_awaitable(result: object) -> bool:
+    """Whether ``result`` can be awaited, remembered per type (at most 1024 types)."""
+    cls = type(result)
+    known = _AWAITABLE_TYPES.get(cls)
+    if known is None:
+        known = hasattr(cls, "__await__")
+        if len(_AWAITABLE_TYPES) < 1024:
+            _AWAITABLE_TYPES[cls] = known
+    return known
+
+
+_AWAITABLE_HINT = (
+    "{func!r} returned an awaitable but does not look async, so limitor waited for the "
+    "limit with time.sleep (blocking an event loop, if one runs in this thread). Mark it: "
+    "inspect.markcoroutinefunction(func) (Python 3.12+) or wrap it in an async def."
+)
+
+
+def _warn_awaitable(func: Any, warned: list[bool]) -> None:
+    """Warn once per decorated function that it returned an awaitable unannounced."""
+    if not warned:
+        warned.append(True)
+        warnings.warn(_AWAITABLE_HINT.format(func=func), RuntimeWarning, stacklevel=3)
 
 
 # -- how to wait on each kind of limiter -------------------------------------------------
@@ -248,13 +345,21 @@ def _forms(run: Callable[[], Any], func: Any, is_async: bool) -> tuple[Wrapper, 
 
         return wrapper_async, call_async
 
+    warned: list[bool] = []
+
     def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         run()
-        return wrapped(*args, **kwargs)
+        result = wrapped(*args, **kwargs)
+        if _AWAITABLE_TYPES.get(type(result), True) and _is_awaitable(result):
+            _warn_awaitable(func, warned)
+        return result
 
     def call(*args: Any, **kwargs: Any) -> Any:
         run()
-        return func(*args, **kwargs)
+        result = func(*args, **kwargs)
+        if _AWAITABLE_TYPES.get(type(result), True) and _is_awaitable(result):
+            _warn_awaitable(func, warned)
+        return result
 
     return wrapper, call
 
@@ -300,32 +405,57 @@ def _keyed_forms(
 
         return wrapper_async, call_async
 
+    warned: list[bool] = []
+
     def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         go(key_of(args if instance is None else (instance, *args), kwargs), 1, timeout)
-        return wrapped(*args, **kwargs)
+        result = wrapped(*args, **kwargs)
+        if _AWAITABLE_TYPES.get(type(result), True) and _is_awaitable(result):
+            _warn_awaitable(func, warned)
+        return result
 
     def call(*args: Any, **kwargs: Any) -> Any:
         go(key_of(args, kwargs), 1, timeout)
-        return func(*args, **kwargs)
+        result = func(*args, **kwargs)
+        if _AWAITABLE_TYPES.get(type(result), True) and _is_awaitable(result):
+            _warn_awaitable(func, warned)
+        return result
 
     return wrapper, call
+
+
+StreamOf = Callable[..., Any]
+"""``stream_of(result, amount, settle, settle_async, blocking=...)``: a proxy reconciling
+a streamed result at its end, or None when ``result`` is not a stream (see
+:mod:`limitor.llm.streams`); ``blocking`` says the call waited with ``time.sleep``."""
 
 
 def _general(
     adapter: _Adapter,
     options: DecoratorOptions,
     *,
+    func: Any,
     is_async: bool,
     key_of: KeyOf | None,
     token_estimate: Callable[..., Any] | None,
-    on_outcome: Callable[[Any, Any], None] | None,
+    on_outcome: Callable[[Any, Any], Any] | None,
     on_outcome_async: Callable[[Any, Any], Awaitable[None]] | None = None,
+    stream_of: StreamOf | None = None,
 ) -> Wrapper:
-    """The wrapt wrapper that does everything: key, estimate, wait or police, reconcile."""
+    """The wrapt wrapper that does everything: key, estimate, wait or police, reconcile.
+
+    A result that is a stream (``stream_of`` recognises it) is returned as a proxy that
+    reconciles when the stream ends; ``token_reconcile`` and ``on_outcome`` may return
+    awaitables in async code (awaited).
+    """
     token_reconcile = options.token_reconcile
     hold = token_reconcile is not None  # keep a reservation to reconcile after the call
+    streams = stream_of is not None
+    if is_async and hold:  # usage_tokens reads async raw responses with its async twin
+        token_reconcile = getattr(token_reconcile, "_limitor_async", token_reconcile)
     police = options.police
     timeout = options.max_wait
+    warned: list[bool] = []
 
     if is_async:
 
@@ -334,23 +464,28 @@ def _general(
             key = None if key_of is None else key_of(call_args, kwargs)
             amount = 1.0 if token_estimate is None else token_estimate(*call_args, **kwargs)
             if police:
-                reservation = await adapter.police_async(key, amount, hold)
+                reservation = await adapter.police_async(key, amount, hold or streams)
             else:
-                reservation = await adapter.wait_async(key, amount, timeout, hold)
-            if not hold and on_outcome is None:
+                reservation = await adapter.wait_async(key, amount, timeout, hold or streams)
+            if not hold and not streams and on_outcome is None:
                 return await wrapped(*args, **kwargs)
             try:
                 result = await wrapped(*args, **kwargs)
             except BaseException as error:
-                if hold:
+                if hold or streams:
                     await _settle_safely_async(adapter, reservation, amount, 0.0)  # refund all
-                await _report_async(on_outcome, on_outcome_async, key, error)
+                await _report_async(on_outcome, key, error, on_outcome_async)
                 raise
+            if streams:
+                proxy = _stream_proxy(stream_of, adapter, reservation, amount, result)
+                if proxy is not None:
+                    await _report_async(on_outcome, key, result, on_outcome_async)
+                    return proxy
             if hold:
-                actual = _actual(token_reconcile, result)
+                actual = await _actual_async(token_reconcile, result)
                 if actual is not None:
                     await _settle_safely_async(adapter, reservation, amount, actual)
-            await _report_async(on_outcome, on_outcome_async, key, result)
+            await _report_async(on_outcome, key, result, on_outcome_async)
             return result
 
         return general_async
@@ -360,26 +495,105 @@ def _general(
         key = None if key_of is None else key_of(call_args, kwargs)
         amount = 1.0 if token_estimate is None else token_estimate(*call_args, **kwargs)
         if police:
-            reservation = adapter.police(key, amount, hold)
+            reservation = adapter.police(key, amount, hold or streams)
         else:
-            reservation = adapter.wait(key, amount, timeout, hold)
-        if not hold and on_outcome is None:
-            return wrapped(*args, **kwargs)
+            reservation = adapter.wait(key, amount, timeout, hold or streams)
+        if not hold and not streams and on_outcome is None:
+            result = wrapped(*args, **kwargs)
+            if _AWAITABLE_TYPES.get(type(result), True) and _is_awaitable(result):
+                _warn_awaitable(func, warned)
+            return result
         try:
             result = wrapped(*args, **kwargs)
         except BaseException as error:
-            if hold:
+            if hold or streams:
                 _settle_safely(adapter, reservation, amount, 0.0)  # refund the estimate
             _report(on_outcome, key, error)
             raise
+        if _AWAITABLE_TYPES.get(type(result), True) and _is_awaitable(
+            result
+        ):  # a plain function returning a coroutine
+            _warn_awaitable(func, warned)
+            return _finish_later(
+                result,
+                adapter,
+                reservation,
+                amount,
+                key,
+                token_reconcile,
+                on_outcome,
+                stream_of,
+                on_outcome_async,
+            )
+        if streams:
+            proxy = _stream_proxy(stream_of, adapter, reservation, amount, result, blocking=True)
+            if proxy is not None:
+                _report(on_outcome, key, result)
+                return proxy
         if hold:
             actual = _actual(token_reconcile, result)
             if actual is not None:
                 _settle_safely(adapter, reservation, amount, actual)
-        _report(on_outcome, key, result)
+        _report(on_outcome, key, result)  # the headers count the call's usage: after it
         return result
 
     return general
+
+
+async def _finish_later(
+    awaitable: Any,
+    adapter: _Adapter,
+    reservation: Reservation | None,
+    amount: Any,
+    key: Any,
+    token_reconcile: Callable[[Any], Any] | None,
+    on_outcome: Callable[[Any, Any], Any] | None,
+    stream_of: StreamOf | None,
+    on_outcome_async: Callable[[Any, Any], Awaitable[None]] | None = None,
+) -> Any:
+    """Await what a plain function returned, then reconcile and report as for async code."""
+    keep = token_reconcile is not None or stream_of is not None
+    try:
+        result = await awaitable
+    except BaseException as error:
+        if keep:
+            await _settle_safely_async(adapter, reservation, amount, 0.0)
+        await _report_async(on_outcome, key, error, on_outcome_async)
+        raise
+    if stream_of is not None:
+        proxy = _stream_proxy(stream_of, adapter, reservation, amount, result)
+        if proxy is not None:
+            await _report_async(on_outcome, key, result, on_outcome_async)
+            return proxy
+    if token_reconcile is not None:
+        actual = await _actual_async(token_reconcile, result)
+        if actual is not None:
+            await _settle_safely_async(adapter, reservation, amount, actual)
+    await _report_async(on_outcome, key, result, on_outcome_async)
+    return result
+
+
+def _stream_proxy(
+    stream_of: Any,
+    adapter: _Adapter,
+    reservation: Reservation | None,
+    amount: Any,
+    result: Any,
+    *,
+    blocking: bool = False,
+) -> Any:
+    """``stream_of``'s proxy for ``result`` settling this call's reservation, or None.
+
+    ``blocking``: the call waited with ``time.sleep`` (a plain function).
+    """
+
+    def settle(actual: Any) -> None:
+        _settle_safely(adapter, reservation, amount, actual)
+
+    async def settle_async(actual: Any) -> None:
+        await _settle_safely_async(adapter, reservation, amount, actual)
+
+    return stream_of(result, amount, settle, settle_async, blocking=blocking)
 
 
 def _settle_safely(
@@ -401,39 +615,83 @@ async def _settle_safely_async(
 
 
 def _actual(token_reconcile: Callable[[Any], Any] | None, result: Any) -> Any:
-    """``token_reconcile(result)``, or None (logged) if it fails: the estimate then stands."""
+    """``token_reconcile(result)``, or None (logged) if it fails: the estimate then stands.
+
+    An async ``token_reconcile`` cannot be awaited in sync code: its awaitable is closed
+    and a ``RuntimeWarning`` says so (the estimate stands).
+    """
     try:
-        return token_reconcile(result)  # type: ignore[misc]
+        actual = token_reconcile(result)  # type: ignore[misc]
     except Exception as error:
         log.warning("token_reconcile failed, keeping the estimate: %r", error)
         return None
+    if hasattr(type(actual), "__await__"):
+        _discard(actual, "token_reconcile")
+        return None
+    return actual
 
 
-def _report(on_outcome: Callable[[Any, Any], None] | None, key: Any, outcome: Any) -> None:
+async def _actual_async(token_reconcile: Callable[[Any], Any] | None, result: Any) -> Any:
+    """As :func:`_actual`, awaiting an async ``token_reconcile``."""
+    try:
+        actual = token_reconcile(result)  # type: ignore[misc]
+        if hasattr(type(actual), "__await__"):
+            actual = await actual
+    except Exception as error:
+        log.warning("token_reconcile failed, keeping the estimate: %r", error)
+        return None
+    return actual
+
+
+def _discard(awaitable: Any, what: str) -> None:
+    """Close an awaitable sync code cannot await, and say so."""
+    close = getattr(awaitable, "close", None)
+    if callable(close):
+        close()
+    warnings.warn(
+        f"{what} returned an awaitable in a sync call; it cannot be awaited there and was "
+        "dropped: give a plain function, or decorate an async def",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+
+
+def _report(on_outcome: Callable[[Any, Any], Any] | None, key: Any, outcome: Any) -> None:
     if on_outcome is None or (
         isinstance(outcome, BaseException) and not isinstance(outcome, Exception)
     ):
         return  # nothing to learn from a cancellation or an interrupt
     try:
-        on_outcome(key, outcome)
+        pending = on_outcome(key, outcome)
     except Exception as error:
         log.warning("could not read the call's rate-limit feedback: %r", error)
+        return
+    if hasattr(type(pending), "__await__"):
+        _discard(pending, "rate_limit_headers")
 
 
 async def _report_async(
-    on_outcome: Callable[[Any, Any], None] | None,
-    on_outcome_async: Callable[[Any, Any], Awaitable[None]] | None,
+    on_outcome: Callable[[Any, Any], Any] | None,
     key: Any,
     outcome: Any,
+    on_outcome_async: Callable[[Any, Any], Awaitable[None]] | None = None,
 ) -> None:
-    """:func:`_report` for async calls: ``on_outcome_async`` when there is one."""
-    if on_outcome_async is None:
-        _report(on_outcome, key, outcome)
-        return
+    """As :func:`_report`, for async code.
+
+    ``on_outcome_async`` when there is one, else ``on_outcome``, awaiting what it returns
+    if that is awaitable.
+    """
     if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
         return  # nothing to learn from a cancellation or an interrupt
     try:
-        await on_outcome_async(key, outcome)
+        if on_outcome_async is not None:
+            await on_outcome_async(key, outcome)
+            return
+        if on_outcome is None:
+            return
+        pending = on_outcome(key, outcome)
+        if hasattr(type(pending), "__await__"):
+            await pending
     except Exception as error:
         log.warning("could not read the call's rate-limit feedback: %r", error)
 
@@ -474,15 +732,21 @@ def _call_forms(
     is_async: bool,
     key_of: KeyOf | None,
     token_estimate: Callable[..., Any] | None,
-    on_outcome: Callable[[Any, Any], None] | None,
+    on_outcome: Callable[[Any, Any], Any] | None,
     on_outcome_async: Callable[[Any, Any], Awaitable[None]] | None = None,
+    stream_of: StreamOf | None = None,
 ) -> tuple[Wrapper, Callable[..., Any] | None]:
     """The wrapt wrapper and the direct closure (None: the wrapper's) for one configuration.
 
     One unit with nothing to reconcile or report gets closures with only the wait in them.
     """
     timeout = options.max_wait
-    simple = token_estimate is None and options.token_reconcile is None and on_outcome is None
+    simple = (
+        token_estimate is None
+        and options.token_reconcile is None
+        and on_outcome is None
+        and stream_of is None
+    )
     if simple and options.police and key_of is None and isinstance(adapter, _Ours):
         return _forms(adapter.one_unit_police(is_async), func, is_async)
     if simple and not options.police:
@@ -499,11 +763,13 @@ def _call_forms(
     wrapper = _general(
         adapter,
         options,
+        func=func,
         is_async=is_async,
         key_of=key_of,
         token_estimate=token_estimate,
         on_outcome=on_outcome,
         on_outcome_async=on_outcome_async,
+        stream_of=stream_of,
     )
     return wrapper, None
 
@@ -516,8 +782,9 @@ def decorate(
     is_async: bool,
     key_of: KeyOf | None = None,
     token_estimate: Callable[..., Any] | None = None,
-    on_outcome: Callable[[Any, Any], None] | None = None,
+    on_outcome: Callable[[Any, Any], Any] | None = None,
     on_outcome_async: Callable[[Any, Any], Awaitable[None]] | None = None,
+    stream_of: StreamOf | None = None,
 ) -> RateLimitedFunction:
     """``func`` limited by ``limiter`` as ``options`` say: the decorated function.
 
@@ -531,8 +798,10 @@ def decorate(
         token_estimate: the amount of a call (default ``options.token_estimate``;
             ``None``: one unit).
         on_outcome: ``on_outcome(key, result_or_exception)`` after each call (errors
-            in it are logged, never raised).
-        on_outcome_async: the same for an ``async def``, awaited (default: ``on_outcome``).
+            in it are logged, never raised); in async code it may return an awaitable.
+        on_outcome_async: the same for async code, awaited (default: ``on_outcome``).
+        stream_of: recognises streamed results and wraps them to reconcile at their end
+            (:data:`StreamOf`); None: results are reconciled as they are returned.
 
     Raises:
         ConfigError: the combination cannot work (an async-only limiter for a plain
@@ -542,6 +811,16 @@ def decorate(
         token_estimate = options.token_estimate
     _unit_amount_fits(limiter, token_estimate)
     adapter = _adapter(limiter, is_async)
+    if (
+        is_async
+        and not _marked_async(func)
+        and (
+            inspect.isfunction(func)
+            or inspect.ismethod(func)
+            or isinstance(func, functools.partial)
+        )
+    ):
+        func = _coroutine_shim(func)  # async behind a plain wrapper (the SDKs' methods)
     wrapper, call = _call_forms(
         adapter,
         options,
@@ -551,6 +830,7 @@ def decorate(
         token_estimate=token_estimate,
         on_outcome=on_outcome,
         on_outcome_async=on_outcome_async,
+        stream_of=stream_of,
     )
     gate = limiter.gate if isinstance(limiter, AsyncBucket) else None
     if gate is not None and is_async:

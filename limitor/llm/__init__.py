@@ -21,11 +21,14 @@ from limitor.llm.headers import (
     parse_duration,
     parse_rate_limit_headers,
 )
-from limitor.llm.limits import UNITS, Cost, Limit, LLMLimiter
+from limitor.llm.limits import SAFETY_MARGIN, UNITS, Cost, Limit, LLMLimiter
+from limitor.llm.raw import parsed_response, response_headers
+from limitor.llm.streams import is_stream, wrap_stream
 from limitor.llm.tokens import TiktokenCounter, chars_estimator, estimate_tokens
-from limitor.llm.usage import UsageError, usage_tokens
+from limitor.llm.usage import UsageError, usage_tokens, usage_tokens_async
 
 __all__ = (
+    "SAFETY_MARGIN",
     "UNITS",
     "Cost",
     "HeaderError",
@@ -36,8 +39,13 @@ __all__ = (
     "UsageError",
     "chars_estimator",
     "estimate_tokens",
+    "is_stream",
     "llm_rate_limit",
     "parse_duration",
     "parse_rate_limit_headers",
+    "parsed_response",
+    "response_headers",
     "usage_tokens",
+    "usage_tokens_async",
+    "wrap_stream",
 )

@@ -19,6 +19,8 @@ from limitor.decorators import (
 )
 from limitor.errors import ConfigTypeError
 from limitor.llm.limits import Limit, LLMLimiter
+from limitor.llm.raw import response_headers
+from limitor.llm.streams import wrap_stream
 from limitor.llm.tokens import OUTPUT_LIMIT_NAMES, estimate_tokens
 
 __all__ = ("llm_rate_limit",)
@@ -97,6 +99,7 @@ def llm_rate_limit(
     backend: Any = None,
     name: str | None = None,
     on_backend_error: OnBackendError | None = None,
+    safety_margin: float = 0.0,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
 
@@ -125,6 +128,7 @@ def llm_rate_limit(
     backend: Any = None,
     name: str | None = None,
     on_backend_error: OnBackendError | None = None,
+    safety_margin: float = 0.0,
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """Keep a function that calls an LLM within its requests and tokens per minute.
 
@@ -149,10 +153,14 @@ def llm_rate_limit(
             :func:`~limitor.llm.estimate_tokens` (characters / 4 plus ``max_tokens``,
             the signature's default ``max_tokens`` included).
         token_reconcile: the call's real cost from its result, for example
-            :func:`~limitor.llm.usage_tokens`.
+            :func:`~limitor.llm.usage_tokens`; it may be ``async`` for an async function
+            (awaited).
         rate_limit_headers: returns the response's headers (or ``None``) from the result,
             or from the exception when the call raised (a 429); the limits are then
-            tightened to what the provider reports, never loosened.
+            tightened to what the provider reports, never loosened. It may return an
+            SDK raw response, stream or error instead of headers
+            (:func:`~limitor.llm.response_headers` finds them; pass that function
+            itself for the common case), and may be ``async`` for an async function.
         key: limits per key (user, model...) from the call's arguments; default: one set.
         max_keys: with ``key``, how many keys' limits to keep in memory.
         ttl: with ``key``, keep a key's limits at least this long after they were stored.
@@ -164,6 +172,11 @@ def llm_rate_limit(
         name: the limits' identity in the backend (default: the first decorated
             function's module and qualified name).
         on_backend_error: ``"raise"`` (default) or ``"allow"``.
+        safety_margin: seconds of refill held back from each limit's burst, so that
+            limits equal to the provider's never over-admit its bucket (the client
+            starts refilling one request latency before the provider does). Default 0
+            (the exact limits); :data:`~limitor.llm.SAFETY_MARGIN` (0.2 s) is the
+            recommended value when the limits are the provider's own.
 
     Example:
         >>> @llm_rate_limit(requests_per_minute=500, tokens_per_minute=200_000)
@@ -198,6 +211,7 @@ def llm_rate_limit(
             tokens=tokens,
             limits=limits or None,
             ttl=ttl,
+            safety_margin=safety_margin or None,
             **options.given_limiter_settings(),
         )
         shared: LLMLimiter | None = limiter
@@ -212,6 +226,7 @@ def llm_rate_limit(
             "limits": all_limits,
             "max_keys": max_keys,
             "ttl": ttl,
+            "safety_margin": safety_margin,
         }
         LLMLimiter(requests_per_minute, tokens_per_minute, **arguments)  # check now
         shared = None
@@ -229,15 +244,28 @@ def llm_rate_limit(
     if rate_limit_headers is not None:
         read_headers = rate_limit_headers
 
-        def feedback(call_key: Any, outcome: Any) -> None:
-            headers = read_headers(outcome)
+        def apply(call_key: Any, headers: Any) -> None:
+            headers = response_headers(headers)  # a raw response, an SDK error...
             if headers is not None:
                 decorator.limiter.update_from_headers(headers, key=call_key)
 
         async def feedback_async(call_key: Any, outcome: Any) -> None:
             headers = read_headers(outcome)
+            if hasattr(type(headers), "__await__"):  # an async rate_limit_headers
+                headers = await headers
+            headers = response_headers(headers)  # a raw response, an SDK error...
             if headers is not None:
                 await decorator.limiter.update_from_headers_async(headers, key=call_key)
+
+        async def apply_later(call_key: Any, pending: Any) -> None:
+            apply(call_key, await pending)
+
+        def feedback(call_key: Any, outcome: Any) -> Any:
+            headers = read_headers(outcome)
+            if hasattr(type(headers), "__await__"):  # an async rate_limit_headers
+                return apply_later(call_key, headers)
+            apply(call_key, headers)
+            return None
 
     decorator = Decorator(
         options,
@@ -247,5 +275,6 @@ def llm_rate_limit(
         estimate_of=estimate_of,
         on_outcome=feedback,
         on_outcome_async=feedback_async,
+        stream_of=wrap_stream,
     )
     return decorator if _func is None else decorator(_func)

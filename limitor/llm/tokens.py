@@ -1,8 +1,9 @@
 """Estimating a call's tokens before it runs, for ``token_estimate``.
 
 :func:`estimate_tokens` is the cheap default: about four characters per token, counted
-over the call's text (strings, OpenAI/Anthropic-style ``messages``), plus the output the
-call allows (``max_tokens``, ``max_completion_tokens`` or ``max_output_tokens``).
+over the call's text (strings, OpenAI/Anthropic-style ``messages``, LangChain message
+objects), plus the output the call allows (``max_tokens``, ``max_completion_tokens`` or
+``max_output_tokens``).
 :class:`TiktokenCounter` counts exactly with OpenAI's tokenizer; it needs the optional
 ``tiktoken`` package (``pip install "limitor[tiktoken]"``).
 """
@@ -39,6 +40,10 @@ def _texts(value: Any, depth: int = 0) -> Iterable[str]:
         for key in _TEXT_KEYS:
             if key in value:
                 yield from _texts(value[key], depth + 1)
+    else:
+        content = _message_content(value)
+        if content is not None:
+            yield from _texts(content, depth + 1)
 
 
 def _characters(value: Any, depth: int = 0) -> int:
@@ -57,7 +62,22 @@ def _characters(value: Any, depth: int = 0) -> int:
         for key in _TEXT_KEYS:
             if key in value:
                 total += _characters(value[key], depth + 1)
+    else:
+        content = _message_content(value)
+        if content is not None:
+            total = _characters(content, depth + 1)
     return total
+
+
+def _message_content(value: Any) -> Any:
+    """The ``content`` of a message object (LangChain's ``BaseMessage``), else None.
+
+    Duck-typed (an object with a string ``type`` and a ``content``), so nothing is
+    imported: ``HumanMessage("...")`` counts as ``{"role": "user", "content": "..."}``.
+    """
+    if isinstance(getattr(value, "type", None), str):
+        return getattr(value, "content", None)
+    return None
 
 
 def _output_limit(kwargs: Mapping[str, Any], default: float) -> float:
