@@ -62,7 +62,7 @@ from limitor.contrib.httpx import (
     library_of,
 )
 from limitor.errors import ConfigError, ConfigTypeError
-from limitor.llm.headers import MAX_HEADER_WAIT
+from limitor.llm.headers import MAX_HEADER_WAIT, parse_rate_limit_headers
 from limitor.llm.limits import Cost, LLMLimiter
 from limitor.llm.tokens import estimate_tokens
 from limitor.results import Reservation
@@ -86,6 +86,7 @@ _MAX_BODY = 16 * 1024 * 1024
 _MAX_EVENT = 1024 * 1024
 """An SSE event longer than this is skipped."""
 _RETRY_STATUSES = frozenset({429, 503})
+_WAIT_HEADERS = frozenset({"retry-after", "retry-after-ms"})
 
 
 def dialect_of(request: Request) -> Dialect:
@@ -503,12 +504,17 @@ class _Policy:
         """Tighten the limits by the response's headers; the server's Retry-After if any."""
         if not self.use_headers:
             return None
-        report = self.limiter.update_from_headers(response.headers.multi_items(), key=key)
-        retry_after = report.retry_after
-        if response.status_code in _RETRY_STATUSES and retry_after is not None:
+        pairs = response.headers.multi_items()
+        waits = [(name, value) for name, value in pairs if name.lower() in _WAIT_HEADERS]
+        if waits:  # the hold comes after the rest, which it must not hide
+            pairs = [(name, value) for name, value in pairs if name.lower() not in _WAIT_HEADERS]
+        self.limiter.update_from_headers(pairs, key=key)
+        if not waits or response.status_code not in _RETRY_STATUSES:
+            return None
+        retry_after = parse_rate_limit_headers(waits, strict=False).retry_after
+        if retry_after is not None:
             self.pace_after_hold(key, min(retry_after, MAX_HEADER_WAIT))
-            return retry_after
-        return None
+        return retry_after
 
     def pace_after_hold(self, key: Hashable, seconds: float) -> None:
         """Model the provider's emptied bucket: after the hold, one request per interval.
@@ -518,14 +524,15 @@ class _Policy:
         so the requests limit is charged what it would refill during the hold, less one
         request, and the waiters then go one request interval apart.
         """
-        self.limiter.hold(seconds, key=key)
         limit = self._requests
-        if limit is None:
-            return
-        remaining = self.limiter.status(key)[limit.name].remaining
-        excess = remaining + limit.rate * seconds - 1.0
-        if excess > 0:
-            self.limiter.charge(Cost(tokens=0.0, requests=excess), key=key)
+        if limit is not None:
+            remaining = self.limiter.status(key)[limit.name].remaining
+            excess = remaining + limit.rate * seconds - 1.0
+            # ``charge`` takes one request a call (a Cost's requests stay 1), so one call
+            # per request; bounded by what the limit can hold and refill meanwhile
+            for _ in range(min(math.floor(excess + 1e-9), math.ceil(limit.max_burst * 2))):
+                self.limiter.charge(0, key=key)
+        self.limiter.hold(seconds, key=key)
 
     def hold_for_retry(
         self, key: Hashable, response: Response, left: int, wait: float | None
