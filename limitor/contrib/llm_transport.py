@@ -73,7 +73,7 @@ if TYPE_CHECKING:
 
     from limitor.contrib.httpx import Request, Response
 
-__all__ = ("AsyncLLMTransport", "LLMTransport", "dialect_of")
+__all__ = ("AsyncLLMTransport", "LLMTransport", "UsageReader", "default_estimate", "dialect_of")
 
 log = logging.getLogger("limitor")
 
