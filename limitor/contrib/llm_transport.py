@@ -50,6 +50,8 @@ import zlib
 from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal, overload
 
+import anyio
+
 from limitor._checks import check_timeout
 from limitor.backends.base import Backend
 from limitor.configs import check_positive
@@ -709,7 +711,12 @@ class AsyncLLMTransport(_AsyncBase):
             try:
                 response: Response = await transport.handle_async_request(request)
             except BaseException:
-                reservation.cancel()
+                with anyio.CancelScope(shield=True):  # give back, even when cancelled
+                    cancel_async = getattr(reservation, "cancel_async", None)
+                    if cancel_async is not None:
+                        await cancel_async()
+                    else:
+                        reservation.cancel()
                 raise
             wait = policy.learn(key, response)
             if _settled_now(reservation, response):

@@ -6,6 +6,7 @@ MockClock read through AnyioClock for tasks), so minutes of traffic take a secon
 
 from __future__ import annotations
 
+import functools
 import gzip
 import itertools
 import json
@@ -512,3 +513,42 @@ def test_the_sdks_raise_what_they_raised_when_the_estimate_cannot_be_read(
     oai.chat.completions.create(model="m", messages=PROMPT, max_tokens=5)
     assert "estimate failed" in caplog.text
     assert provider.rejected == 0
+
+
+@pytest.mark.parametrize("where", ["waiting", "in flight"])
+def test_a_cancelled_call_gives_back_what_the_provider_never_saw(where: str) -> None:
+    clock = AnyioClock()
+    entered = []
+
+    async def slow(request: httpx2.Request) -> httpx2.Response:
+        entered.append(anyio.current_time())
+        await anyio.sleep(100)
+        return httpx2.Response(200, json={"usage": {"prompt_tokens": 1, "completion_tokens": 1}})
+
+    transport = AsyncLLMTransport(httpx2.MockTransport(slow), tpm=1000, clock=clock)
+    body = {"messages": PROMPT, "max_tokens": 500}  # 600 of 1000: the second waits 12 s
+    url = "https://a.test/v1/chat/completions"
+
+    async def main() -> float:
+        async with httpx2.AsyncClient(transport=transport) as client:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(functools.partial(client.post, url, json=body))
+                await anyio.sleep(1)
+                with anyio.move_on_after(1 if where == "waiting" else 50):
+                    await client.post(url, json=body)
+                left = transport.limiter.status("a.test")["tokens_per_minute"].remaining
+                tasks.cancel_scope.cancel()
+            return left
+
+    left = anyio.run(
+        main,
+        backend="trio",
+        backend_options={"clock": trio.testing.MockClock(autojump_threshold=0)},
+    )
+    rate = 1000 / 60
+    if where == "waiting":  # never sent: all of it back; only the first call's 600 are out
+        assert len(entered) == 1
+        assert left == pytest.approx(400 + 2 * rate)
+    else:  # sent (the provider counts it): kept, as an answered call's estimate would be
+        assert len(entered) == 2
+        assert left == pytest.approx(1000 - 1200 + 51 * rate)
