@@ -59,6 +59,7 @@ EXPECTED: dict[str, list[str]] = {
         "bodies ran at once (max_concurrent=2)",  # 1 or 2: real threads, timing decides
     ],
     "testing_with_fake_clock.py": ["tests passed in virtual time"],
+    "llm_transport.py": ["40 calls, 3720 tokens in 30.7 virtual seconds", "429s met: 0"],
     "llm_fake_client.py": [
         "t=  20.00s",  # RPM binds
         "t= 110.00s",  # TPM binds

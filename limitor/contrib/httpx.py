@@ -23,14 +23,24 @@ With ``retries=N``, a 429 or 503 is retried up to N times: each retry goes throu
 limiter again, so it waits what the server asked and never exceeds the limit. A request
 whose body is a stream that cannot be replayed is not retried.
 
-Needs ``pip install "limitor[httpx]"``.
+The transports work with `httpx <https://www.python-httpx.org>`_ and with its fork
+``httpx2`` (which the official ``openai`` and ``anthropic`` SDKs use) alike: wrap a
+transport of either library, and put the result in a client of the same library
+(``httpx2.Client(transport=RateLimitedTransport(httpx2.HTTPTransport(), rate=...))``).
+Without a transport to wrap, each request is sent by a default transport of its own
+client's library.
+
+Needs ``pip install "limitor[httpx]"`` or ``pip install "limitor[httpx2]"``.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
+import threading
 from collections.abc import Callable, Hashable, Iterable
-from typing import Literal
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, overload
 
 from limitor._checks import check_timeout
 from limitor.configs import BucketConfig, check_positive
@@ -48,17 +58,109 @@ log = logging.getLogger("limitor")
 
 try:
     import http_sf  # noqa: F401  (the headers' parser: part of the same extra)
-    import httpx
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise missing("limitor.contrib.httpx", "httpx", error) from error
+
+
+def _libraries() -> tuple[ModuleType, ...]:
+    """The installed ones of httpx and httpx2 (at least one)."""
+    found: list[ModuleType] = []
+    failure: ImportError | None = None
+    for name in ("httpx", "httpx2"):
+        try:
+            found.append(importlib.import_module(name))
+        except ImportError as error:
+            failure = error
+    if not found:
+        raise ImportError(
+            "limitor.contrib.httpx needs httpx or httpx2: "
+            "pip install 'limitor[httpx]' or 'limitor[httpx2]'",
+            name="httpx",
+        ) from failure
+    return tuple(found)
+
+
+LIBRARIES = _libraries()
+"""The installed HTTP libraries the transports serve: ``httpx``, ``httpx2`` or both."""
+
+if TYPE_CHECKING:
+    import httpx
+    import httpx2
+
+    Request: TypeAlias = httpx.Request | httpx2.Request
+    Response: TypeAlias = httpx.Response | httpx2.Response
+
+    class _SyncBase(httpx.BaseTransport, httpx2.BaseTransport):  # type: ignore[misc]
+        """A transport for clients of both libraries."""
+
+    class _AsyncBase(httpx.AsyncBaseTransport, httpx2.AsyncBaseTransport):  # type: ignore[misc]
+        """An async transport for clients of both libraries."""
+
+else:
+    _SyncBase = type("_SyncBase", tuple(lib.BaseTransport for lib in LIBRARIES), {})
+    _AsyncBase = type("_AsyncBase", tuple(lib.AsyncBaseTransport for lib in LIBRARIES), {})
 
 __all__ = ("AsyncRateLimitedTransport", "RateLimitedTransport", "host_key")
 
 
-def host_key(request: httpx.Request) -> Hashable:
+def host_key(request: Request) -> Hashable:
     """The default key: the request's host (``api.example.com``)."""
     host: str = request.url.host
     return host
+
+
+def library_of(request: Request) -> ModuleType:
+    """The library (``httpx`` or ``httpx2``) that made ``request``."""
+    name = type(request).__module__.partition(".")[0]
+    for library in LIBRARIES:
+        if library.__name__ == name:
+            return library
+    return LIBRARIES[0]
+
+
+def check_transport(transport: object, is_async: bool) -> Any:
+    """``transport`` if it is a transport of httpx or httpx2 of the right kind (sync/async).
+
+    Raises:
+        ConfigTypeError: it is not.
+    """
+    kind = "AsyncBaseTransport" if is_async else "BaseTransport"
+    if not any(isinstance(transport, getattr(lib, kind)) for lib in LIBRARIES):
+        names = " or ".join(f"{lib.__name__}.{kind}" for lib in LIBRARIES)
+        raise ConfigTypeError(f"transport must be an {names}, got {transport!r}")
+    return transport
+
+
+class Inner:
+    """The wrapped transport: the one given, or a default one per library, made on first use."""
+
+    __slots__ = ("_by_library", "_given", "_is_async", "_lock")
+
+    def __init__(self, transport: object, is_async: bool) -> None:
+        self._given = None if transport is None else check_transport(transport, is_async)
+        self._is_async = is_async
+        self._by_library: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def for_request(self, request: Request) -> Any:
+        """The transport that sends ``request``."""
+        if self._given is not None:
+            return self._given
+        library = library_of(request)
+        transport = self._by_library.get(library.__name__)
+        if transport is None:
+            with self._lock:
+                transport = self._by_library.get(library.__name__)
+                if transport is None:
+                    kind = "AsyncHTTPTransport" if self._is_async else "HTTPTransport"
+                    transport = getattr(library, kind)()
+                    self._by_library[library.__name__] = transport
+        return transport
+
+    def all(self) -> list[Any]:
+        """Every transport made or given, to close them."""
+        with self._lock:
+            return [self._given] if self._given is not None else list(self._by_library.values())
 
 
 class _Limits:
@@ -69,7 +171,7 @@ class _Limits:
         rate: str | BucketConfig | None,
         burst: float | None,
         limiter: PerUserLimiter | None,
-        key: Callable[[httpx.Request], Hashable] | None,
+        key: Callable[[Request], Hashable] | None,
         algorithm: str,
         on_limit: str,
         timeout: float | None,
@@ -116,7 +218,7 @@ class _Limits:
             retry_after=retry_after,
         )
 
-    def learn(self, key: Hashable, response: httpx.Response) -> float | None:
+    def learn(self, key: Hashable, response: Response) -> float | None:
         """Feed the response's headers to the limiter; the server's Retry-After if any.
 
         A backend that fails here is logged, never raised: the response has arrived.
@@ -130,7 +232,7 @@ class _Limits:
             log.warning("could not apply the response's rate-limit headers: %s", error)
         return feedback.retry_after
 
-    async def learn_async(self, key: Hashable, response: httpx.Response) -> float | None:
+    async def learn_async(self, key: Hashable, response: Response) -> float | None:
         """:meth:`learn` for tasks: the limiter's async verbs."""
         if not self.use_headers:
             return None
@@ -141,12 +243,13 @@ class _Limits:
             log.warning("could not apply the response's rate-limit headers: %s", error)
         return feedback.retry_after
 
-    def retries_for(self, request: httpx.Request) -> int:
+    def retries_for(self, request: Request) -> int:
         """How many retries ``request`` may have: none if its body cannot be sent again."""
-        return self.retries if isinstance(request.stream, httpx.ByteStream) else 0
+        replayable = isinstance(request.stream, library_of(request).ByteStream)
+        return self.retries if replayable else 0
 
     def should_retry(
-        self, key: Hashable, response: httpx.Response, retries_left: int, wait: float | None
+        self, key: Hashable, response: Response, retries_left: int, wait: float | None
     ) -> bool:
         """Retry a 429/503 once more if retries are left and the wait is bearable.
 
@@ -161,7 +264,7 @@ class _Limits:
         return wait <= self.max_retry_after  # else the caller sees the 429
 
     async def should_retry_async(
-        self, key: Hashable, response: httpx.Response, retries_left: int, wait: float | None
+        self, key: Hashable, response: Response, retries_left: int, wait: float | None
     ) -> bool:
         """:meth:`should_retry` for tasks: the limiter's async verbs."""
         if retries_left <= 0 or response.status_code not in self.retry_statuses:
@@ -177,11 +280,12 @@ class _Limits:
         return min(self.retry_backoff * 2.0**done, self.max_retry_after)
 
 
-class RateLimitedTransport(httpx.BaseTransport):
+class RateLimitedTransport(_SyncBase):
     """A sync transport that waits for (or polices) a rate limit per host.
 
     Args:
-        transport: the transport that sends the requests (default ``httpx.HTTPTransport()``).
+        transport: the transport that sends the requests: an httpx or httpx2 transport
+            (default: ``HTTPTransport()`` of each request's library).
         rate: the limit per key, as ``"10/s"``, ``"100/minute"`` or a ``BucketConfig``.
         burst: the burst of ``rate`` (default: its amount).
         limiter: an existing :class:`~limitor.per_user.PerUserLimiter` instead of
@@ -206,12 +310,12 @@ class RateLimitedTransport(httpx.BaseTransport):
 
     def __init__(
         self,
-        transport: httpx.BaseTransport | None = None,
+        transport: httpx.BaseTransport | httpx2.BaseTransport | None = None,
         *,
         rate: str | BucketConfig | None = None,
         burst: float | None = None,
         limiter: PerUserLimiter | None = None,
-        key: Callable[[httpx.Request], Hashable] | None = None,
+        key: Callable[[Request], Hashable] | None = None,
         algorithm: str = "leaky_bucket",
         on_limit: Literal["wait", "raise"] = "wait",
         timeout: float | None = None,
@@ -224,9 +328,7 @@ class RateLimitedTransport(httpx.BaseTransport):
         name: str | None = None,
         clock: object = None,
     ) -> None:
-        if transport is not None and not isinstance(transport, httpx.BaseTransport):
-            raise ConfigTypeError(f"transport must be an httpx.BaseTransport, got {transport!r}")
-        self._transport = httpx.HTTPTransport() if transport is None else transport
+        self._inner = Inner(transport, is_async=False)
         self._limits = _Limits(
             rate, burst, limiter, key, algorithm, on_limit, timeout, retries,
             retry_statuses, max_retry_after, retry_backoff, use_headers, max_hosts, name,
@@ -238,9 +340,14 @@ class RateLimitedTransport(httpx.BaseTransport):
         """The per-key limiter (``limiter.status(host)``, ``limiter.stats``...)."""
         return self._limits.limiter
 
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
+    @overload
+    def handle_request(self, request: httpx.Request) -> httpx.Response: ...
+    @overload
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response: ...
+    def handle_request(self, request: Request) -> Response:
         """Wait for the request's bucket, send it, learn from the response, maybe retry."""
         limits = self._limits
+        transport = self._inner.for_request(request)
         key = limits.key(request)
         retries_left = limits.retries_for(request)
         while True:
@@ -249,7 +356,7 @@ class RateLimitedTransport(httpx.BaseTransport):
                     raise limits.refuse(key)
             else:
                 limits.limiter.acquire(key, 1, limits.timeout)
-            response = self._transport.handle_request(request)
+            response: Response = transport.handle_request(request)
             wait = limits.learn(key, response)
             if not limits.should_retry(key, response, retries_left, wait):
                 return response
@@ -258,24 +365,26 @@ class RateLimitedTransport(httpx.BaseTransport):
 
     def close(self) -> None:
         """Close the wrapped transport."""
-        self._transport.close()
+        for transport in self._inner.all():
+            transport.close()
 
 
-class AsyncRateLimitedTransport(httpx.AsyncBaseTransport):
+class AsyncRateLimitedTransport(_AsyncBase):
     """The async twin of :class:`RateLimitedTransport` (asyncio and trio).
 
-    It takes the same arguments, with an ``httpx.AsyncBaseTransport`` to wrap (default
-    ``httpx.AsyncHTTPTransport()``); waiting never blocks the event loop.
+    It takes the same arguments, with an httpx or httpx2 ``AsyncBaseTransport`` to wrap
+    (default: ``AsyncHTTPTransport()`` of each request's library); waiting never blocks
+    the event loop.
     """
 
     def __init__(
         self,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx.AsyncBaseTransport | httpx2.AsyncBaseTransport | None = None,
         *,
         rate: str | BucketConfig | None = None,
         burst: float | None = None,
         limiter: PerUserLimiter | None = None,
-        key: Callable[[httpx.Request], Hashable] | None = None,
+        key: Callable[[Request], Hashable] | None = None,
         algorithm: str = "leaky_bucket",
         on_limit: Literal["wait", "raise"] = "wait",
         timeout: float | None = None,
@@ -288,11 +397,7 @@ class AsyncRateLimitedTransport(httpx.AsyncBaseTransport):
         name: str | None = None,
         clock: object = None,
     ) -> None:
-        if transport is not None and not isinstance(transport, httpx.AsyncBaseTransport):
-            raise ConfigTypeError(
-                f"transport must be an httpx.AsyncBaseTransport, got {transport!r}"
-            )
-        self._transport = httpx.AsyncHTTPTransport() if transport is None else transport
+        self._inner = Inner(transport, is_async=True)
         self._limits = _Limits(
             rate, burst, limiter, key, algorithm, on_limit, timeout, retries,
             retry_statuses, max_retry_after, retry_backoff, use_headers, max_hosts, name,
@@ -304,9 +409,14 @@ class AsyncRateLimitedTransport(httpx.AsyncBaseTransport):
         """The per-key limiter (``limiter.status(host)``, ``limiter.stats``...)."""
         return self._limits.limiter
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    @overload
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response: ...
+    @overload
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response: ...
+    async def handle_async_request(self, request: Request) -> Response:
         """Await the request's bucket, send it, learn from the response, maybe retry."""
         limits = self._limits
+        transport = self._inner.for_request(request)
         key = limits.key(request)
         retries_left = limits.retries_for(request)
         while True:
@@ -315,7 +425,7 @@ class AsyncRateLimitedTransport(httpx.AsyncBaseTransport):
                     raise await limits.refuse_async(key)
             else:
                 await limits.limiter.acquire_async(key, 1, limits.timeout)
-            response = await self._transport.handle_async_request(request)
+            response: Response = await transport.handle_async_request(request)
             wait = await limits.learn_async(key, response)
             if not await limits.should_retry_async(key, response, retries_left, wait):
                 return response
@@ -324,4 +434,5 @@ class AsyncRateLimitedTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         """Close the wrapped transport."""
-        await self._transport.aclose()
+        for transport in self._inner.all():
+            await transport.aclose()

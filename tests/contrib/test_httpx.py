@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import importlib
 import itertools
 import subprocess
 import sys
@@ -30,9 +31,16 @@ class Server:
         self.seen: list[tuple[str, float]] = []
         self.transport: Any = None
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
+    def __call__(self, request: Any) -> Any:
         self.seen.append((request.url.host, self.clock.now()))
-        return self.answer(request, len(self.seen))
+        answer = self.answer(request, len(self.seen))
+        library = importlib.import_module(type(request).__module__.partition(".")[0])
+        if isinstance(answer, library.Response):
+            return answer
+        # the scripts answer with httpx responses; a client of httpx2 gets the same in its own
+        return library.Response(
+            answer.status_code, headers=answer.headers.multi_items(), content=answer.content
+        )
 
     def times(self, host: str) -> list[float]:
         return [at for seen_host, at in self.seen if seen_host == host]
@@ -42,16 +50,31 @@ def ok(request: httpx.Request, count: int) -> httpx.Response:
     return httpx.Response(200, text="ok")
 
 
+LIBRARY: Any = httpx
+"""The library of the clients and transports of the test running (httpx or httpx2)."""
+
+
+@pytest.fixture(params=["httpx", "httpx2"])
+def library(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Each test that takes a clock runs with httpx and again with httpx2."""
+    global LIBRARY
+    LIBRARY = importlib.import_module(request.param)
+    try:
+        yield LIBRARY
+    finally:
+        LIBRARY = httpx
+
+
 @pytest.fixture
-def clock() -> FakeClock:
+def clock(library: Any) -> FakeClock:
     return FakeClock()
 
 
-def client_for(server: Server, **options: Any) -> httpx.Client:
+def client_for(server: Server, **options: Any) -> Any:
     server.transport = RateLimitedTransport(
-        httpx.MockTransport(server), clock=server.clock, **options
+        LIBRARY.MockTransport(server), clock=server.clock, **options
     )
-    return httpx.Client(transport=server.transport)
+    return LIBRARY.Client(transport=server.transport)
 
 
 def test_one_host_is_shaped_to_the_limit_another_is_not_slowed(clock: FakeClock) -> None:
@@ -280,9 +303,9 @@ async def test_async_transport_shapes_and_retries(clock: FakeClock) -> None:
 
     server = Server(clock, answer)
     transport = AsyncRateLimitedTransport(
-        httpx.MockTransport(server), rate="2/s", burst=1, retries=1, clock=clock
+        LIBRARY.MockTransport(server), rate="2/s", burst=1, retries=1, clock=clock
     )
-    async with httpx.AsyncClient(transport=transport) as client:
+    async with LIBRARY.AsyncClient(transport=transport) as client:
         for _ in range(3):
             assert (await client.get("https://api.test/")).status_code == 200
         assert (await client.get("https://busy.test/")).status_code == 200
@@ -295,9 +318,9 @@ async def test_async_transport_shapes_and_retries(clock: FakeClock) -> None:
 @pytest.mark.anyio
 async def test_async_transport_polices(clock: FakeClock) -> None:
     transport = AsyncRateLimitedTransport(
-        httpx.MockTransport(Server(clock, ok)), rate="1/s", on_limit="raise", clock=clock
+        LIBRARY.MockTransport(Server(clock, ok)), rate="1/s", on_limit="raise", clock=clock
     )
-    async with httpx.AsyncClient(transport=transport) as client:
+    async with LIBRARY.AsyncClient(transport=transport) as client:
         await client.get("https://api.test/")
         with pytest.raises(RateLimitExceeded):
             await client.get("https://api.test/")
@@ -306,7 +329,8 @@ async def test_async_transport_polices(clock: FakeClock) -> None:
 @pytest.mark.parametrize(
     ("module", "blocked", "extra"),
     [
-        ("limitor.contrib.httpx", "httpx", "limitor[httpx]"),
+        ("limitor.contrib.httpx", "httpx,httpx2", "limitor[httpx]"),
+        ("limitor.contrib.httpx", "httpx,httpx2", "limitor[httpx2]"),
         ("limitor.contrib.httpx", "http_sf", "limitor[httpx]"),
         ("limitor.contrib.asgi", "http_sf", "limitor[asgi]"),
         ("limitor.contrib.otel", "opentelemetry", "limitor[otel]"),
@@ -314,10 +338,51 @@ async def test_async_transport_polices(clock: FakeClock) -> None:
 )
 def test_a_missing_extra_is_named(module: str, blocked: str, extra: str) -> None:
     code = (
-        f"import sys; sys.modules[{blocked!r}] = None\n"
+        f"import sys; sys.modules.update(dict.fromkeys({blocked!r}.split(','), None))\n"
         f"try:\n    import {module}\nexcept ImportError as error:\n    print(error)\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert extra in result.stdout
+
+
+def test_httpx2_transports_are_accepted_and_httpx_ones_still_are() -> None:
+    import httpx2
+
+    for transport in (httpx2.HTTPTransport(), httpx.HTTPTransport(), httpx2.MockTransport(ok)):
+        RateLimitedTransport(transport, rate="1/s")
+    for transport in (httpx2.AsyncHTTPTransport(), httpx.AsyncHTTPTransport()):
+        AsyncRateLimitedTransport(transport, rate="1/s")
+    with pytest.raises(ConfigTypeError, match=r"httpx2\.AsyncBaseTransport"):
+        AsyncRateLimitedTransport(httpx2.HTTPTransport(), rate="1/s")  # type: ignore[arg-type]
+
+
+def test_without_a_transport_each_request_goes_by_its_own_library(clock: FakeClock) -> None:
+    # the default inner transport is made on first use, of the client's library
+    transport = RateLimitedTransport(rate="10/s", clock=clock)
+    with LIBRARY.Client(transport=transport) as client, pytest.raises(LIBRARY.ConnectError):
+        client.get("http://127.0.0.1:9/")  # the discard port: nobody listens
+    (inner,) = transport._inner.all()
+    assert isinstance(inner, LIBRARY.HTTPTransport)
+
+
+def test_the_official_sdks_accept_a_client_with_the_transport() -> None:
+    # both SDKs take an httpx2.Client only (anthropic refuses httpx objects)
+    import anthropic
+    import httpx2
+    import openai
+
+    from tests.llm_fake import FakeProvider
+
+    provider = FakeProvider(clock=FakeClock())
+    for sdk in (openai.OpenAI, anthropic.Anthropic):
+        transport = RateLimitedTransport(httpx2.MockTransport(provider.handle), rate="10/s")
+        sdk(api_key="k", http_client=httpx2.Client(transport=transport))
+    transport = RateLimitedTransport(httpx2.MockTransport(provider.handle), rate="10/s")
+    claude = anthropic.Anthropic(api_key="k", http_client=httpx2.Client(transport=transport))
+    message = claude.messages.create(
+        model="m", max_tokens=5, messages=[{"role": "user", "content": "hi"}]
+    )
+    assert message.usage.output_tokens == 5
+    assert transport.limiter.stats.admitted == 1

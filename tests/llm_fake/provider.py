@@ -83,7 +83,9 @@ class _Bucket:
             self.updated = now
 
     def wait_for(self, amount: float) -> float:
-        return 0.0 if self.level >= amount else (amount - self.level) / self.rate
+        # a client in step with this bucket may arrive a float's rounding early
+        missing = amount - self.level
+        return 0.0 if missing <= 1e-9 * max(1.0, self.capacity) else missing / self.rate
 
     def until_full(self) -> float:
         return max(0.0, (self.capacity - self.level) / self.rate)
@@ -116,8 +118,8 @@ class FakeProvider:
         tpm: tokens (input plus output) per minute.
         output_tokens: the output tokens of every answer (at most the call's max).
         clock: the time source (anything with ``now()``; default: real monotonic time).
-        wall_start: the Unix time at the clock's zero, for Anthropic's reset dates
-            (default: now).
+        wall_start: the Unix time of the first request, for Anthropic's reset dates
+            (default: the time the provider was made).
 
     Attributes:
         calls: every request answered, in order (429s included).
@@ -137,7 +139,8 @@ class FakeProvider:
         self.tokens = _Bucket(tpm)
         self.output_tokens = output_tokens
         self.clock = _Monotonic() if clock is None else clock
-        self._wall_offset = (time.time() if wall_start is None else wall_start) - self.clock.now()
+        self._wall_start = time.time() if wall_start is None else wall_start
+        self._wall_offset: float | None = None  # wall time - clock time, set on first use
         self._lock = threading.Lock()
         self._held_until = -math.inf
         self.calls: list[Call] = []
@@ -219,6 +222,8 @@ class FakeProvider:
     def _headers(self, anthropic: bool, now: float) -> list[tuple[str, str]]:
         requests, tokens = self.requests, self.tokens
         if anthropic:
+            if self._wall_offset is None:
+                self._wall_offset = self._wall_start - now
             wall = self._wall_offset + now
             return [
                 ("anthropic-ratelimit-requests-limit", f"{requests.capacity:g}"),
@@ -476,9 +481,8 @@ def _chunks(library: Any, chunks: list[bytes]) -> Any:
         def iterate(self: Any) -> Iterator[bytes]:
             yield from self.chunks
 
-        async def aiterate(self: Any) -> AsyncIterator[bytes]:
-            for chunk in self.chunks:
-                yield chunk
+        def aiterate(self: Any) -> AsyncIterator[bytes]:
+            return _AsyncChunks(self.chunks)
 
         def init(self: Any, chunks: list[bytes]) -> None:
             self.chunks = chunks
@@ -490,3 +494,19 @@ def _chunks(library: Any, chunks: list[bytes]) -> Any:
         )
         _STREAM_CLASSES[library.__name__] = cls
     return cls(chunks)
+
+
+class _AsyncChunks:
+    """Async iteration over chunks (an object, not an async generator: nothing to finalize)."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self._chunks = iter(chunks)
+
+    def __aiter__(self) -> _AsyncChunks:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            return next(self._chunks)
+        except StopIteration:
+            raise StopAsyncIteration from None

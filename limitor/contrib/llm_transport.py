@@ -1,0 +1,737 @@
+"""httpx / httpx2 transports that keep an LLM client within requests *and* tokens per minute.
+
+Put one under the official SDKs' HTTP client and every call of that client is limited,
+with no other change to the code::
+
+    import httpx2
+    import openai
+    from limitor.contrib.llm_transport import LLMTransport
+
+    client = openai.OpenAI(
+        http_client=httpx2.Client(transport=LLMTransport(rpm=500, tpm=200_000))
+    )
+
+For each request the transport:
+
+1. estimates its tokens from the JSON body (the text of ``messages``, ``input``,
+   ``instructions``, ``system``, as :func:`limitor.llm.estimate_tokens` counts it, plus
+   ``max_tokens`` / ``max_completion_tokens`` / ``max_output_tokens``), and waits until
+   one request and those tokens fit, in one :class:`~limitor.llm.LLMLimiter` decision;
+2. reads the provider's rate-limit headers (OpenAI's ``x-ratelimit-*``, Anthropic's
+   ``anthropic-ratelimit-*``, ``retry-after``): they tighten the limits, never loosen them;
+3. reconciles the estimate with the usage the response reports, read from the bytes as
+   they pass to the caller, unchanged: the JSON body's ``usage``, or a stream's usage event
+   (OpenAI's final chunk with ``stream_options={"include_usage": True}``, the Responses
+   API's ``response.completed``, Anthropic's ``message_start`` and ``message_delta``). A
+   stream without usage is reconciled from the text it carried (characters / 4).
+
+After a ``429`` with ``Retry-After``, nothing is sent to that host until then, and then
+the waiting requests go one request interval apart, as the provider's emptied bucket
+refills (no thundering herd).
+
+Retries: the SDKs retry a 429 themselves (``max_retries``, 2 by default), and each retry
+passes through this transport again, so it waits for the limiter. That is the default
+(``retries=0`` here). To let the transport retry instead, give it ``retries=N`` *and*
+build the SDK client with ``max_retries=0``; never both, or the retries multiply.
+
+Limits live in this process by default; with ``backend=`` (a
+:class:`~limitor.backends.redis.RedisBackend`) and ``name=`` every process using that
+backend shares them. Needs ``pip install "limitor[httpx2]"`` (or ``[httpx]``).
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import logging
+import math
+import threading
+import zlib
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+import anyio
+
+from limitor._checks import check_timeout
+from limitor.backends.base import Backend
+from limitor.configs import check_positive
+from limitor.contrib.httpx import (
+    LIBRARIES,
+    Inner,
+    _AsyncBase,
+    _SyncBase,
+    host_key,
+    library_of,
+)
+from limitor.errors import ConfigError, ConfigTypeError
+from limitor.llm.headers import MAX_HEADER_WAIT, parse_rate_limit_headers
+from limitor.llm.limits import Cost, LLMLimiter
+from limitor.llm.tokens import estimate_tokens
+from limitor.results import Reservation
+
+if TYPE_CHECKING:
+    import httpx
+    import httpx2
+
+    from limitor.contrib.httpx import Request, Response
+
+__all__ = ("AsyncLLMTransport", "LLMTransport", "UsageReader", "default_estimate", "dialect_of")
+
+log = logging.getLogger("limitor")
+
+Dialect = Literal["openai", "anthropic"]
+
+_TEXT_FIELDS = ("messages", "input", "instructions", "system", "prompt")
+_OUTPUT_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+_MAX_BODY = 16 * 1024 * 1024
+"""A JSON body longer than this is not kept for its usage (the estimate stands)."""
+_MAX_EVENT = 1024 * 1024
+"""An SSE event longer than this is skipped."""
+_RETRY_STATUSES = frozenset({429, 503})
+_WAIT_HEADERS = frozenset({"retry-after", "retry-after-ms"})
+
+
+def dialect_of(request: Request) -> Dialect:
+    """``"anthropic"`` for Anthropic's host or its ``/messages`` path, else ``"openai"``."""
+    host = request.url.host
+    if "anthropic" in host or request.url.path.rstrip("/").endswith("/messages"):
+        return "anthropic"
+    return "openai"
+
+
+def _request_body(request: Request) -> dict[str, Any] | None:
+    """The request's JSON object body, if it has one that can be read without consuming it."""
+    if not isinstance(request.stream, library_of(request).ByteStream):
+        return None
+    content = request.content
+    if not content or content[:1] != b"{":
+        return None
+    try:
+        body = json.loads(content)
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def default_estimate(body: Mapping[str, Any]) -> Cost:
+    """A request body's cost: its text's characters / 4, plus its ``max_tokens``-like field."""
+    fields = {name: body[name] for name in (*_TEXT_FIELDS, *_OUTPUT_FIELDS) if name in body}
+    return estimate_tokens(**fields)
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+        if 0.0 <= number < math.inf:
+            return number
+    return None
+
+
+class UsageReader:
+    """Reads a response's token usage from its bytes, as they pass, in bounded memory.
+
+    ``feed`` every chunk of the raw body; :meth:`cost` then says what the call used:
+    the usage the body reported (a JSON body's ``usage``, or the usage events of an SSE
+    stream in either dialect), else, for a stream, the input estimate plus the output
+    text seen (characters / 4), else ``None`` (nothing known: keep the estimate).
+
+    Args:
+        content_type: the response's ``content-type``.
+        content_encoding: its ``content-encoding`` (gzip and deflate are read; others
+            are not, and the estimate stands).
+        estimate: the call's estimated cost (its input part fills in what a stream
+            does not report).
+    """
+
+    __slots__ = (
+        "_body",
+        "_decoder",
+        "_estimate",
+        "_event",
+        "_input",
+        "_kind",
+        "_line",
+        "_output",
+        "_overflow",
+        "_text",
+        "_unzip",
+    )
+
+    def __init__(self, content_type: str, content_encoding: str, estimate: Cost) -> None:
+        kind = content_type.split(";")[0].strip().lower()
+        self._kind = (
+            "sse" if kind == "text/event-stream" else "json" if kind.endswith("json") else None
+        )
+        encoding = content_encoding.strip().lower()
+        self._unzip: Any = None
+        if encoding in ("gzip", "x-gzip", "deflate"):
+            self._unzip = zlib.decompressobj(zlib.MAX_WBITS | 32)
+        elif encoding not in ("", "identity"):
+            self._kind = None
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._estimate = estimate
+        self._body: list[bytes] = []
+        self._overflow = 0
+        self._line = ""
+        self._event: list[str] = []
+        self._input: float | None = None
+        self._output: float | None = None
+        self._text = 0
+
+    def feed(self, chunk: bytes) -> None:
+        """Read one chunk of the raw (possibly compressed) body."""
+        if self._kind is None or not chunk:
+            return
+        try:
+            data = self._unzip.decompress(chunk) if self._unzip is not None else chunk
+        except zlib.error:
+            self._kind = None
+            return
+        if self._kind == "json":
+            self._overflow += len(data)
+            if self._overflow > _MAX_BODY:
+                self._kind, self._body = None, []
+            else:
+                self._body.append(data)
+            return
+        text = self._line + self._decoder.decode(data)
+        lines = text.split("\n")
+        self._line = lines.pop()
+        if len(self._line) > _MAX_EVENT:
+            self._line = ""
+        for line in lines:
+            self._sse_line(line.rstrip("\r"))
+
+    def _sse_line(self, line: str) -> None:
+        if not line:
+            if self._event:
+                self._payload("\n".join(self._event))
+                self._event = []
+            return
+        if line.startswith("data:"):
+            data = line[5:]
+            self._event.append(data[1:] if data.startswith(" ") else data)
+            if sum(len(part) for part in self._event) > _MAX_EVENT:
+                self._event = []
+
+    def _payload(self, data: str) -> None:
+        if not data.startswith("{"):
+            return  # [DONE] and other plain data
+        try:
+            event = json.loads(data)
+        except ValueError:
+            return
+        if not isinstance(event, dict):
+            return
+        for holder in (event, event.get("message"), event.get("response")):
+            if isinstance(holder, dict) and isinstance(holder.get("usage"), dict):
+                self._usage(holder["usage"])
+        self._text += self._delta_characters(event)
+
+    def _usage(self, usage: Mapping[str, Any]) -> None:
+        """Take the counts a usage object gives (a stream's later events give the latest)."""
+        for name in ("prompt_tokens", "input_tokens"):
+            number = _number(usage.get(name))
+            if number is not None:
+                cache = _number(usage.get("cache_creation_input_tokens")) or 0.0
+                self._input = number + cache
+                break
+        for name in ("completion_tokens", "output_tokens"):
+            number = _number(usage.get(name))
+            if number is not None:
+                self._output = number
+                break
+
+    @staticmethod
+    def _delta_characters(event: Mapping[str, Any]) -> int:
+        """Characters of generated text in one stream event, in either dialect."""
+        total = 0
+        choices = event.get("choices")
+        if isinstance(choices, list):  # OpenAI chat completions
+            for choice in choices:
+                delta = choice.get("delta") if isinstance(choice, dict) else None
+                if isinstance(delta, dict):
+                    for name in ("content", "refusal"):
+                        if isinstance(delta.get(name), str):
+                            total += len(delta[name])
+                    for call in delta.get("tool_calls") or ():
+                        function = call.get("function") if isinstance(call, dict) else None
+                        if isinstance(function, dict):
+                            total += len(str(function.get("arguments") or ""))
+        delta = event.get("delta")
+        if isinstance(delta, str):  # the Responses API's *.delta events
+            total += len(delta)
+        elif isinstance(delta, dict):  # Anthropic's content_block_delta
+            for name in ("text", "partial_json", "thinking"):
+                if isinstance(delta.get(name), str):
+                    total += len(delta[name])
+        return total
+
+    def cost(self, stream_ended: bool = True) -> Cost | None:
+        """What the call used, as far as the body said (``None``: the estimate stands)."""
+        if self._kind == "json":
+            try:
+                body = json.loads(b"".join(self._body))
+            except ValueError:
+                return None
+            if isinstance(body, dict) and isinstance(body.get("usage"), dict):
+                self._usage(body["usage"])
+        elif self._kind == "sse" and self._line:
+            self._sse_line(self._line)
+            self._line = ""
+            self._sse_line("")
+        if self._input is None and self._output is None:
+            if self._kind != "sse":
+                return None
+            return Cost(
+                input_tokens=self._estimate.input_tokens,
+                output_tokens=float(math.ceil(self._text / 4)),
+            )
+        input_tokens = self._estimate.input_tokens if self._input is None else self._input
+        output = self._output if self._output is not None else math.ceil(self._text / 4)
+        return Cost(input_tokens=input_tokens, output_tokens=float(output))
+
+
+class _Call:
+    """One admitted request: its reservation, settled once when its response ends."""
+
+    __slots__ = ("_lock", "_settled", "estimate", "limiter", "reader", "reservation")
+
+    def __init__(
+        self, limiter: LLMLimiter, reservation: Reservation, estimate: Cost, reader: UsageReader
+    ) -> None:
+        self.limiter = limiter
+        self.reservation = reservation
+        self.estimate = estimate
+        self.reader = reader
+        self._settled = False
+        self._lock = threading.Lock()
+
+    def take(self) -> Cost | None:
+        """The cost to reconcile to, the first time it is asked (else ``None``)."""
+        with self._lock:
+            if self._settled:
+                return None
+            self._settled = True
+        try:
+            return self.reader.cost()
+        except Exception:  # never raise after the call; the estimate stands
+            log.exception("could not read the usage of an LLM response")
+            return None
+
+    def settle(self) -> None:
+        cost = self.take()
+        if cost is not None:
+            try:
+                self.reservation.reconcile(cost)  # type: ignore[arg-type]
+            except Exception:
+                log.exception("could not reconcile an LLM call's tokens")
+
+    async def settle_async(self) -> None:
+        cost = self.take()
+        if cost is not None:
+            try:
+                reconcile_async = getattr(self.reservation, "reconcile_async", None)
+                if reconcile_async is not None:
+                    await reconcile_async(cost)
+                else:
+                    self.reservation.reconcile(cost)  # type: ignore[arg-type]
+            except Exception:
+                log.exception("could not reconcile an LLM call's tokens")
+
+
+class _ObservedStream:
+    """A response body that passes every chunk on unchanged, reading its usage on the way."""
+
+    def __init__(self, inner: Any, call: _Call) -> None:
+        self._inner = inner
+        self._call = call
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._inner:
+            self._call.reader.feed(chunk)
+            yield chunk
+        self._call.settle()
+
+    def close(self) -> None:
+        try:
+            self._inner.close()
+        finally:
+            self._call.settle()
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        # an iterator object, not an async generator: one left unfinished (a caller that
+        # stops reading) must not wait for the garbage collector to finalize it
+        return _ObservedAsyncIterator(self._inner.__aiter__(), self._call)
+
+    async def aclose(self) -> None:
+        try:
+            await self._inner.aclose()
+        finally:
+            await self._call.settle_async()
+
+
+class _ObservedAsyncIterator:
+    """The async iteration of an :class:`_ObservedStream`."""
+
+    __slots__ = ("_call", "_inner")
+
+    def __init__(self, inner: AsyncIterator[bytes], call: _Call) -> None:
+        self._inner = inner
+        self._call = call
+
+    def __aiter__(self) -> _ObservedAsyncIterator:
+        return self
+
+    async def __anext__(self) -> bytes:
+        try:
+            chunk = await self._inner.__anext__()
+        except StopAsyncIteration:
+            await self._call.settle_async()
+            raise
+        self._call.reader.feed(chunk)
+        return chunk
+
+
+_STREAMS: dict[str, type] = {}
+
+
+def _observed(request: Request, response: Any, call: _Call) -> Any:
+    """``response`` with its body observed by ``call`` (a new response of its library)."""
+    library = library_of(request)
+    cls = _STREAMS.get(library.__name__)
+    if cls is None:
+        bases = (_ObservedStream, library.SyncByteStream, library.AsyncByteStream)
+        cls = _STREAMS[library.__name__] = type("ObservedStream", bases, {})
+    return library.Response(
+        response.status_code,
+        headers=response.headers,
+        stream=cls(response.stream, call),
+        request=request,
+        extensions=response.extensions,
+    )
+
+
+class _Policy:
+    """What both LLM transports share: the limiter, estimate, headers and retry rule."""
+
+    def __init__(
+        self,
+        rpm: float | None,
+        tpm: float | None,
+        limiter: LLMLimiter | None,
+        provider: str,
+        key: Callable[[Request], Hashable] | None,
+        estimate: Callable[[Mapping[str, Any]], object] | None,
+        timeout: float | None,
+        retries: int,
+        max_retry_after: float,
+        retry_backoff: float,
+        use_headers: bool,
+        backend: Backend | None,
+        name: str | None,
+        clock: object,
+    ) -> None:
+        if limiter is not None:
+            if not isinstance(limiter, LLMLimiter):
+                raise ConfigTypeError(f"limiter must be an LLMLimiter, got {limiter!r}")
+            if rpm is not None or tpm is not None or backend is not None:
+                raise ConfigError("give either limiter= or rpm=/tpm=/backend=, not both")
+            self.limiter = limiter
+        else:
+            if rpm is None and tpm is None:
+                raise ConfigError("give rpm= and/or tpm= (or limiter=)")
+            self.limiter = LLMLimiter(
+                requests_per_minute=rpm,
+                tokens_per_minute=tpm,
+                backend=backend,
+                name=name,
+                clock=clock,
+            )
+        if provider not in ("auto", "openai", "anthropic"):
+            raise ConfigError(f"provider must be 'auto', 'openai' or 'anthropic', got {provider!r}")
+        self.provider = provider
+        if key is not None and not callable(key):
+            raise ConfigTypeError(f"key must be a function of the request, got {key!r}")
+        self.key = host_key if key is None else key
+        if estimate is not None and not callable(estimate):
+            raise ConfigTypeError(f"estimate must be a function of the body, got {estimate!r}")
+        self.estimate = default_estimate if estimate is None else estimate
+        self.timeout = None if timeout is None else check_timeout(timeout)
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ConfigError(f"retries must be a whole number of zero or more, got {retries!r}")
+        self.retries = retries
+        self.max_retry_after = check_positive("max_retry_after", max_retry_after)
+        self.retry_backoff = check_positive("retry_backoff", retry_backoff)
+        self.use_headers = bool(use_headers)
+        self._tokens_burst = min(
+            (limit.max_burst for limit in self.limiter.limits if limit.unit == "tokens"),
+            default=math.inf,
+        )
+        requests = [limit for limit in self.limiter.limits if limit.unit == "requests"]
+        self._requests = min(requests, key=lambda limit: limit.seconds, default=None)
+
+    def cost_of(self, request: Request) -> Cost:
+        """The request's estimated cost (one request, the body's tokens), within the burst."""
+        body = _request_body(request)
+        if body is None:
+            return Cost(tokens=0.0)
+        try:
+            value = self.estimate(body)
+        except Exception:
+            log.exception("the token estimate failed; counting the request only")
+            return Cost(tokens=0.0)
+        cost = value if isinstance(value, Cost) else Cost(tokens=float(value))  # type: ignore[arg-type]
+        if cost.total_tokens > self._tokens_burst:  # the provider will say no; let it say so
+            scale = self._tokens_burst / cost.total_tokens
+            cost = Cost(
+                input_tokens=cost.input_tokens * scale, output_tokens=cost.output_tokens * scale
+            )
+        return cost
+
+    @staticmethod
+    def prepare(request: Request) -> None:
+        """Ask for encodings whose bytes the usage reader can read (gzip, deflate)."""
+        accepted = request.headers.get("accept-encoding")
+        if accepted is not None and any(name in accepted for name in ("br", "zstd")):
+            request.headers["accept-encoding"] = "gzip, deflate"
+
+    def reader_for(self, response: Response, estimate: Cost) -> UsageReader:
+        headers = response.headers
+        return UsageReader(
+            headers.get("content-type", ""), headers.get("content-encoding", ""), estimate
+        )
+
+    def learn(self, key: Hashable, response: Response) -> float | None:
+        """Tighten the limits by the response's headers; the server's Retry-After if any."""
+        if not self.use_headers:
+            return None
+        pairs = response.headers.multi_items()
+        waits = [(name, value) for name, value in pairs if name.lower() in _WAIT_HEADERS]
+        if waits:  # the hold comes after the rest, which it must not hide
+            pairs = [(name, value) for name, value in pairs if name.lower() not in _WAIT_HEADERS]
+        self.limiter.update_from_headers(pairs, key=key)
+        if not waits or response.status_code not in _RETRY_STATUSES:
+            return None
+        retry_after = parse_rate_limit_headers(waits, strict=False).retry_after
+        if retry_after is not None:
+            self.pace_after_hold(key, min(retry_after, MAX_HEADER_WAIT))
+        return retry_after
+
+    def pace_after_hold(self, key: Hashable, seconds: float) -> None:
+        """Model the provider's emptied bucket: after the hold, one request per interval.
+
+        A hold alone would end with the limiter as it would have been (often full), and
+        every waiting request would go at once. A 429 says the provider's bucket is empty:
+        so the requests limit is charged what it would refill during the hold, less one
+        request, and the waiters then go one request interval apart.
+        """
+        limit = self._requests
+        if limit is not None:
+            remaining = self.limiter.status(key)[limit.name].remaining
+            excess = remaining + limit.rate * seconds - 1.0
+            # ``charge`` takes one request a call (a Cost's requests stay 1), so one call
+            # per request; bounded by what the limit can hold and refill meanwhile
+            for _ in range(min(math.floor(excess + 1e-9), math.ceil(limit.max_burst * 2))):
+                self.limiter.charge(0, key=key)
+        self.limiter.hold(seconds, key=key)
+
+    def hold_for_retry(
+        self, key: Hashable, response: Response, left: int, wait: float | None
+    ) -> bool:
+        """Whether to send a 429/503 again (``left`` retries remain); holds when no Retry-After."""
+        if left <= 0 or response.status_code not in _RETRY_STATUSES:
+            return False
+        if wait is None:
+            done = self.retries - left
+            self.pace_after_hold(key, min(self.retry_backoff * 2.0**done, self.max_retry_after))
+            return True
+        return wait <= self.max_retry_after
+
+    @staticmethod
+    def replayable(request: Request) -> bool:
+        return isinstance(request.stream, library_of(request).ByteStream)
+
+
+def _settled_now(reservation: Reservation, response: Response) -> bool:
+    """A response that did not generate (any status but 2xx) costs its request only."""
+    if 200 <= response.status_code < 300:
+        return False
+    try:
+        reservation.reconcile(Cost(tokens=0.0))  # type: ignore[arg-type]
+    except Exception:
+        log.exception("could not give back an unanswered LLM call's tokens")
+    return True
+
+
+class LLMTransport(_SyncBase):
+    """A sync transport that limits requests and tokens per minute for an LLM client.
+
+    Args:
+        transport: the transport that sends the requests, of httpx or httpx2 (default:
+            ``HTTPTransport()`` of each request's library).
+        rpm: requests per minute.
+        tpm: tokens (input plus output) per minute.
+        limiter: an existing :class:`~limitor.llm.LLMLimiter` instead of ``rpm``/``tpm``
+            (to share one set of limits between clients, or to set more limits).
+        provider: ``"openai"``, ``"anthropic"`` or ``"auto"`` (from the URL); the
+            transport reads both providers' headers and usage either way.
+        key: a function of the request giving the key of its limits (default: its
+            host; return ``None`` for one set shared by every host).
+        estimate: a function of the JSON body giving its cost (a number of tokens or a
+            :class:`~limitor.llm.Cost`; default: :func:`default_estimate`).
+        timeout: the longest wait accepted (``AcquireTimeout`` beyond it, at once).
+        retries: how many times the transport itself retries a 429 or 503 (default 0:
+            the SDKs retry; see the module's notes).
+        max_retry_after: a ``Retry-After`` above this many seconds is not retried.
+        retry_backoff: the hold before retrying a 429/503 without ``Retry-After``,
+            doubled on each further retry.
+        use_headers: read the providers' rate-limit headers (default True).
+        backend: where the limits live (a Redis backend shares them across processes).
+        name: the limits' identity in the backend.
+        clock: the time source (tests: ``limitor.testing.FakeClock``).
+    """
+
+    def __init__(
+        self,
+        transport: httpx.BaseTransport | httpx2.BaseTransport | None = None,
+        *,
+        rpm: float | None = None,
+        tpm: float | None = None,
+        limiter: LLMLimiter | None = None,
+        provider: Literal["auto", "openai", "anthropic"] = "auto",
+        key: Callable[[Request], Hashable] | None = None,
+        estimate: Callable[[Mapping[str, Any]], object] | None = None,
+        timeout: float | None = None,
+        retries: int = 0,
+        max_retry_after: float = 60.0,
+        retry_backoff: float = 1.0,
+        use_headers: bool = True,
+        backend: Backend | None = None,
+        name: str | None = None,
+        clock: object = None,
+    ) -> None:
+        self._inner = Inner(transport, is_async=False)
+        self._policy = _Policy(
+            rpm, tpm, limiter, provider, key, estimate, timeout, retries, max_retry_after,
+            retry_backoff, use_headers, backend, name, clock,
+        )  # fmt: skip
+
+    @property
+    def limiter(self) -> LLMLimiter:
+        """The limits (``limiter.status(host)``, ``limiter.stats``...)."""
+        return self._policy.limiter
+
+    @overload
+    def handle_request(self, request: httpx.Request) -> httpx.Response: ...
+    @overload
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response: ...
+    def handle_request(self, request: Request) -> Response:
+        """Wait for the request's cost, send it, learn, and reconcile as the body passes."""
+        policy = self._policy
+        transport = self._inner.for_request(request)
+        key = policy.key(request)
+        cost = policy.cost_of(request)
+        policy.prepare(request)
+        left = policy.retries if policy.replayable(request) else 0
+        while True:
+            reservation = policy.limiter.acquire(cost, key=key, timeout=policy.timeout)
+            try:
+                response: Response = transport.handle_request(request)
+            except BaseException:
+                reservation.cancel()
+                raise
+            wait = policy.learn(key, response)
+            if _settled_now(reservation, response):
+                if policy.hold_for_retry(key, response, left, wait):
+                    response.close()
+                    left -= 1
+                    continue
+                return response
+            call = _Call(policy.limiter, reservation, cost, policy.reader_for(response, cost))
+            return _observed(request, response, call)  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        """Close the wrapped transport."""
+        for transport in self._inner.all():
+            transport.close()
+
+
+class AsyncLLMTransport(_AsyncBase):
+    """The async twin of :class:`LLMTransport` (asyncio and trio); same arguments.
+
+    Use it under ``httpx2.AsyncClient`` (``openai.AsyncOpenAI(http_client=...)``,
+    ``anthropic.AsyncAnthropic(http_client=...)``); waiting never blocks the event loop.
+    """
+
+    def __init__(
+        self,
+        transport: httpx.AsyncBaseTransport | httpx2.AsyncBaseTransport | None = None,
+        *,
+        rpm: float | None = None,
+        tpm: float | None = None,
+        limiter: LLMLimiter | None = None,
+        provider: Literal["auto", "openai", "anthropic"] = "auto",
+        key: Callable[[Request], Hashable] | None = None,
+        estimate: Callable[[Mapping[str, Any]], object] | None = None,
+        timeout: float | None = None,
+        retries: int = 0,
+        max_retry_after: float = 60.0,
+        retry_backoff: float = 1.0,
+        use_headers: bool = True,
+        backend: Backend | None = None,
+        name: str | None = None,
+        clock: object = None,
+    ) -> None:
+        self._inner = Inner(transport, is_async=True)
+        self._policy = _Policy(
+            rpm, tpm, limiter, provider, key, estimate, timeout, retries, max_retry_after,
+            retry_backoff, use_headers, backend, name, clock,
+        )  # fmt: skip
+
+    @property
+    def limiter(self) -> LLMLimiter:
+        """The limits (``limiter.status(host)``, ``limiter.stats``...)."""
+        return self._policy.limiter
+
+    @overload
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response: ...
+    @overload
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response: ...
+    async def handle_async_request(self, request: Request) -> Response:
+        """Await the request's cost, send it, learn, and reconcile as the body passes."""
+        policy = self._policy
+        transport = self._inner.for_request(request)
+        key = policy.key(request)
+        cost = policy.cost_of(request)
+        policy.prepare(request)
+        left = policy.retries if policy.replayable(request) else 0
+        while True:
+            reservation = await policy.limiter.acquire_async(cost, key=key, timeout=policy.timeout)
+            try:
+                response: Response = await transport.handle_async_request(request)
+            except BaseException:
+                with anyio.CancelScope(shield=True):  # give back, even when cancelled
+                    cancel_async = getattr(reservation, "cancel_async", None)
+                    if cancel_async is not None:
+                        await cancel_async()
+                    else:
+                        reservation.cancel()
+                raise
+            wait = policy.learn(key, response)
+            if _settled_now(reservation, response):
+                if policy.hold_for_retry(key, response, left, wait):
+                    await response.aclose()
+                    left -= 1
+                    continue
+                return response
+            call = _Call(policy.limiter, reservation, cost, policy.reader_for(response, cost))
+            return _observed(request, response, call)  # type: ignore[no-any-return]
+
+    async def aclose(self) -> None:
+        """Close the wrapped transport."""
+        for transport in self._inner.all():
+            await transport.aclose()
+
+
+assert LIBRARIES  # the import of limitor.contrib.httpx found httpx or httpx2
