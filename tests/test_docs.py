@@ -1,9 +1,16 @@
 """The documentation's code runs, and prints what the page says it prints.
 
-Every Markdown page (``README.md`` and ``docs/*.md``) is read as a notebook: its
-```` ```python ```` blocks run in order in one fresh module namespace, so a later block may
-use what an earlier one imported or defined. What a block prints is checked against the
-page in two ways:
+Every ```` ```python ```` block of every Markdown page (``README.md`` and ``docs/*.md``)
+runs alone, in a fresh module namespace, as a reader who copies just that block would run
+it. A block that builds on an earlier one says so on its first line, where the reader
+sees it::
+
+    # continues "Shaping: wait your turn"
+
+names the heading of the section whose last python block (before this one) it continues:
+that block (and whatever it continues, in turn) runs first in the same fresh namespace,
+its output unchecked, then this one. What a block prints is checked against the page in
+two ways:
 
 * **A trailing comment on a ``print(...)`` call is its output**::
 
@@ -75,6 +82,8 @@ _FENCE = re.compile(r"^```([\w{}-]*)[ \t]*$")
 _MARKER = re.compile(r"^<!--\s*doc-test:\s*(.*?)\s*-->\s*$")
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 _EXPLANATION = re.compile(r" ?: | \(")  # where an explanation may start in a comment
+_CONTINUES = re.compile(r'# continues "([^"\n]+)"')
+_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*$")
 
 
 @dataclass
@@ -86,6 +95,17 @@ class Block:
     line: int  # the line of the opening fence, 1-based
     markers: list[str] = field(default_factory=list)
     output: Block | None = None  # for a python block: the text block that is its output
+    heading: str = ""  # the heading of the section it is in
+
+    @property
+    def continues(self) -> str | None:
+        """The heading named by a first line ``# continues "Heading"``, if any."""
+        match = _CONTINUES.match(self.text)
+        return match.group(1) if match else None
+
+    @property
+    def skipped(self) -> bool:
+        return any(marker.startswith("skip") for marker in self.markers)
 
 
 def _blocks(page: Path) -> list[Block]:
@@ -94,11 +114,15 @@ def _blocks(page: Path) -> list[Block]:
     blocks: list[Block] = []
     markers: list[str] = []
     after_python: Block | None = None  # the python block the next text block may follow
+    heading = ""
     index = 0
     while index < len(lines):
         line = lines[index]
         fence = _FENCE.match(line)
         marker = _MARKER.match(line)
+        title = _HEADING.match(line)
+        if title:
+            heading = title.group(1)
         if marker:
             markers.append(marker.group(1))
         elif fence and fence.group(1):
@@ -107,6 +131,7 @@ def _blocks(page: Path) -> list[Block]:
             while index < len(lines) and not lines[index].startswith("```"):
                 index += 1
             block = Block(fence.group(1), "\n".join(lines[start + 1 : index]), start + 1, markers)
+            block.heading = heading
             blocks.append(block)
             is_output = block.language == "text" and "not-output" not in block.markers
             if is_output and after_python is not None:
@@ -227,38 +252,64 @@ def _pages() -> Iterator[Any]:
             yield pytest.param(page, id=name, marks=marks)
 
 
+def _chain(blocks: list[Block], block: Block, name: str) -> list[Block]:
+    """``block``, after the blocks it continues (oldest first)."""
+    chain = [block]
+    while (heading := chain[0].continues) is not None:
+        earlier = [
+            other
+            for other in blocks[: blocks.index(chain[0])]
+            if other.language == "python" and not other.skipped and other.heading == heading
+        ]
+        assert earlier, (
+            f"{name}:{chain[0].line}: continues {heading!r}, but no runnable python block "
+            "comes before it under that heading"
+        )
+        chain.insert(0, earlier[-1])
+    return chain
+
+
 @pytest.mark.parametrize("page", list(_pages()))
 def test_page_code_runs_and_prints_what_the_page_says(page: Path) -> None:
     name = page.relative_to(ROOT).as_posix()
-    module = types.ModuleType(f"docs_page_{page.stem.replace('-', '_')}")
-    sys.modules[module.__name__] = module  # dataclasses and pickling look modules up
     problems: list[str] = []
-    try:
-        for block in _blocks(page):
-            if block.language != "python" or any(m.startswith("skip") for m in block.markers):
+    blocks = _blocks(page)
+    for block in blocks:
+        if block.language != "python" or block.skipped:
+            continue
+        module = types.ModuleType(f"docs_page_{page.stem.replace('-', '_')}_{block.line}")
+        sys.modules[module.__name__] = module  # dataclasses and pickling look modules up
+        try:
+            *before, _ = _chain(blocks, block, name)
+            for earlier in before:
+                _run(earlier, module.__dict__, str(page))
+            try:
+                outcome = _run(block, module.__dict__, str(page))
+            except Exception as error:
+                hint = "" if before else ' (if it builds on an earlier block: # continues "...")'
+                problems.append(f"{name}:{block.line}: alone, it raised {error!r}{hint}")
                 continue
-            outcome = _run(block, module.__dict__, str(page))
-            tolerance = _tolerance(block)
-            comments = _comments(block.text)
-            for line, outputs in sorted(outcome.prints.items()):
-                where = f"{name}:{block.line + line}"
-                if not outputs:
-                    problems.append(f"{where}: this print never ran: {comments[line]!r}")
-                for output in outputs:
-                    if not _comment_matches(comments[line], _normalise(output), tolerance):
-                        problems.append(
-                            f"{where}: printed {_normalise(output)!r}, "
-                            f"the comment says {comments[line]!r}"
-                        )
-            if block.output is not None:
-                expected, actual = _normalise(block.output.text), _normalise(outcome.stdout)
-                if not _matches(expected, actual, tolerance):
+        finally:
+            del sys.modules[module.__name__]
+        tolerance = _tolerance(block)
+        comments = _comments(block.text)
+        for line, outputs in sorted(outcome.prints.items()):
+            where = f"{name}:{block.line + line}"
+            if not outputs:
+                problems.append(f"{where}: this print never ran: {comments[line]!r}")
+            for output in outputs:
+                if not _comment_matches(comments[line], _normalise(output), tolerance):
                     problems.append(
-                        f"{name}:{block.output.line}: the block above printed\n{actual}\n"
-                        f"--- but the page shows\n{expected}"
+                        f"{where}: printed {_normalise(output)!r}, "
+                        f"the comment says {comments[line]!r}"
                     )
-    finally:
-        del sys.modules[module.__name__]
+        if block.output is not None:
+            expected, actual = _normalise(block.output.text), _normalise(outcome.stdout)
+            if not _matches(expected, actual, tolerance):
+                problems.append(
+                    f"{name}:{block.output.line}: the block above printed\n{actual}\n"
+                    f"--- but the page shows\n{expected}"
+                )
     assert not problems, "\n\n".join(problems)
 
 

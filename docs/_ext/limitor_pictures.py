@@ -258,6 +258,44 @@ def llm_mix(plt: Any) -> None:
     plt.close(figure)
 
 
+def windows(plt: Any) -> None:
+    """Twenty calls around a window's edge: a fixed window lets 2x through, a bucket b + r*t."""
+    arrivals = [(0.99, 1.0)] * 10 + [(1.0, 1.0)] * 10
+    result = simulate(arrivals, "10/s", burst=10, record=True)
+    calls = result.calls_log or ()
+    start, end = 0.9, 2.1
+    figure, axes = plt.subplots(figsize=(6.0, 3.6))
+    # The fixed window (10 per calendar second) admits each call when it arrives.
+    axes.plot(
+        *_steps([c.time for c in calls], [1.0] * len(calls), start, end),
+        color=COLOURS["rejected"],
+        linewidth=2.0,
+        label="fixed window: 20 in 0.01 s",
+    )
+    axes.plot(
+        *_steps([c.admitted_at or 0.0 for c in calls], [1.0] * len(calls), start, end),
+        color=COLOURS["admitted"],
+        linewidth=2.0,
+        label="bucket: 10, then 1 per 0.1 s",
+    )
+    axes.plot(
+        [0.99, end],
+        [10.0, 10.0 + 10.0 * (end - 0.99)],
+        color=COLOURS["bound"],
+        linestyle="--",
+        linewidth=1.4,
+        label="b + r·t from the first call",
+    )
+    axes.set_xlim(start, end)
+    axes.set_ylim(0, 24)
+    axes.set_xlabel("t (s)")
+    axes.set_ylabel("calls admitted")
+    _legend(axes)
+    style_axes(axes)
+    _save(figure, "windows.svg")
+    plt.close(figure)
+
+
 def _busiest(calls: Any, amount_of: Callable[[Any], float], width: float) -> float:
     moments = sorted((c.admitted_at, amount_of(c)) for c in calls)
     best = 0.0
@@ -267,7 +305,7 @@ def _busiest(calls: Any, amount_of: Callable[[Any], float], width: float) -> flo
     return best
 
 
-PICTURES = (staircase, algorithms, shaping_policing, per_user, llm_mix)
+PICTURES = (staircase, algorithms, shaping_policing, per_user, llm_mix, windows)
 
 
 def draw(app: Any = None, out: Path | None = None) -> list[Path]:
