@@ -5,9 +5,11 @@ Build (warnings are errors)::
     python -m pip install -e ".[docs]"
     python -m sphinx -W --keep-going -b html docs docs/_build/html
 
-Pages are Markdown (MyST) except the API reference, which is reStructuredText because
-autodoc writes reStructuredText. Every ```python block in a Markdown page is run by
-tests/test_examples.py (one script per page, blocks in order), so keep them runnable.
+The docs extra alone is enough (CI builds them so). Pages are Markdown (MyST) except the
+API reference, which is reStructuredText because autodoc writes reStructuredText. Every
+```python block in a Markdown page (and in README.md) is run by tests/test_docs.py, which
+checks what it prints (its docstring gives the conventions); tests/test_examples.py runs
+the programs in examples/.
 """
 
 from __future__ import annotations

@@ -88,7 +88,12 @@ class AcquireTimeout(RateLimitExceeded, TimeoutError):
 
 
 class QueueFull(RateLimitExceeded):
-    """The limiter already has as many waiting callers as it allows (``max_size``)."""
+    """Too many callers are already waiting.
+
+    Kept for code that catches it: the queue bucket (``max_size``) now makes callers wait
+    for room instead, as limitor 0.6 did, and raises :class:`AcquireTimeout` when a
+    ``timeout`` cannot be met.
+    """
 
 
 class ReservationError(LimitorError):

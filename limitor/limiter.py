@@ -80,7 +80,11 @@ class Limiter:
             backend fails, or ``"allow"`` the call (fail open: counted and logged).
     """
 
+    # "__dict__": tests patch a limiter's verbs (mock.patch.object), users tag it
+    # (limiter.tag = ...) and read vars(limiter), as limitor 0.6 allowed; the slots keep
+    # the hot attributes' access as fast as before.
     __slots__ = (
+        "__dict__",
         "__weakref__",
         "_admit_now",
         "_backend_errors",
@@ -478,7 +482,8 @@ class Limiter:
                 )
             raise refusal(
                 f"amount {self._describe(amount)} would wait {grant.retry_after:.6g}s, more "
-                + (f"than the timeout ({max_wait:g}s)" if max_wait else "than allowed (policing)"),
+                + (f"than the timeout ({max_wait:g}s)" if max_wait else "than allowed (policing)")
+                + f": retry in {grant.retry_after:.6g}s",
                 retry_after=grant.retry_after,
             )
         reservation = Reservation(self, key, amount, grant.now, grant.delay, grant.ticket)

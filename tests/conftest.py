@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import shutil
 from typing import Any
 
 import pytest
@@ -43,3 +46,29 @@ def sync_cls(request: pytest.FixtureRequest) -> Any:
 @pytest.fixture(params=ASYNC_BUCKETS, ids=lambda cls: cls.__name__)
 def async_cls(request: pytest.FixtureRequest) -> Any:
     return request.param
+
+
+def _redis_missing() -> str | None:
+    """Why the Redis tests cannot run here, or None when they can."""
+    if shutil.which("redis-server") is None or shutil.which("redis-cli") is None:
+        return "redis-server is not installed (apt-get install redis-server)"
+    if importlib.util.find_spec("redis") is None:
+        return "the redis package is not installed (pip install -e '.[test]')"
+    return None
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Say once, before the run, when the Redis tests are going to be skipped."""
+    reason = _redis_missing()
+    if reason is None or os.environ.get("LIMITOR_REQUIRE_REDIS") == "1":
+        return  # they run, or they fail loudly (tests/redis/conftest.py)
+    count = sum("redis" in item.nodeid.lower() for item in session.items)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if count and reporter is not None:
+        reporter.write_line(
+            f"WARNING: {count} Redis tests will be SKIPPED: {reason}. "
+            "To run them, install redis-server; LIMITOR_REQUIRE_REDIS=1 makes a missing "
+            "server fail the run instead.",
+            yellow=True,
+            bold=True,
+        )

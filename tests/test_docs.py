@@ -1,9 +1,16 @@
 """The documentation's code runs, and prints what the page says it prints.
 
-Every Markdown page (``README.md`` and ``docs/*.md``) is read as a notebook: its
-```` ```python ```` blocks run in order in one fresh module namespace, so a later block may
-use what an earlier one imported or defined. What a block prints is checked against the
-page in two ways:
+Every ```` ```python ```` block of every Markdown page (``README.md`` and ``docs/*.md``)
+runs alone, in a fresh module namespace, as a reader who copies just that block would run
+it. A block that builds on an earlier one says so on its first line, where the reader
+sees it::
+
+    # continues "Shaping: wait your turn"
+
+names the heading of the section whose last python block (before this one) it continues:
+that block (and whatever it continues, in turn) runs first in the same fresh namespace,
+its output unchecked, then this one. What a block prints is checked against the page in
+two ways:
 
 * **A trailing comment on a ``print(...)`` call is its output**::
 
@@ -37,6 +44,13 @@ on GitHub alike):
 Pages listed in ``SKIPPED_PAGES`` are not run here (with the reason). A page with no
 python block is simply not collected.
 
+``docs/cli.md`` shows commands, not Python: each ```` ```sh ```` block of one
+``python3 -m limitor ...`` line followed by a ```` ```text ```` block, and each
+```` ```console ```` line ``$ python3 -m limitor ...`` followed by its lines (stderr), is
+run through ``limitor.__main__.main`` and must print what the page shows (the live
+demo's block runs on a virtual clock, to 0.01 s; the ``traffic.csv`` it replays is the
+text block that starts with ``time,``).
+
 The ``>>>`` examples in the package's docstrings (shown in the API reference) run as
 doctests, module by module.
 """
@@ -62,15 +76,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
-SKIPPED_PAGES = {
-    # Its sample output comes from the command line, checked by tests/test_cli.py.
-    "docs/cli.md": "command-line output, checked by tests/test_cli.py",
-}
+SKIPPED_PAGES: dict[str, str] = {}
 
 _FENCE = re.compile(r"^```([\w{}-]*)[ \t]*$")
 _MARKER = re.compile(r"^<!--\s*doc-test:\s*(.*?)\s*-->\s*$")
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
 _EXPLANATION = re.compile(r" ?: | \(")  # where an explanation may start in a comment
+_CONTINUES = re.compile(r'# continues "([^"\n]+)"')
+_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*$")
 
 
 @dataclass
@@ -82,6 +95,17 @@ class Block:
     line: int  # the line of the opening fence, 1-based
     markers: list[str] = field(default_factory=list)
     output: Block | None = None  # for a python block: the text block that is its output
+    heading: str = ""  # the heading of the section it is in
+
+    @property
+    def continues(self) -> str | None:
+        """The heading named by a first line ``# continues "Heading"``, if any."""
+        match = _CONTINUES.match(self.text)
+        return match.group(1) if match else None
+
+    @property
+    def skipped(self) -> bool:
+        return any(marker.startswith("skip") for marker in self.markers)
 
 
 def _blocks(page: Path) -> list[Block]:
@@ -90,11 +114,15 @@ def _blocks(page: Path) -> list[Block]:
     blocks: list[Block] = []
     markers: list[str] = []
     after_python: Block | None = None  # the python block the next text block may follow
+    heading = ""
     index = 0
     while index < len(lines):
         line = lines[index]
         fence = _FENCE.match(line)
         marker = _MARKER.match(line)
+        title = _HEADING.match(line)
+        if title:
+            heading = title.group(1)
         if marker:
             markers.append(marker.group(1))
         elif fence and fence.group(1):
@@ -103,6 +131,7 @@ def _blocks(page: Path) -> list[Block]:
             while index < len(lines) and not lines[index].startswith("```"):
                 index += 1
             block = Block(fence.group(1), "\n".join(lines[start + 1 : index]), start + 1, markers)
+            block.heading = heading
             blocks.append(block)
             is_output = block.language == "text" and "not-output" not in block.markers
             if is_output and after_python is not None:
@@ -223,38 +252,64 @@ def _pages() -> Iterator[Any]:
             yield pytest.param(page, id=name, marks=marks)
 
 
+def _chain(blocks: list[Block], block: Block, name: str) -> list[Block]:
+    """``block``, after the blocks it continues (oldest first)."""
+    chain = [block]
+    while (heading := chain[0].continues) is not None:
+        earlier = [
+            other
+            for other in blocks[: blocks.index(chain[0])]
+            if other.language == "python" and not other.skipped and other.heading == heading
+        ]
+        assert earlier, (
+            f"{name}:{chain[0].line}: continues {heading!r}, but no runnable python block "
+            "comes before it under that heading"
+        )
+        chain.insert(0, earlier[-1])
+    return chain
+
+
 @pytest.mark.parametrize("page", list(_pages()))
 def test_page_code_runs_and_prints_what_the_page_says(page: Path) -> None:
     name = page.relative_to(ROOT).as_posix()
-    module = types.ModuleType(f"docs_page_{page.stem.replace('-', '_')}")
-    sys.modules[module.__name__] = module  # dataclasses and pickling look modules up
     problems: list[str] = []
-    try:
-        for block in _blocks(page):
-            if block.language != "python" or any(m.startswith("skip") for m in block.markers):
+    blocks = _blocks(page)
+    for block in blocks:
+        if block.language != "python" or block.skipped:
+            continue
+        module = types.ModuleType(f"docs_page_{page.stem.replace('-', '_')}_{block.line}")
+        sys.modules[module.__name__] = module  # dataclasses and pickling look modules up
+        try:
+            *before, _ = _chain(blocks, block, name)
+            for earlier in before:
+                _run(earlier, module.__dict__, str(page))
+            try:
+                outcome = _run(block, module.__dict__, str(page))
+            except Exception as error:
+                hint = "" if before else ' (if it builds on an earlier block: # continues "...")'
+                problems.append(f"{name}:{block.line}: alone, it raised {error!r}{hint}")
                 continue
-            outcome = _run(block, module.__dict__, str(page))
-            tolerance = _tolerance(block)
-            comments = _comments(block.text)
-            for line, outputs in sorted(outcome.prints.items()):
-                where = f"{name}:{block.line + line}"
-                if not outputs:
-                    problems.append(f"{where}: this print never ran: {comments[line]!r}")
-                for output in outputs:
-                    if not _comment_matches(comments[line], _normalise(output), tolerance):
-                        problems.append(
-                            f"{where}: printed {_normalise(output)!r}, "
-                            f"the comment says {comments[line]!r}"
-                        )
-            if block.output is not None:
-                expected, actual = _normalise(block.output.text), _normalise(outcome.stdout)
-                if not _matches(expected, actual, tolerance):
+        finally:
+            del sys.modules[module.__name__]
+        tolerance = _tolerance(block)
+        comments = _comments(block.text)
+        for line, outputs in sorted(outcome.prints.items()):
+            where = f"{name}:{block.line + line}"
+            if not outputs:
+                problems.append(f"{where}: this print never ran: {comments[line]!r}")
+            for output in outputs:
+                if not _comment_matches(comments[line], _normalise(output), tolerance):
                     problems.append(
-                        f"{name}:{block.output.line}: the block above printed\n{actual}\n"
-                        f"--- but the page shows\n{expected}"
+                        f"{where}: printed {_normalise(output)!r}, "
+                        f"the comment says {comments[line]!r}"
                     )
-    finally:
-        del sys.modules[module.__name__]
+        if block.output is not None:
+            expected, actual = _normalise(block.output.text), _normalise(outcome.stdout)
+            if not _matches(expected, actual, tolerance):
+                problems.append(
+                    f"{name}:{block.output.line}: the block above printed\n{actual}\n"
+                    f"--- but the page shows\n{expected}"
+                )
     assert not problems, "\n\n".join(problems)
 
 
@@ -295,3 +350,107 @@ def test_the_harness_reads_outputs_as_documented() -> None:
     assert _matches("page 4 at +0.2 s", "page 4 at +0.3 s", 0.1)
     assert not _matches("page 4 at +0.2 s", "page 4 at +0.4 s", 0.1)
     assert not _matches("page 4 at +0.2 s", "page 5 at +0.2 s", 0)
+
+
+# -- docs/cli.md: the commands print what the page shows ---------------------------------
+
+_CLI = "python3 -m limitor "
+
+
+@dataclass
+class _Command:
+    line: int
+    argv: list[str]
+    expected: str
+    stderr: bool = False
+
+
+def _fences(page: Path) -> list[tuple[str, int, list[str], int]]:
+    """Each fenced block: (language, line of its first body line, body, index after it)."""
+    lines = page.read_text(encoding="utf-8").splitlines()
+    found, index = [], 0
+    while index < len(lines):
+        match = _FENCE.match(lines[index])
+        if match and match.group(1):
+            end = index + 1
+            while lines[end].rstrip() != "```":
+                end += 1
+            found.append((match.group(1), index + 2, lines[index + 1 : end], end + 1))
+            index = end + 1
+        else:
+            index += 1
+    return found
+
+
+def _cli_commands(page: Path) -> tuple[list[_Command], dict[str, str]]:
+    import shlex
+
+    lines = page.read_text(encoding="utf-8").splitlines()
+    fences = _fences(page)
+    commands: list[_Command] = []
+    files: dict[str, str] = {}
+    for number, (language, line, body, after) in enumerate(fences):
+        if language == "text" and body and body[0].startswith("time,"):
+            files["traffic.csv"] = "\n".join(body) + "\n"
+        if language == "sh" and len(body) == 1 and body[0].startswith(_CLI):
+            argv = shlex.split(body[0].removeprefix(_CLI))
+            following = fences[number + 1] if number + 1 < len(fences) else None
+            adjacent = following is not None and all(
+                not text.strip() for text in lines[after : following[1] - 2]
+            )
+            if argv == ["demo"] and following is not None and following[0] == "text":
+                commands.append(_Command(line, [*argv, "--virtual"], "\n".join(following[2])))
+            elif adjacent and following is not None and following[0] == "text":
+                commands.append(_Command(line, argv, "\n".join(following[2])))
+            else:
+                raise AssertionError(f"{page.name}:{line}: a command with no output under it")
+        if language == "console":
+            for offset, text in enumerate(body):
+                if text.startswith("$ "):
+                    output = []
+                    for rest in body[offset + 1 :]:
+                        if rest.startswith("$ "):
+                            break
+                        output.append(rest)
+                    assert text.startswith("$ " + _CLI), text
+                    argv = shlex.split(text.removeprefix("$ " + _CLI))
+                    commands.append(_Command(line + offset, argv, "\n".join(output), stderr=True))
+    return commands, files
+
+
+def test_the_command_line_page_prints_what_it_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from limitor import __main__ as cli
+
+    page = ROOT / "docs" / "cli.md"
+    commands, files = _cli_commands(page)
+    assert len(commands) >= 8  # every example on the page, found
+    assert "traffic.csv" in files
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    (tmp_path / "unsorted.csv").write_text("time\n0\n1.5\n1\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "_prog", lambda: "python -m limitor")
+    problems = []
+    for command in commands:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stderr(err):
+            status = cli.main(command.argv, out=out)
+        actual = _normalise((err if command.stderr else out).getvalue())
+        expected = _normalise(command.expected)
+        tolerance = 0.0
+        if command.argv[0] == "demo":  # measured on the page, exact here
+            tolerance = 0.01
+            # its bars of dots are not ellipses; its ticker only ticks in real time
+            actual, expected = (
+                re.sub(r"[.#]{6,}", lambda bar: bar.group().replace(".", "_"), text)
+                for text in (actual, expected)
+            )
+            expected = re.sub(r"\n  meanwhile a ticker task ran \d+ times", "", expected)
+        if status != (2 if command.stderr else 0) or not _matches(expected, actual, tolerance):
+            problems.append(
+                f"cli.md:{command.line}: {' '.join(command.argv)} (status {status}) printed\n"
+                f"{actual}\n--- but the page shows\n{expected}"
+            )
+    assert not problems, "\n\n".join(problems)

@@ -1,9 +1,14 @@
 """Sphinx extension: draw the documentation's pictures with ``limitor.simulate`` at build time.
 
 Every picture is a replay of arrivals through the real limiters on a virtual clock, drawn
-with matplotlib into ``docs/_generated/`` (git-ignored) before the pages are read. The
-SVGs have a transparent background and mid-grey text, axes and grid, so one file reads
-on furo's light and dark pages alike. Pages refer to them as ``_generated/<name>.svg``.
+with matplotlib into ``docs/_generated/`` (git-ignored) before the pages are read. Pages
+refer to them as ``_generated/<name>.svg``.
+
+One file must read on furo's light and dark pages alike, and no single colour of text
+reaches a contrast of 4.5:1 against both white and furo's near-black: so each picture is a
+card with its own pale background (``CARD``), dark text (``INK``) and series colours of at
+least 4.5:1 against it (``PALETTE``). Legends sit outside the plotting area, below it,
+and text is large enough to read when the picture is shrunk to a 390 px wide phone.
 """
 
 from __future__ import annotations
@@ -14,7 +19,46 @@ from pathlib import Path
 from typing import Any
 
 from limitor import simulate
-from limitor.simulation import COLOURS, THEME, SimulationResult, style_axes
+from limitor.simulation import GREY, THEME, SimulationResult
+
+CARD = "#f6f8fa"  # the pictures' background
+INK = "#24292f"  # text, axes and ticks: 13.5:1 on CARD
+PALETTE = {
+    "arrived": "#595959",  # 6.6:1 on CARD
+    "admitted": "#0550ae",  # 6.9:1
+    "rejected": "#c2261d",  # 5.5:1
+    "bound": "#8a5a00",  # 5.6:1
+    "third": "#1a7f37",  # 4.8:1
+}
+COLOURS = PALETTE  # the name the series code uses
+DOCS_THEME = {
+    **THEME,
+    "text.color": INK,
+    "axes.labelcolor": INK,
+    "axes.titlecolor": INK,
+    "axes.edgecolor": INK,
+    "xtick.color": INK,
+    "ytick.color": INK,
+    "legend.labelcolor": INK,
+    "figure.facecolor": CARD,
+    "axes.facecolor": CARD,
+    "savefig.transparent": False,
+    "savefig.facecolor": CARD,
+    "font.size": 11,
+    "axes.titlesize": 11,
+    "legend.fontsize": 10,
+}
+WIDTH = 5.2  # inches: text stays readable when shrunk to 390 px
+
+DRAWN: list[tuple[str, Any]] = []
+"""Every figure saved by the last :func:`draw`, with its file name (the tests read them)."""
+
+
+def style_axes(axes: Any) -> None:
+    """A light grid behind the data (decoration: below the contrast rule, by design)."""
+    axes.grid(color=GREY, alpha=0.35, linewidth=0.6)
+    axes.set_axisbelow(True)
+
 
 OUT = Path(__file__).resolve().parent.parent / "_generated"
 
@@ -78,12 +122,28 @@ def _cumulative(axes: Any, result: SimulationResult, end: float, *, bound: bool 
 
 
 def _legend(axes: Any, **kwargs: Any) -> None:
-    axes.legend(fontsize=8, **kwargs)
+    """One legend for the whole figure, below its plots (never over data)."""
+    figure = axes.figure
+    handles: dict[str, Any] = {}
+    for each in figure.axes:
+        for handle, label in zip(*each.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    figure.legend(
+        list(handles.values()),
+        list(handles),
+        loc="outside lower center",
+        ncol=kwargs.get("ncol", 2),
+        frameon=False,
+    )
+
+
+def _figure(plt: Any, rows: int = 1, height: float = 3.4, **kwargs: Any) -> Any:
+    return plt.subplots(rows, 1, figsize=(WIDTH, height), layout="constrained", **kwargs)
 
 
 def _save(figure: Any, name: str) -> None:
-    figure.tight_layout()
-    figure.savefig(OUT / name, transparent=True, metadata={"Date": None})
+    figure.savefig(OUT / name, metadata={"Date": None})
+    DRAWN.append((name, figure))
 
 
 def _bursty() -> list[tuple[float, float]]:
@@ -97,76 +157,87 @@ def _bursty() -> list[tuple[float, float]]:
 def staircase(plt: Any) -> None:
     """Ten calls at once against b = 4, r = 5/s: the staircase under the line b + r*t."""
     result = simulate([(0.0, 1)] * 10, "5/s", burst=4, record=True)
-    figure, axes = plt.subplots(figsize=(6.4, 3.0))
+    figure, axes = _figure(plt, height=3.6)
     _cumulative(axes, result, 1.6)
     axes.set_xlabel("t (s)")
-    axes.set_ylabel("calls admitted so far")
-    axes.set_ylim(0, 11.5)
-    _legend(axes, loc="upper left")
+    axes.set_ylabel("calls so far")
+    axes.set_ylim(0, 12.5)
+    _legend(axes)
     style_axes(axes)
     _save(figure, "staircase.svg")
     plt.close(figure)
 
 
 def algorithms(plt: Any) -> None:
-    """The same bursty arrivals through each algorithm: admissions, then the level."""
+    """The same bursty arrivals through each algorithm: one schedule, one level."""
     arrivals = _bursty()
-    figure, grid = plt.subplots(len(ALGORITHMS), 2, figsize=(8.0, 8.2), sharex=True)
-    for row, (algorithm, title) in enumerate(ALGORITHMS):
-        result = simulate(arrivals, "4/s", burst=4, algorithm=algorithm, record=True, levels=0.02)
-        end = 8.0
-        left, right = grid[row][0], grid[row][1]
-        _cumulative(left, result, end)
-        left.set_ylabel("calls", fontsize=8)
-        left.set_title(f"{title}: admitted", fontsize=9, loc="left")
-        times = [sample[0] for sample in result.levels or ()]
-        right.plot(
-            times,
-            [sample[1][0] for sample in result.levels or ()],
-            color=COLOURS["admitted"],
-            linewidth=1.6,
-            label="level (waiters included)",
-        )
-        right.axhline(4, color=COLOURS["bound"], linestyle="--", linewidth=1.1, label="burst")
-        right.set_title(f"{title}: bucket level", fontsize=9, loc="left")
-        right.set_xlim(0, end)
-        for axes in (left, right):
-            style_axes(axes)
-        if row == 0:
-            _legend(left, loc="upper left")
-            _legend(right, loc="upper right")
-    grid[-1][0].set_xlabel("t (s)")
-    grid[-1][1].set_xlabel("t (s)")
+    results = [
+        simulate(arrivals, "4/s", burst=4, algorithm=algorithm, record=True, levels=0.02)
+        for algorithm, _ in ALGORITHMS
+    ]
+    schedules = {
+        tuple(round(c.admitted_at or 0.0, 9) for c in result.calls_log or ()) for result in results
+    }
+    assert len(schedules) == 1, "the four algorithms no longer give the same schedule"
+    result = results[0]
+    end = 8.0
+    figure, (top, bottom) = _figure(plt, rows=2, height=5.6, sharex=True)
+    _cumulative(top, result, end)
+    top.set_ylabel("calls")
+    top.set_title("all four algorithms: the same admissions", loc="left")
+    bottom.plot(
+        [sample[0] for sample in result.levels or ()],
+        [sample[1][0] for sample in result.levels or ()],
+        color=COLOURS["third"],
+        linewidth=1.6,
+        label="level, waiters included",
+    )
+    bottom.axhline(4, color=COLOURS["bound"], linestyle=":", linewidth=1.4, label="burst b = 4")
+    bottom.set_title("level (tokens, TAT, X: the same, other units)", loc="left")
+    bottom.set_ylabel("units")
+    bottom.set_xlim(0, end)
+    low = min(sample[1][0] for sample in result.levels or ())
+    high = max(sample[1][0] for sample in result.levels or ())
+    bottom.set_ylim(min(0.0, low) - 0.5, max(4.0, high) + 1.0)
+    bottom.set_xlabel("t (s)")
+    for axes in (top, bottom):
+        style_axes(axes)
+    _legend(top)
     _save(figure, "algorithms.svg")
     plt.close(figure)
 
 
 def shaping_policing(plt: Any) -> None:
-    """The same Poisson arrivals shaped, shaped with a timeout, and policed."""
+    """The same Poisson arrivals shaped, shaped with a timeout, and policed: whole runs."""
     rng = random.Random(7)
     now, arrivals = 0.0, []
     while now < 10:
         now += rng.expovariate(8.0)
         arrivals.append((now, 1.0))
     runs = (
-        ("wait (shaping): every call waits its turn", {"mode": "wait"}),
-        ("timeout 0.5 s: waits up to 0.5 s, refused beyond", {"timeout": 0.5}),
-        ("raise (policing): admitted now or refused now", {"mode": "raise"}),
+        ("shaping (wait)", {"mode": "wait"}),
+        ("timeout 0.5 s", {"timeout": 0.5}),
+        ("policing (raise)", {"mode": "raise"}),
     )
-    figure, grid = plt.subplots(len(runs), 1, figsize=(7.2, 7.0), sharex=True)
-    for axes, (title, options) in zip(grid, runs, strict=True):
-        result = simulate(arrivals, "5/s", burst=5, record=True, **options)
-        _cumulative(axes, result, 13.0)
+    results = [simulate(arrivals, "5/s", burst=5, record=True, **options) for _, options in runs]
+    last = max(
+        max((c.admitted_at or c.time for c in result.calls_log or ()), default=0.0)
+        for result in results
+    )
+    end = last + 0.5
+    figure, grid = _figure(plt, rows=len(runs), height=7.6, sharex=True, sharey=True)
+    for axes, (title, _), result in zip(grid, runs, results, strict=True):
+        _cumulative(axes, result, end)
         axes.set_title(
             f"{title}: {result.admitted} admitted, {result.rejected} refused, "
-            f"longest wait {result.wait_max:.1f} s",
-            fontsize=9,
+            f"wait ≤ {result.wait_max:.1f} s",
             loc="left",
         )
         axes.set_ylabel("calls")
         style_axes(axes)
-    _legend(grid[0], loc="upper left")
+    grid[0].set_ylim(0, len(arrivals) * 1.05 + 6)
     grid[-1].set_xlabel("t (s)")
+    _legend(grid[0])
     _save(figure, "shaping-policing.svg")
     plt.close(figure)
 
@@ -179,9 +250,10 @@ def per_user(plt: Any) -> None:
     arrivals += [(rng.uniform(0, 8), 1.0, "carol") for _ in range(6)]
     arrivals.sort(key=lambda arrival: arrival[0])
     result = simulate(arrivals, "2/s", burst=3, per_key=True, record=True)
-    figure, axes = plt.subplots(figsize=(7.2, 3.6))
-    colours = {"alice": COLOURS["admitted"], "bob": COLOURS["bound"], "carol": "#3fb950"}
-    end = 14.0
+    figure, axes = _figure(plt, height=4.4)
+    colours = {"alice": COLOURS["admitted"], "bob": COLOURS["bound"], "carol": COLOURS["third"]}
+    last = max((c.admitted_at or c.time) for c in result.calls_log or ())
+    end = last + 0.5
     for user, colour in colours.items():
         calls = [c for c in result.calls_log or () if c.key == user]
         axes.plot(
@@ -195,12 +267,17 @@ def per_user(plt: Any) -> None:
             *_steps([c.admitted_at for c in calls], [1.0] * len(calls), 0.0, end),
             color=colour,
             linewidth=2.0,
-            label=f"{user}: {len(calls)} calls, waits up to {result.keys[user].wait_max:.1f} s",
+            label=f"{user}: {len(calls)} calls, wait ≤ {result.keys[user].wait_max:.1f} s",
         )
+    from matplotlib.ticker import MaxNLocator
+
+    most = max(sum(1 for c in result.calls_log or () if c.key == user) for user in colours)
     axes.set_xlim(0, end)
+    axes.set_ylim(0, most + 1)
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("t (s)")
-    axes.set_ylabel("calls (dotted: asked, solid: admitted)")
-    _legend(axes, loc="upper left")
+    axes.set_ylabel("calls (dotted: asked)")
+    _legend(axes, ncol=1)
     style_axes(axes)
     _save(figure, "per-user.svg")
     plt.close(figure)
@@ -217,7 +294,7 @@ def llm_mix(plt: Any) -> None:
     calls = result.calls_log or ()
     end = max(c.admitted_at or 0.0 for c in calls) + 10
     requests, tokens = result.limits
-    figure, (top, bottom) = plt.subplots(2, 1, figsize=(7.2, 5.6), sharex=True)
+    figure, (top, bottom) = _figure(plt, rows=2, height=6.2, sharex=True)
     for axes, report, amount_of in (
         (top, requests, lambda c: 1.0),
         (bottom, tokens, lambda c: c.amount),
@@ -243,18 +320,55 @@ def llm_mix(plt: Any) -> None:
             linewidth=1.1,
             label="b + r·t",
         )
-        axes.set_ylabel(f"{report.unit} (cumulative)")
+        axes.set_ylabel(f"{report.unit} so far")
         axes.set_title(
-            f"{report.unit}: {report.rate * 60:g} per minute, busiest minute "
-            f"{_busiest(went, amount_of, 60.0):g} of {report.burst + report.rate * 60:g} allowed",
-            fontsize=9,
+            f"{report.unit}: {report.rate * 60:g}/min; busiest minute "
+            f"{_busiest(went, amount_of, 60.0):g} (≤ {report.burst + report.rate * 60:g})",
             loc="left",
         )
         axes.set_xlim(0, end)
         style_axes(axes)
-        _legend(axes, loc="upper left")
+    _legend(top, ncol=3)
     bottom.set_xlabel("t (s)")
     _save(figure, "llm-mix.svg")
+    plt.close(figure)
+
+
+def windows(plt: Any) -> None:
+    """Twenty calls around a window's edge: a fixed window lets 2x through, a bucket b + r*t."""
+    arrivals = [(0.99, 1.0)] * 10 + [(1.0, 1.0)] * 10
+    result = simulate(arrivals, "10/s", burst=10, record=True)
+    calls = result.calls_log or ()
+    start, end = 0.9, 2.1
+    figure, axes = _figure(plt, height=4.0)
+    # The fixed window (10 per calendar second) admits each call when it arrives.
+    axes.plot(
+        *_steps([c.time for c in calls], [1.0] * len(calls), start, end),
+        color=COLOURS["rejected"],
+        linewidth=2.0,
+        label="fixed window: 20 in 0.01 s",
+    )
+    axes.plot(
+        *_steps([c.admitted_at or 0.0 for c in calls], [1.0] * len(calls), start, end),
+        color=COLOURS["admitted"],
+        linewidth=2.0,
+        label="bucket: 10, then 1 per 0.1 s",
+    )
+    axes.plot(
+        [0.99, end],
+        [10.0, 10.0 + 10.0 * (end - 0.99)],
+        color=COLOURS["bound"],
+        linestyle="--",
+        linewidth=1.4,
+        label="b + r·t",
+    )
+    axes.set_xlim(start, end)
+    axes.set_ylim(0, 24)
+    axes.set_xlabel("t (s)")
+    axes.set_ylabel("calls admitted")
+    _legend(axes, ncol=1)
+    style_axes(axes)
+    _save(figure, "windows.svg")
     plt.close(figure)
 
 
@@ -267,7 +381,7 @@ def _busiest(calls: Any, amount_of: Callable[[Any], float], width: float) -> flo
     return best
 
 
-PICTURES = (staircase, algorithms, shaping_policing, per_user, llm_mix)
+PICTURES = (staircase, algorithms, shaping_policing, per_user, llm_mix, windows)
 
 
 def draw(app: Any = None, out: Path | None = None) -> list[Path]:
@@ -280,9 +394,10 @@ def draw(app: Any = None, out: Path | None = None) -> list[Path]:
     global OUT
     target = OUT if out is None else out
     saved, OUT = OUT, target
+    DRAWN.clear()
     try:
         target.mkdir(exist_ok=True)
-        with plt.rc_context({**THEME, "font.size": 9}):
+        with plt.rc_context(DOCS_THEME):
             for picture in PICTURES:
                 picture(plt)
     finally:
@@ -333,7 +448,9 @@ def llm_overlap(plt: Any) -> None:
         reserved.append((at, use * 5))
         used.append((at, use))
         heapq.heappush(events, (at + 2.0, worker, call, use))
-    figure, axes = plt.subplots(figsize=(7.2, 3.6))
+    reserved = [(t, a) for t, a in reserved if t <= end]
+    used = [(t, a) for t, a in used if t <= end]
+    figure, axes = _figure(plt, height=4.2)
     for points, colour, label, width in (
         (reserved, COLOURS["arrived"], "reserved (estimates, 5x the use)", 1.4),
         (used, COLOURS["admitted"], "really used, at each call's admission", 2.0),
@@ -350,16 +467,14 @@ def llm_overlap(plt: Any) -> None:
         color=COLOURS["bound"],
         linestyle="--",
         linewidth=1.1,
-        label="b + r·t (60,000 tokens per minute)",
+        label="b + r·t (60,000 tokens/min)",
     )
     axes.set_xlim(0, end)
-    axes.set_ylim(0, per_minute * 5.5)
+    axes.set_ylim(0, max(per_minute * 5, sum(a for _, a in reserved)) * 1.05)
     axes.set_xlabel("t (s)")
     axes.set_ylabel("tokens (cumulative)")
-    axes.set_title(
-        "64 overlapping calls at a time: every refunded token is lent again", fontsize=9, loc="left"
-    )
-    _legend(axes, loc="lower right")
+    axes.set_title("64 calls in flight: refunded tokens are lent again", loc="left")
+    _legend(axes, ncol=1)
     style_axes(axes)
     _save(figure, "llm-overlap.svg")
     plt.close(figure)

@@ -218,10 +218,10 @@ def test_llm_limiter_events_and_hold(recorder: Any) -> None:
 
 
 @pytest.mark.anyio
-async def test_a_full_queue_is_a_rejection(recorder: Any) -> None:
+async def test_a_full_queue_that_cannot_take_a_timeout_is_a_rejection(recorder: Any) -> None:
     import anyio
 
-    from limitor.errors import QueueFull
+    from limitor.errors import AcquireTimeout
     from limitor.extra.leaky_bucket.core import AsyncLeakyBucket
 
     class GatedClock(FakeClock):
@@ -240,8 +240,8 @@ async def test_a_full_queue_is_a_rejection(recorder: Any) -> None:
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(bucket.acquire)  # waits 1 s: the queue's one place
         await anyio.wait_all_tasks_blocked()
-        with pytest.raises(QueueFull):
-            await bucket.acquire()
+        with pytest.raises(AcquireTimeout):  # no room in time: refused at once
+            await bucket.acquire(timeout=0.5)
         clock.gate.set()
     assert recorder.kinds() == ["admitted", "admitted", "waited", "rejected"]
     assert recorder.of("rejected")[0].retry_after == pytest.approx(2.0)
