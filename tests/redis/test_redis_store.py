@@ -121,18 +121,21 @@ def test_several_parts_commit_at_the_common_time_and_refuse_all_or_nothing(
 
 
 def test_precision_at_the_real_clock_value_keeps_fractions(backend: Any) -> None:
-    # 10,000/s: an interval of 100 us; 1/3 of a token is a fraction of a microsecond
-    store = store_for(backend, (1e4, 10))
+    # 10/s: an interval of 100,000 us; 1/3 of a token is 33,333.33 us, a fraction of a
+    # microsecond that rounding to whole microseconds would lose (30 x 1/3 us = 10 us
+    # over the run, ten times the tolerance below). The key lives a second of real time
+    # (its PEXPIRE), long enough for the test on a loaded machine.
+    store = store_for(backend, (10, 10))
     at(store, 0)
     for _ in range(30):
         store.reserve(None, (1 / 3,), INF)
     # Doubles near 2^46 us are 1/64 us apart: thirty additions stay well inside the
-    # server clock's resolution (1 us, a hundredth of a token here).
+    # server clock's resolution.
     status = store.peek(None, (1,))[0]
     assert status.remaining == pytest.approx(0.0, abs=0.01)
-    assert status.reset_after == pytest.approx(10 / 1e4, abs=1e-6)
-    assert store.reserve(None, (1,), 0.0).retry_after == pytest.approx(1e-4, abs=1e-6)
-    assert store.reserve(None, (1,), 1.01e-4).admitted
+    assert status.reset_after == pytest.approx(1.0, abs=1e-6)
+    assert store.reserve(None, (1,), 0.0).retry_after == pytest.approx(0.1, abs=1e-6)
+    assert store.reserve(None, (1,), 0.101).admitted
 
 
 def test_a_crowd_cancelled_in_any_order_leaves_the_limit_as_if_it_never_came(
