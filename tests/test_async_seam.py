@@ -514,3 +514,80 @@ def test_the_repr_of_a_reservation_of_several_limits() -> None:
     limiter = LLMLimiter(requests_per_minute=60, tokens_per_minute=600, clock=FakeClock())
     reservation = limiter.reserve(100, key="k")
     assert repr(reservation) == "<Reservation amount=(1, 100) key='k' delay=0s>"
+
+
+def _llm_api(statuses: list[int]) -> Any:
+    """A pretend chat-completions API: each request gets the next status (then 200)."""
+    import httpx2
+
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        status = statuses.pop(0) if statuses else 200
+        headers = {
+            "x-ratelimit-remaining-tokens": "500",
+            "x-ratelimit-remaining-requests": "5",
+        }
+        if status != 200:
+            headers["retry-after"] = "1"
+            return httpx2.Response(status, headers=headers, json={"error": "slow down"})
+        usage = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+        return httpx2.Response(200, headers=headers, json={"usage": usage})
+
+    return handle
+
+
+def _chat_request() -> Any:
+    import httpx2
+
+    body = {"model": "m", "messages": [{"role": "user", "content": "x" * 40}], "max_tokens": 50}
+    return httpx2.Request("POST", "https://api.openai.com/v1/chat/completions", json=body)
+
+
+@pytest.mark.anyio
+async def test_the_async_llm_transport_makes_only_async_store_calls() -> None:
+    import httpx2
+
+    from limitor.contrib.llm_transport import AsyncLLMTransport
+
+    backend = InstrumentedBackend("async_only")
+    transport = AsyncLLMTransport(
+        httpx2.MockTransport(_llm_api([429])),
+        rpm=60,
+        tpm=1000,
+        retries=1,
+        backend=backend,
+        name="llm",
+        clock=FakeClock(),
+    )
+    async with httpx2.AsyncClient(transport=transport) as client:
+        response = await client.send(_chat_request())
+        await response.aread()
+    assert response.status_code == 200  # the 429 was held, then retried
+    calls = backend.calls()
+    assert {"areserve", "agive_back", "apeek", "acharge", "ahold"} <= set(calls)
+    assert not [call for call in calls if not call.startswith("a")]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("failing", ["peek", "charge", "hold"])
+async def test_the_async_llm_transport_never_raises_a_backend_error_after_the_response(
+    failing: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import httpx2
+
+    from limitor.contrib.llm_transport import AsyncLLMTransport
+
+    backend = InstrumentedBackend(f"fail_{failing}")
+    transport = AsyncLLMTransport(
+        httpx2.MockTransport(_llm_api([429])),
+        rpm=60,
+        tpm=1000,
+        backend=backend,
+        name="llm",
+        clock=FakeClock(),
+    )
+    with caplog.at_level(logging.WARNING, logger="limitor"):
+        async with httpx2.AsyncClient(transport=transport) as client:
+            response = await client.send(_chat_request())
+    assert response.status_code == 429  # no retries: the SDK's to make
+    assert any(f"a{failing}" in call for call in backend.calls())
+    assert "could not apply the response's rate-limit headers" in caplog.text

@@ -63,7 +63,7 @@ from limitor.contrib.httpx import (
     host_key,
     library_of,
 )
-from limitor.errors import ConfigError, ConfigTypeError
+from limitor.errors import BackendError, ConfigError, ConfigTypeError
 from limitor.llm.headers import MAX_HEADER_WAIT, parse_rate_limit_headers
 from limitor.llm.limits import Cost, LLMLimiter
 from limitor.llm.tokens import estimate_tokens
@@ -331,11 +331,7 @@ class _Call:
         cost = self.take()
         if cost is not None:
             try:
-                reconcile_async = getattr(self.reservation, "reconcile_async", None)
-                if reconcile_async is not None:
-                    await reconcile_async(cost)
-                else:
-                    self.reservation.reconcile(cost)  # type: ignore[arg-type]
+                await self.reservation.reconcile_async(cost)  # type: ignore[arg-type]
             except Exception:
                 log.exception("could not reconcile an LLM call's tokens")
 
@@ -502,21 +498,59 @@ class _Policy:
             headers.get("content-type", ""), headers.get("content-encoding", ""), estimate
         )
 
-    def learn(self, key: Hashable, response: Response) -> float | None:
-        """Tighten the limits by the response's headers; the server's Retry-After if any."""
+    def _feedback(self, response: Response) -> tuple[list[tuple[str, str]], float | None] | None:
+        """The headers to tighten the limits by, and the hold a 429/503 asks (None: none)."""
         if not self.use_headers:
             return None
         pairs = response.headers.multi_items()
         waits = [(name, value) for name, value in pairs if name.lower() in _WAIT_HEADERS]
         if waits:  # the hold comes after the rest, which it must not hide
             pairs = [(name, value) for name, value in pairs if name.lower() not in _WAIT_HEADERS]
-        self.limiter.update_from_headers(pairs, key=key)
         if not waits or response.status_code not in _RETRY_STATUSES:
+            return pairs, None
+        return pairs, parse_rate_limit_headers(waits, strict=False).retry_after
+
+    def learn(self, key: Hashable, response: Response) -> float | None:
+        """Tighten the limits by the response's headers; the server's Retry-After if any.
+
+        A backend that fails here is logged, never raised: the response has arrived.
+        """
+        feedback = self._feedback(response)
+        if feedback is None:
             return None
-        retry_after = parse_rate_limit_headers(waits, strict=False).retry_after
-        if retry_after is not None:
-            self.pace_after_hold(key, min(retry_after, MAX_HEADER_WAIT))
+        pairs, retry_after = feedback
+        try:
+            self.limiter.update_from_headers(pairs, key=key)
+            if retry_after is not None:
+                self.pace_after_hold(key, min(retry_after, MAX_HEADER_WAIT))
+        except BackendError as error:
+            log.warning("could not apply the response's rate-limit headers: %s", error)
         return retry_after
+
+    async def learn_async(self, key: Hashable, response: Response) -> float | None:
+        """:meth:`learn` for tasks: the limiter's async verbs only."""
+        feedback = self._feedback(response)
+        if feedback is None:
+            return None
+        pairs, retry_after = feedback
+        try:
+            await self.limiter.update_from_headers_async(pairs, key=key)
+            if retry_after is not None:
+                await self.pace_after_hold_async(key, min(retry_after, MAX_HEADER_WAIT))
+        except BackendError as error:
+            log.warning("could not apply the response's rate-limit headers: %s", error)
+        return retry_after
+
+    def _charges(self, remaining: float, seconds: float) -> int:
+        """How many requests to charge so that, after the hold, one goes per interval.
+
+        ``charge`` takes one request a call (a Cost's requests stay 1), so one call per
+        request; bounded by what the limit can hold and refill meanwhile.
+        """
+        limit = self._requests
+        assert limit is not None
+        excess = remaining + limit.rate * seconds - 1.0
+        return min(math.floor(excess + 1e-9), math.ceil(limit.max_burst * 2))
 
     def pace_after_hold(self, key: Hashable, seconds: float) -> None:
         """Model the provider's emptied bucket: after the hold, one request per interval.
@@ -529,24 +563,52 @@ class _Policy:
         limit = self._requests
         if limit is not None:
             remaining = self.limiter.status(key)[limit.name].remaining
-            excess = remaining + limit.rate * seconds - 1.0
-            # ``charge`` takes one request a call (a Cost's requests stay 1), so one call
-            # per request; bounded by what the limit can hold and refill meanwhile
-            for _ in range(min(math.floor(excess + 1e-9), math.ceil(limit.max_burst * 2))):
+            for _ in range(self._charges(remaining, seconds)):
                 self.limiter.charge(0, key=key)
         self.limiter.hold(seconds, key=key)
+
+    async def pace_after_hold_async(self, key: Hashable, seconds: float) -> None:
+        """:meth:`pace_after_hold` for tasks: the limiter's async verbs only."""
+        limit = self._requests
+        if limit is not None:
+            remaining = (await self.limiter.status_async(key))[limit.name].remaining
+            for _ in range(self._charges(remaining, seconds)):
+                await self.limiter.charge_async(0, key=key)
+        await self.limiter.hold_async(seconds, key=key)
+
+    def _backoff(self, left: int, wait: float | None) -> float | None:
+        """The hold before retrying without a Retry-After; None: nothing to hold."""
+        if wait is not None:
+            return None
+        done = self.retries - left
+        return min(self.retry_backoff * 2.0**done, self.max_retry_after)
+
+    def _retry(self, response: Response, left: int, wait: float | None) -> bool:
+        if left <= 0 or response.status_code not in _RETRY_STATUSES:
+            return False
+        return wait is None or wait <= self.max_retry_after
 
     def hold_for_retry(
         self, key: Hashable, response: Response, left: int, wait: float | None
     ) -> bool:
         """Whether to send a 429/503 again (``left`` retries remain); holds when no Retry-After."""
-        if left <= 0 or response.status_code not in _RETRY_STATUSES:
+        if not self._retry(response, left, wait):
             return False
-        if wait is None:
-            done = self.retries - left
-            self.pace_after_hold(key, min(self.retry_backoff * 2.0**done, self.max_retry_after))
-            return True
-        return wait <= self.max_retry_after
+        backoff = self._backoff(left, wait)
+        if backoff is not None:
+            self.pace_after_hold(key, backoff)
+        return True
+
+    async def hold_for_retry_async(
+        self, key: Hashable, response: Response, left: int, wait: float | None
+    ) -> bool:
+        """:meth:`hold_for_retry` for tasks: the limiter's async verbs only."""
+        if not self._retry(response, left, wait):
+            return False
+        backoff = self._backoff(left, wait)
+        if backoff is not None:
+            await self.pace_after_hold_async(key, backoff)
+        return True
 
     @staticmethod
     def replayable(request: Request) -> bool:
@@ -559,6 +621,17 @@ def _settled_now(reservation: Reservation, response: Response) -> bool:
         return False
     try:
         reservation.reconcile(Cost(tokens=0.0))  # type: ignore[arg-type]
+    except Exception:
+        log.exception("could not give back an unanswered LLM call's tokens")
+    return True
+
+
+async def _settled_now_async(reservation: Reservation, response: Response) -> bool:
+    """:func:`_settled_now` for tasks: the reservation's async verb."""
+    if 200 <= response.status_code < 300:
+        return False
+    try:
+        await reservation.reconcile_async(Cost(tokens=0.0))  # type: ignore[arg-type]
     except Exception:
         log.exception("could not give back an unanswered LLM call's tokens")
     return True
@@ -712,15 +785,11 @@ class AsyncLLMTransport(_AsyncBase):
                 response: Response = await transport.handle_async_request(request)
             except BaseException:
                 with anyio.CancelScope(shield=True):  # give back, even when cancelled
-                    cancel_async = getattr(reservation, "cancel_async", None)
-                    if cancel_async is not None:
-                        await cancel_async()
-                    else:
-                        reservation.cancel()
+                    await reservation.cancel_async()
                 raise
-            wait = policy.learn(key, response)
-            if _settled_now(reservation, response):
-                if policy.hold_for_retry(key, response, left, wait):
+            wait = await policy.learn_async(key, response)
+            if await _settled_now_async(reservation, response):
+                if await policy.hold_for_retry_async(key, response, left, wait):
                     await response.aclose()
                     left -= 1
                     continue
