@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import socket
-import threading
-import time
 import tracemalloc
 from collections import defaultdict
 from collections.abc import Iterator
@@ -16,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import Depends, FastAPI
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -32,6 +28,7 @@ from limitor.configs import BucketConfig
 from limitor.contrib.asgi import RateLimitMiddleware, RouteRateLimit, client_key, header_key
 from limitor.errors import ConfigError, ConfigTypeError
 from limitor.testing import FakeClock
+from tests.contrib.serving import uvicorn_server
 
 
 @pytest.fixture(autouse=True)
@@ -268,28 +265,8 @@ def server() -> Iterator[tuple[str, RateLimitMiddleware]]:
         key="header:X-API-Key",
         max_clients=50,
     )
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, log_level="warning", lifespan="off", ws="none", http="h11", access_log=False
-    )
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not running.started:
-        assert thread.is_alive(), "uvicorn stopped before it started"
-        assert time.monotonic() < deadline, "uvicorn did not start within 20 s"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}", app
-    finally:
-        running.should_exit = True
-        thread.join(20)
-        sock.close()
-    assert not thread.is_alive()
+    with uvicorn_server(app) as url:
+        yield url, app
 
 
 def test_a_real_server_under_rotating_header_keys(server: tuple[str, Any]) -> None:

@@ -3,8 +3,6 @@ using our transport against it (real time: generous bounds, stops by itself)."""
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +10,6 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -20,6 +17,7 @@ from starlette.routing import Route
 
 from limitor.contrib.asgi import RateLimitMiddleware
 from limitor.contrib.httpx import AsyncRateLimitedTransport, RateLimitedTransport
+from tests.contrib.serving import uvicorn_server
 
 SERVER_RATE, SERVER_BURST = 20.0, 5.0  # the server allows 20/s, bursts of 5
 admissions: list[float] = []
@@ -35,28 +33,8 @@ def server() -> Iterator[tuple[str, RateLimitMiddleware]]:
     app = RateLimitMiddleware(
         Starlette(routes=[Route("/", hello)]), rate=f"{SERVER_RATE:g}/s", burst=SERVER_BURST
     )
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))  # a free port, held until the server takes it
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, log_level="warning", lifespan="off", ws="none", http="h11", access_log=False
-    )
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not running.started:
-        assert thread.is_alive(), "uvicorn stopped before it started"
-        assert time.monotonic() < deadline, "uvicorn did not start within 20 s"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}", app
-    finally:
-        running.should_exit = True
-        thread.join(20)
-        sock.close()
-    assert not thread.is_alive()
+    with uvicorn_server(app) as url:
+        yield url, app
 
 
 def busiest(times: list[float], window: float) -> int:

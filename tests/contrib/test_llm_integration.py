@@ -3,7 +3,6 @@ transport on real sockets (real time: few calls, generous bounds)."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -12,9 +11,9 @@ import anthropic
 import httpx2
 import openai
 import pytest
-import uvicorn
 
 from limitor.contrib.llm_transport import LLMTransport
+from tests.contrib.serving import uvicorn_server
 from tests.llm_fake import FakeProvider
 
 PROMPT = [{"role": "user", "content": "x" * 400}]
@@ -23,28 +22,8 @@ PROMPT = [{"role": "user", "content": "x" * 400}]
 @pytest.fixture(scope="module")
 def served() -> Iterator[tuple[str, FakeProvider]]:
     provider = FakeProvider(rpm=600, tpm=3000, output_tokens=5)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        provider, log_level="warning", lifespan="off", ws="none", http="h11", access_log=False
-    )
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not running.started:
-        assert thread.is_alive(), "uvicorn stopped before it started"
-        assert time.monotonic() < deadline, "uvicorn did not start within 20 s"
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}", provider
-    finally:
-        running.should_exit = True
-        thread.join(20)
-        sock.close()
-    assert not thread.is_alive()
+    with uvicorn_server(provider) as url:
+        yield url, provider
 
 
 def test_sdks_over_real_sockets_meet_no_429(served: tuple[str, FakeProvider]) -> None:
