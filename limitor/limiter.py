@@ -129,7 +129,7 @@ class Limiter:
     def _fast_path(self) -> Any:
         """The store's admit-now shortcut, when there is one and nothing listens."""
         store = self._store
-        if self._listeners or len(self._spec.parts) > 1:
+        if self._listeners or len(self._spec.parts) > 1 or self._spec.totals:
             return None
         return getattr(store, "admit_now", None)  # a store that has one says so
 
