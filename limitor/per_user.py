@@ -21,10 +21,11 @@ time both have room), and giving back (cancel, refund) frees its units on both.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from limitor._checks import check_amount, check_count, check_name, check_quantity
+from limitor._fair import FairQueue, check_weight
 from limitor.backends.base import ALL_KEYS, TOTAL, Backend, LimitSpec, Part, PartStatus
 from limitor.configs import BucketConfig, as_config, check_positive, parse_rate
 from limitor.engines import ENGINES
@@ -77,6 +78,21 @@ class PerUserLimiter(Limiter):
             or a :class:`BucketConfig`): a request is admitted only when its key's limit
             and the total both allow it, in one decision. Kept in memory.
         total_burst: the total's burst (default: its amount per period).
+        fair: while the total binds, admit waiting callers across keys in weighted round
+            robin, each key FIFO within itself (needs ``total``); ``False`` (default):
+            FIFO. Fairness is within this process (see :mod:`limitor._fair`).
+        weight: with ``fair=True``, a callable key -> positive number: a key's share of
+            the total while several keys wait (default 1 for every key). A weight that
+            is not positive raises :class:`~limitor.errors.ConfigError` at use, with
+            nothing taken.
+
+    Under ``fair=True`` a fixed delay cannot be promised (a later key may pass a
+    waiter), so :meth:`reserve` books no future slot: it returns a delay-0 reservation
+    when the request may go now without passing a waiter, else raises
+    :class:`~limitor.errors.RateLimitExceeded` with an estimated ``retry_after``.
+    :meth:`acquire` waits for its turn and takes its grant then (``reconcile`` works as
+    usual); with ``timeout=`` it raises at once when the estimate already exceeds it,
+    else at the deadline with nothing taken.
 
     The key ``None`` is one shared bucket, never evicted (with a total, it counts
     against the total like any key).
@@ -112,9 +128,18 @@ class PerUserLimiter(Limiter):
         on_backend_error: OnBackendError = "raise",
         total: BucketConfig | str | None = None,
         total_burst: float | None = None,
+        fair: bool = False,
+        weight: Callable[[Hashable], float] | None = None,
     ) -> None:
         config = as_config(bucket_config, rate=rate, burst=burst)
         self._total = total_config(total, total_burst)
+        if not isinstance(fair, bool):
+            raise ConfigTypeError(f"fair must be True or False, got {fair!r}")
+        if fair and self._total is None:
+            raise ConfigError("fair=True shares a total between keys: give total= as well")
+        weigh = check_weight(weight)
+        if weigh is not None and not fair:
+            raise ConfigError("weight= gives shares of the total under fair=True")
         if not isinstance(algorithm, str) or algorithm not in ENGINES:
             raise ConfigError(f"algorithm must be one of {sorted(ENGINES)}, got {algorithm!r}")
         spec = LimitSpec(
@@ -128,6 +153,8 @@ class PerUserLimiter(Limiter):
         )
         super().__init__(spec, clock, backend=backend, on_backend_error=on_backend_error)
         self._config = config
+        if fair:
+            self._fair = FairQueue(self, weigh)
 
     def _check(self, amount: object) -> Any:
         """A valid amount: at most the key's burst, and the total's."""
@@ -288,6 +315,11 @@ class PerUserLimiter(Limiter):
     def config(self) -> BucketConfig:
         """The limit every key gets."""
         return self._config
+
+    @property
+    def fair(self) -> bool:
+        """True when waiting keys take turns at the total."""
+        return self._fair is not None
 
     @property
     def total(self) -> BucketConfig | None:

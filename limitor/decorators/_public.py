@@ -209,6 +209,8 @@ def rate_limit_per_user(
     on_backend_error: OnBackendError | None = None,
     total: BucketConfig | str | None = None,
     total_burst: float | None = None,
+    fair: bool = False,
+    weight: Callable[[Hashable], float] | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
 
@@ -235,6 +237,8 @@ def rate_limit_per_user(
     on_backend_error: OnBackendError | None = None,
     total: BucketConfig | str | None = None,
     total_burst: float | None = None,
+    fair: bool = False,
+    weight: Callable[[Hashable], float] | None = None,
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """Limit each user (or IP, API key, tenant...) separately: one bucket per key.
 
@@ -273,6 +277,8 @@ def rate_limit_per_user(
             a call goes only when its user's limit and the total both allow it
             (see :class:`~limitor.per_user.PerUserLimiter`).
         total_burst: the total's burst (default: its amount per period).
+        fair: while the total binds, waiting users take turns (weighted round robin).
+        weight: with ``fair=True``, a function user -> share of the total (default 1).
 
     Raises:
         ConfigError: a setting is invalid, or the function has no ``user_id`` parameter
@@ -304,6 +310,8 @@ def rate_limit_per_user(
             ttl=ttl,
             total=total,
             total_burst=total_burst,
+            fair=fair or None,
+            weight=weight,
             **options.given_limiter_settings(),
         )
         decorator = Decorator(options, limiter=limiter, key_of=key_of)
@@ -314,7 +322,12 @@ def rate_limit_per_user(
         config = bucket_config(rate, capacity, seconds, burst, positional=positional)
         check_one_unit_fits(config.max_burst, token_estimate)
         algorithm_name = engine.name
-        totals: dict[str, Any] = {"total": total, "total_burst": total_burst}
+        totals: dict[str, Any] = {
+            "total": total,
+            "total_burst": total_burst,
+            "fair": fair,
+            "weight": weight,
+        }
         PerUserLimiter(  # check now
             config, algorithm=algorithm_name, max_users=max_users, ttl=ttl, **totals
         )
