@@ -290,6 +290,8 @@ class Limiter:
         counts = self._store.counts()
         with self._wait_lock:
             waiting = self._waiting
+        if self._fair is not None:
+            waiting += self._fair.waiting
         return Stats(
             admitted=counts.admitted,
             waited=counts.waited,

@@ -306,3 +306,45 @@ def test_the_decorator_takes_fair_and_weight(clock: FakeClock) -> None:
     assert limiter.fair
     with pytest.raises(ConfigError, match="limiter="):
         rate_limit_per_user(limiter=limiter, fair=True)
+
+
+def test_threads_and_an_event_loop_in_another_thread_wake_each_other() -> None:
+    """Waiters on two event loops and in threads share one fair queue; none hangs."""
+    limiter = PerUserLimiter("100/s", total="50/s", total_burst=5, fair=True)
+    events: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    lock = threading.Lock()
+
+    def record(key: str, reservation: Any) -> None:
+        with lock:
+            events[key].append((reservation.time_to_act, 1.0))
+
+    async def tasks(key: str) -> None:
+        async def one() -> None:
+            record(key, await limiter.verbs.acquire_async(1, key=key))
+
+        async with anyio.create_task_group() as group:
+            for _ in range(15):
+                group.start_soon(one)
+        with pytest.raises(TimeoutError), anyio.fail_after(0.01):  # a cancelled waiter
+            await limiter.acquire_async(key, 5, timeout=5)  # leaves cleanly too
+
+    def thread(key: str) -> None:
+        for _ in range(10):
+            record(key, limiter.verbs.acquire(1, key=key))
+
+    started = time.monotonic()
+    workers = [
+        threading.Thread(target=anyio.run, args=(tasks, "asyncio-loop")),
+        threading.Thread(target=anyio.run, args=(tasks, "trio-loop"), kwargs={"backend": "trio"}),
+        threading.Thread(target=thread, args=("thread-a",)),
+        threading.Thread(target=thread, args=("thread-b",)),
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=20)
+    assert not any(worker.is_alive() for worker in workers)
+    assert sum(len(mine) for mine in events.values()) == 50
+    assert time.monotonic() - started < 10  # 50 units at 50/s after a burst of 5: ~0.9 s
+    check_bounds(events, 100, 100, 50, 5)
+    assert limiter.stats.waiting == 0

@@ -21,6 +21,7 @@ from limitor import (
     RateLimitExceeded,
     rate_limit_per_user,
 )
+from limitor.backends.memory import TotalStore
 from limitor.testing import FakeClock
 
 ALGORITHMS = ["leaky_bucket", "token_bucket", "gcra", "gcra_leaky_bucket"]
@@ -410,3 +411,35 @@ async def test_async_twins(clock: FakeClock) -> None:
     assert clock.now() == 0.0
     await limiter.reset_async()
     assert await limiter.try_acquire_async("c", 5)
+
+
+class GeneralPathOnly(TotalStore):
+    def _admit_plain(self, *args: Any) -> None:
+        return None
+
+
+@settings(max_examples=100, deadline=None)
+@given(ops=OPS, algorithm=st.sampled_from(ALGORITHMS))
+def test_the_admit_now_shortcut_decides_as_the_general_path(ops: list[Any], algorithm: str) -> None:
+    clocks = [FakeClock(), FakeClock()]
+    limiters = [
+        PerUserLimiter("4/s", total="6/s", total_burst=5, algorithm=algorithm, clock=clock)
+        for clock in clocks
+    ]
+    limiters[1]._store = GeneralPathOnly(limiters[1].backend_spec, clocks[1])
+    for key, amount, what, step in ops:
+        outcomes = []
+        for clock, limiter in zip(clocks, limiters, strict=True):
+            clock.advance(step)
+            if what == "try":
+                outcomes.append(limiter.try_acquire(key, amount))
+                continue
+            reservation = limiter.reserve(key, amount)
+            outcomes.append((round(reservation.delay, 9), reservation._ticket))
+            if what == "cancel":
+                reservation.cancel()
+            elif what == "refund":
+                reservation.reconcile(amount / 2)
+        assert outcomes[0] == outcomes[1]
+        statuses = [limiter.status_both(key, amount) for limiter in limiters]
+        assert statuses[0] == statuses[1]

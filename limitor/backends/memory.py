@@ -911,6 +911,10 @@ class TotalStore(MemoryStore):
             now_abs = self._clock_now()
             now = now_abs - self._epoch
             state = self._state_for(key, now)
+            if state.extra is None and self._total.extra is None and self._parts == 1:
+                grant = self._admit_plain(state, now, now_abs, amount[0])
+                if grant is not None:
+                    return grant
             self._tidy_all(state, now)
             start = now
             for owner in (state, self._total):
@@ -951,6 +955,35 @@ class TotalStore(MemoryStore):
                 self._wait_total += delay
             self._admitted += 1
             return Grant(True, delay, 0.0, ticket, now_abs)
+
+    def _admit_plain(
+        self, state: EngineState, now: float, now_abs: float, units: float
+    ) -> Grant | None:
+        """The common case, admitted now: no free pieces nor holds, one part, both fit.
+
+        Each line's ``earliest`` is ``now`` and ``occupy`` takes ``[max(tat, now), +n*T)``:
+        the general path's result, without building its lists. None: take that path.
+        """
+        key_engine, total_engine = self._engine, self._total_engines[0]
+        total = self._total
+        key_tat = key_engine.full_at(state)
+        total_tat = total_engine.full_at(total)
+        key_x = key_tat if key_tat > now else now
+        total_x = total_tat if total_tat > now else now
+        key_end = key_x + units * key_engine.interval
+        total_end = total_x + units * total_engine.interval
+        if (
+            key_end > now + key_engine.tolerance + key_engine.slack
+            or total_end > now + total_engine.tolerance + total_engine.slack
+        ):
+            return None
+        if units <= 0.0:
+            return None
+        self._set_tat(key_engine, state, now, key_end)
+        self._set_tat(total_engine, total, now, total_end)
+        self._admitted += 1
+        ticket = Ticket(now, (((key_x, key_end),), ((total_x, total_end),)))
+        return Grant(True, 0.0, 0.0, ticket, now_abs)
 
     def give_back(
         self, key: Hashable, amount: Amount, ticket: Ticket | None, *, cancel: bool
