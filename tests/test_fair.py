@@ -12,6 +12,8 @@ from typing import Any
 import anyio
 import pytest
 import trio.testing
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from limitor import (
     AcquireTimeout,
@@ -348,3 +350,61 @@ def test_threads_and_an_event_loop_in_another_thread_wake_each_other() -> None:
     assert time.monotonic() - started < 10  # 50 units at 50/s after a burst of 5: ~0.9 s
     check_bounds(events, 100, 100, 50, 5)
     assert limiter.stats.waiting == 0
+
+
+ARRIVALS = st.lists(
+    st.tuples(
+        st.sampled_from(["a", "b", "c", None]),
+        st.sampled_from([1, 2, 3]),
+        st.sampled_from([0.0, 0.0, 0.03, 0.1, 0.4]),  # the gap before it
+        st.sampled_from(["wait", "timeout", "cancel", "refund", "try"]),
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(arrivals=ARRIVALS, heavy_weight=st.sampled_from([1, 3]))
+def test_random_arrivals_keep_the_bounds_and_lose_nothing(
+    arrivals: list[Any], heavy_weight: int
+) -> None:
+    async def main() -> tuple[dict[Any, list[tuple[float, float]]], float]:
+        limiter = PerUserLimiter(
+            "4/s", burst=3, total="6/s", total_burst=4, fair=True, clock=AnyioClock(),
+            weight=lambda key: heavy_weight if key == "a" else 1,
+        )  # fmt: skip
+        events: dict[Any, list[tuple[float, float]]] = defaultdict(list)
+
+        async def one(key: Any, amount: float, what: str) -> None:
+            if what == "try":
+                if await limiter.try_acquire_async(key, amount):
+                    events[key].append((anyio.current_time(), amount))
+                return
+            try:
+                with anyio.move_on_after(0.3 if what == "cancel" else math.inf):
+                    timeout = 0.5 if what == "timeout" else None
+                    reservation = await limiter.verbs.acquire_async(
+                        amount, key=key, timeout=timeout
+                    )
+                    used = amount / 2 if what == "refund" else amount
+                    events[key].append((anyio.current_time(), used))
+                    if what == "refund":
+                        await reservation.reconcile_async(used)
+            except AcquireTimeout:
+                pass
+
+        async with anyio.create_task_group() as group:
+            for key, amount, gap, what in arrivals:
+                await anyio.sleep(gap)
+                group.start_soon(one, key, amount, what)
+        assert limiter.stats.waiting == 0  # no waiter left behind
+        assert limiter.stats.admitted >= sum(len(mine) for mine in events.values())
+        await anyio.sleep(5.0)  # every line full again: the limiter still admits at once
+        start = anyio.current_time()
+        await limiter.acquire_async("z", 3)
+        return events, anyio.current_time() - start
+
+    events, wait = run_virtual(main)
+    assert wait == 0.0
+    check_bounds(events, 4, 3, 6, 4)
