@@ -24,6 +24,7 @@ from typing import Any, Literal, overload
 
 from limitor import _fork
 from limitor._checks import INF, check_amount, check_name, check_quantity, check_timeout
+from limitor._fair import FairQueue
 from limitor._gate import ConcurrencyGate
 from limitor.backends.base import ALL_KEYS, Backend, Grant, LimitSpec, PartStatus, Store
 from limitor.backends.memory import MEMORY
@@ -91,6 +92,7 @@ class Limiter:
         "_burst",
         "_clock",
         "_fail_open",
+        "_fair",
         "_listeners",
         "_logged_at",
         "_max_waiting",
@@ -125,15 +127,24 @@ class Limiter:
         self._waiting = self._backend_errors = 0
         self._logged_at = -INF
         self._wait_lock = threading.Lock()
+        self._fair: FairQueue | None = None
+        """The waiting room of a limiter with ``fair=True`` (see :mod:`limitor._fair`)."""
         _fork.register(self)
 
     def _after_fork(self) -> None:
         self._wait_lock = threading.Lock()
+        if self._fair is not None:
+            self._fair._after_fork()
+
+    def _poke(self) -> None:
+        """Line was given back: fair waiters may go sooner."""
+        if self._fair is not None:
+            self._fair.poke()
 
     def _fast_path(self) -> Any:
         """The store's admit-now shortcut, when there is one and nothing listens."""
         store = self._store
-        if self._listeners or len(self._spec.parts) > 1:
+        if self._listeners or len(self._spec.parts) > 1 or self._spec.totals:
             return None
         return getattr(store, "admit_now", None)  # a store that has one says so
 
@@ -283,6 +294,8 @@ class Limiter:
         counts = self._store.counts()
         with self._wait_lock:
             waiting = self._waiting
+        if self._fair is not None:
+            waiting += self._fair.waiting
         return Stats(
             admitted=counts.admitted,
             waited=counts.waited,
@@ -389,7 +402,10 @@ class Limiter:
 
     def _decide(self, key: Hashable, amount: Any, max_wait: float) -> Grant:
         try:
-            grant = self._store.reserve(key, self._vector(amount), max_wait)
+            if self._fair is not None:  # no future slot: now, or a refusal with an estimate
+                grant = self._fair.police(key, amount)
+            else:
+                grant = self._store.reserve(key, self._vector(amount), max_wait)
         except BackendError as error:
             return self._failed(key, amount, error)
         if self._listeners:
@@ -398,7 +414,7 @@ class Limiter:
 
     async def _decide_async(self, key: Hashable, amount: Any, max_wait: float) -> Grant:
         store = self._store
-        if not store.does_io:
+        if not store.does_io or self._fair is not None:
             return self._decide(key, amount, max_wait)
         try:
             grant = await store.areserve(key, self._vector(amount), max_wait)
@@ -475,6 +491,13 @@ class Limiter:
         ``waiting`` until :meth:`_done_waiting` and bounded by ``_max_waiting``.
         """
         if not grant.admitted:
+            if self._fair is not None and refusal is not QueueFull:
+                raise RateLimitExceeded(
+                    f"amount {self._describe(amount)} cannot go now without passing a "
+                    f"waiter or exceeding a limit (fair=True books no future slot); retry "
+                    f"in about {grant.retry_after:.6g}s",
+                    retry_after=grant.retry_after,
+                )
             if refusal is QueueFull:
                 raise QueueFull(
                     f"{self._waiting} callers are already waiting (max_size)",
@@ -541,6 +564,8 @@ class Limiter:
         max_wait = INF if timeout is None else check_timeout(timeout)
         if self._is_nothing(n):
             return self._zero(key, n)
+        if self._fair is not None:
+            return self._fair_turn(key, n, self._fair.acquire(key, n, max_wait))
         reservation = self._commit(key, n, max_wait, waiter=True)
         if reservation.delay > 0:
             try:
@@ -555,6 +580,8 @@ class Limiter:
         max_wait = INF if timeout is None else check_timeout(timeout)
         if self._is_nothing(n):
             return self._zero(key, n)
+        if self._fair is not None:
+            return self._fair_turn(key, n, await self._fair.acquire_async(key, n, max_wait))
         reservation = await self._commit_async(key, n, max_wait, waiter=True)
         if reservation.delay > 0:
             try:
@@ -562,6 +589,12 @@ class Limiter:
             finally:
                 self._done_waiting()
         return reservation
+
+    def _fair_turn(self, key: Hashable, amount: Any, grant: Grant) -> Reservation:
+        """The reservation of a fair waiter's grant, taken at its turn (it goes now)."""
+        if self._listeners:
+            self._notify(key, amount, grant)
+        return Reservation(self, key, amount, grant.now, 0.0, grant.ticket)
 
     def _reserve_for(self, key: Hashable, amount: object, timeout: object) -> Reservation:
         n = self._check(amount)
@@ -619,6 +652,7 @@ class Limiter:
             reservation.key, amount, (0.0, ticket), "give_back",
             reservation.key, self._vector(amount), ticket, cancel=True,
         )  # fmt: skip
+        self._poke()
         return float(given)
 
     async def _cancel_reservation_async(self, reservation: Reservation) -> float:
@@ -630,6 +664,7 @@ class Limiter:
             reservation.key, amount, (0.0, ticket), "give_back",
             reservation.key, self._vector(amount), ticket, cancel=True,
         )  # fmt: skip
+        self._poke()
         return float(given)
 
     def _reconcile_plan(self, reservation: Reservation, actual: object) -> tuple[Any, Any, Any]:
@@ -693,6 +728,7 @@ class Limiter:
             )  # fmt: skip
             if reservation is not None:
                 reservation._ticket = after
+            self._poke()
         if extra is not None:
             self._call(key, extra, None, "charge", key, self._vector(extra))
 
@@ -708,6 +744,7 @@ class Limiter:
             )  # fmt: skip
             if reservation is not None:
                 reservation._ticket = after
+            self._poke()
         if extra is not None:
             await self._acall(key, extra, None, "charge", key, self._vector(extra))
 
@@ -747,6 +784,7 @@ class Limiter:
         self._after_reset(key, await self._acall(key, None, _FAILED, "reset", key))
 
     def _after_reset(self, key: object, outcome: object) -> None:
+        self._poke()
         if key is ALL_KEYS and outcome is not _FAILED:  # a failed reset forgot nothing
             with self._wait_lock:
                 self._backend_errors = 0

@@ -12,22 +12,47 @@ recently used *full* buckets; if every bucket is still refilling, the cache does
 past ``max_users`` either: a new key is decided by one overflow bucket that every such key
 shares (the same rate and burst: it admits less, never more), and ``stats.overflows``
 counts those keys. Keys longer than 64 bytes are kept as 16-byte digests.
+
+With ``total=`` (a rate such as ``"100/s"``), one more limit is shared by every key, the
+key ``None`` included: a request is admitted only when its key's limit and the total both
+allow it, in one decision under the store's one lock (all or nothing, at the earliest
+time both have room), and giving back (cancel, refund) frees its units on both.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
 
-from limitor._checks import check_count, check_name
-from limitor.backends.base import ALL_KEYS, Backend, LimitSpec, Part
-from limitor.configs import BucketConfig, as_config, check_positive
+from limitor._checks import check_amount, check_count, check_name, check_quantity
+from limitor._fair import FairQueue, check_weight
+from limitor.backends.base import ALL_KEYS, TOTAL, Backend, LimitSpec, Part, PartStatus
+from limitor.configs import BucketConfig, as_config, check_positive, parse_rate
 from limitor.engines import ENGINES
-from limitor.errors import ConfigError
+from limitor.errors import ConfigError, ConfigTypeError
 from limitor.limiter import Limiter, OnBackendError
 from limitor.results import Reservation, Stats, Status
 
 __all__ = ("PerUserLimiter",)
+
+
+def total_config(total: object, total_burst: float | None) -> BucketConfig | None:
+    """The total's limit: a rate string or a :class:`BucketConfig` (``None``: no total).
+
+    Raises:
+        ConfigError: ``total`` is not a rate, or ``total_burst`` comes without a total.
+    """
+    if total is None:
+        if total_burst is not None:
+            raise ConfigError("total_burst= goes with total='100/s'")
+        return None
+    if isinstance(total, str):
+        return parse_rate(total, burst=total_burst)
+    if isinstance(total, BucketConfig):
+        if total_burst is None:
+            return total
+        return BucketConfig(capacity=total.capacity, seconds=total.seconds, burst=total_burst)
+    raise ConfigTypeError(f"total must be a rate such as '100/s' or a BucketConfig, got {total!r}")
 
 
 class PerUserLimiter(Limiter):
@@ -49,8 +74,35 @@ class PerUserLimiter(Limiter):
             backend every key is ``name:key`` there and expires by itself once full.
         name: the limit's identity in a shared backend.
         on_backend_error: ``"raise"`` (default) or ``"allow"`` (fail open).
+        total: one more limit shared by every key (a rate string such as ``"100/s"``
+            or a :class:`BucketConfig`): a request is admitted only when its key's limit
+            and the total both allow it, in one decision. Kept in memory.
+        total_burst: the total's burst (default: its amount per period).
+        fair: while the total binds, admit waiting callers across keys in weighted round
+            robin, each key FIFO within itself (needs ``total``); ``False`` (default):
+            FIFO. Fairness is within this process (see :mod:`limitor._fair`).
+        weight: with ``fair=True``, a callable key -> positive number: a key's share of
+            the total while several keys wait (default 1 for every key). A weight that
+            is not positive raises :class:`~limitor.errors.ConfigError` at use, with
+            nothing taken.
 
-    The key ``None`` is one shared bucket, never evicted.
+    Under ``fair=True`` a fixed delay cannot be promised (a later key may pass a
+    waiter), so :meth:`reserve` books no future slot: it returns a delay-0 reservation
+    when the request may go now without passing a waiter, else raises
+    :class:`~limitor.errors.RateLimitExceeded` with an estimated ``retry_after``.
+    :meth:`acquire` waits for its turn and takes its grant then (``reconcile`` works as
+    usual); with ``timeout=`` it raises at once when the estimate already exceeds it,
+    else at the deadline with nothing taken.
+
+    The key ``None`` is one shared bucket, never evicted (with a total, it counts
+    against the total like any key).
+
+    With a total: :meth:`status` reports the line that binds (the one that makes the
+    amount wait longer, or leaves less, for the key); :meth:`status_both` gives the key's
+    and the total's. ``hold(seconds, key=...)`` holds one key; ``hold(seconds,
+    total=True)`` holds the total, so every key. ``reset(key)`` forgets a key's bucket
+    and leaves the total as it is (what the key used still counts there); ``reset()``
+    forgets everything, the total included; ``reset_total()`` forgets the total only.
 
     Example:
         >>> limiter = PerUserLimiter(BucketConfig(capacity=2, seconds=1), ttl=600)
@@ -59,7 +111,7 @@ class PerUserLimiter(Limiter):
         True
     """
 
-    __slots__ = ("_config",)
+    __slots__ = ("_config", "_total")
 
     def __init__(
         self,
@@ -74,8 +126,20 @@ class PerUserLimiter(Limiter):
         backend: Backend | None = None,
         name: str | None = None,
         on_backend_error: OnBackendError = "raise",
+        total: BucketConfig | str | None = None,
+        total_burst: float | None = None,
+        fair: bool = False,
+        weight: Callable[[Hashable], float] | None = None,
     ) -> None:
         config = as_config(bucket_config, rate=rate, burst=burst)
+        self._total = total_config(total, total_burst)
+        if not isinstance(fair, bool):
+            raise ConfigTypeError(f"fair must be True or False, got {fair!r}")
+        if fair and self._total is None:
+            raise ConfigError("fair=True shares a total between keys: give total= as well")
+        weigh = check_weight(weight)
+        if weigh is not None and not fair:
+            raise ConfigError("weight= gives shares of the total under fair=True")
         if not isinstance(algorithm, str) or algorithm not in ENGINES:
             raise ConfigError(f"algorithm must be one of {sorted(ENGINES)}, got {algorithm!r}")
         spec = LimitSpec(
@@ -85,9 +149,37 @@ class PerUserLimiter(Limiter):
             keyed=True,
             max_keys=check_count("max_users", max_users),
             ttl=None if ttl is None else check_positive("ttl", ttl),
+            totals=() if self._total is None else (Part(self._total.rate, self._total.max_burst),),
         )
         super().__init__(spec, clock, backend=backend, on_backend_error=on_backend_error)
         self._config = config
+        if fair:
+            self._fair = FairQueue(self, weigh)
+
+    def _check(self, amount: object) -> Any:
+        """A valid amount: at most the key's burst, and the total's."""
+        total = self._total
+        if total is None or total.max_burst >= self._burst:
+            return check_amount(amount, self._burst)
+        return check_amount(amount, total.max_burst)
+
+    def _as_status(self, parts: tuple[PartStatus, ...]) -> Status:
+        if len(parts) == 1:
+            return super()._as_status(parts)
+        return max(self._statuses(parts), key=lambda s: (s.retry_after, -s.remaining))
+
+    def _statuses(self, parts: tuple[PartStatus, ...]) -> tuple[Status, Status]:
+        limits = (self._burst, self._spec.totals[0].burst)
+        key_status, total_status = (
+            Status(
+                limit=limit,
+                remaining=part.remaining,
+                retry_after=part.retry_after,
+                reset_after=part.reset_after,
+            )
+            for limit, part in zip(limits, parts, strict=True)
+        )
+        return key_status, total_status
 
     # -- the verbs -------------------------------------------------------------------
 
@@ -122,8 +214,33 @@ class PerUserLimiter(Limiter):
         """``key``'s live state (for ``RateLimit-*`` headers); changes nothing."""
         return self._status(key, amount)
 
-    def hold(self, seconds: float, *, key: Hashable = None) -> None:
-        """Admit nothing for ``key`` during the next ``seconds`` (a ``Retry-After``)."""
+    def status_both(self, key: Hashable, amount: float = 1) -> tuple[Status, Status]:
+        """``key``'s own live state and the total's, for headers about both.
+
+        Raises:
+            ConfigError: the limiter has no total.
+        """
+        self._need_total("status_both")
+        return self._statuses(self._peek(key, check_quantity("amount", amount)))
+
+    async def status_both_async(self, key: Hashable, amount: float = 1) -> tuple[Status, Status]:
+        """:meth:`status_both` for tasks."""
+        self._need_total("status_both_async")
+        return self._statuses(await self._peek_async(key, check_quantity("amount", amount)))
+
+    def _need_total(self, verb: str) -> None:
+        if self._total is None:
+            raise ConfigError(f"{verb}() needs a limiter made with total=")
+
+    def hold(self, seconds: float, *, key: Hashable = None, total: bool = False) -> None:
+        """Admit nothing for ``key`` during the next ``seconds`` (a ``Retry-After``).
+
+        With ``total=True`` (a limiter with a total), hold the total instead: no key is
+        admitted during the next ``seconds``.
+        """
+        if total:
+            self._need_total("hold(total=True)")
+            key = TOTAL
         self._hold(key, seconds)
 
     def charge(self, amount: float, *, key: Hashable = None) -> None:
@@ -133,12 +250,23 @@ class PerUserLimiter(Limiter):
     def reset(self, *keys: Hashable) -> None:
         """Forget the buckets of ``keys`` (they are full again).
 
-        Given no key, forget every bucket and every counter.
+        Given no key, forget every bucket and every counter (and the total). A key's
+        reset leaves the total as it is: what the key used still counts there.
         """
         if not keys:
             self._reset(ALL_KEYS)
         for key in keys:
             self._reset(key)
+
+    def reset_total(self) -> None:
+        """Forget the total's state (full again); the keys' buckets stay as they are."""
+        self._need_total("reset_total")
+        self._reset(TOTAL)
+
+    async def reset_total_async(self) -> None:
+        """:meth:`reset_total` for tasks."""
+        self._need_total("reset_total_async")
+        await self._reset_async(TOTAL)
 
     # -- the async twins (never block an event loop, on any backend) ------------------
 
@@ -156,8 +284,13 @@ class PerUserLimiter(Limiter):
         """:meth:`status` for tasks."""
         return await self._status_async(key, amount)
 
-    async def hold_async(self, seconds: float, *, key: Hashable = None) -> None:
+    async def hold_async(
+        self, seconds: float, *, key: Hashable = None, total: bool = False
+    ) -> None:
         """:meth:`hold` for tasks."""
+        if total:
+            self._need_total("hold_async(total=True)")
+            key = TOTAL
         await self._hold_async(key, seconds)
 
     async def charge_async(self, amount: float, *, key: Hashable = None) -> None:
@@ -184,6 +317,16 @@ class PerUserLimiter(Limiter):
         return self._config
 
     @property
+    def fair(self) -> bool:
+        """True when waiting keys take turns at the total."""
+        return self._fair is not None
+
+    @property
+    def total(self) -> BucketConfig | None:
+        """The limit every key shares, or ``None``."""
+        return self._total
+
+    @property
     def max_users(self) -> int:
         """How many keys' buckets are kept before full ones are dropped."""
         return self._spec.max_keys
@@ -194,7 +337,8 @@ class PerUserLimiter(Limiter):
         return self._spec.ttl
 
     def __repr__(self) -> str:
+        total = "" if self._total is None else f" total={self._total.rate:g}/s"
         return (
-            f"<{type(self).__name__} rate={self.rate:g}/s burst={self._burst:g} "
+            f"<{type(self).__name__} rate={self.rate:g}/s burst={self._burst:g}{total} "
             f"users={self.stats.users} max_users={self.max_users}>"
         )

@@ -67,6 +67,7 @@ from limitor.clock import Clock
 
 __all__ = (
     "ALL_KEYS",
+    "TOTAL",
     "Backend",
     "Grant",
     "LimitSpec",
@@ -114,6 +115,12 @@ class LimitSpec:
         max_keys: how many keys' states an in-memory store keeps before it drops full
             ones (least recently used first).
         ttl: keep a key's state at least this long after it was stored (in memory).
+        totals: limits shared by every key (a total over per-key limits), one per part
+            (the same units as the part of the same index), or ``()``. A decision then
+            checks the key's parts and the totals together, all or nothing; a ticket
+            holds the key's parts' pieces, then the totals'; a peek reports the key's
+            parts, then the totals. The key :data:`TOTAL` names the totals themselves
+            (for ``hold``).
     """
 
     parts: tuple[Part, ...]
@@ -122,6 +129,7 @@ class LimitSpec:
     keyed: bool = False
     max_keys: int = 10_000
     ttl: float | None = None
+    totals: tuple[Part, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +210,9 @@ class StoreCounts:
 
 ALL_KEYS: object = type("AllKeys", (), {"__repr__": lambda self: "ALL_KEYS"})()
 """``reset(ALL_KEYS)`` forgets every key of the limit."""
+
+TOTAL: object = type("Total", (), {"__repr__": lambda self: "TOTAL"})()
+"""``hold(TOTAL, seconds)`` holds a limit's totals (every key); ``reset(TOTAL)`` forgets them."""
 
 Amount = tuple[float, ...]
 """Units per part, in the order of :attr:`LimitSpec.parts`."""

@@ -6,6 +6,7 @@ from collections.abc import Callable, Hashable
 from typing import Any, ParamSpec, TypeVar, overload
 
 from limitor.clock import Clock
+from limitor.configs import BucketConfig
 from limitor.decorators._limiters import bucket_maker, custom_key, engine_type, user_id_key
 from limitor.decorators._options import (
     CAPACITY,
@@ -206,6 +207,10 @@ def rate_limit_per_user(
     backend: Any = None,
     name: str | None = None,
     on_backend_error: OnBackendError | None = None,
+    total: BucketConfig | str | None = None,
+    total_burst: float | None = None,
+    fair: bool = False,
+    weight: Callable[[Hashable], float] | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
 
@@ -230,6 +235,10 @@ def rate_limit_per_user(
     backend: Any = None,
     name: str | None = None,
     on_backend_error: OnBackendError | None = None,
+    total: BucketConfig | str | None = None,
+    total_burst: float | None = None,
+    fair: bool = False,
+    weight: Callable[[Hashable], float] | None = None,
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """Limit each user (or IP, API key, tenant...) separately: one bucket per key.
 
@@ -264,6 +273,12 @@ def rate_limit_per_user(
         backend: as for :func:`rate_limit`; per-user keys are then ``name`` + user.
         name: as for :func:`rate_limit`.
         on_backend_error: as for :func:`rate_limit`.
+        total: one more limit shared by every user (``"100/s"`` or a ``BucketConfig``):
+            a call goes only when its user's limit and the total both allow it
+            (see :class:`~limitor.per_user.PerUserLimiter`).
+        total_burst: the total's burst (default: its amount per period).
+        fair: while the total binds, waiting users take turns (weighted round robin).
+        weight: with ``fair=True``, a function user -> share of the total (default 1).
 
     Raises:
         ConfigError: a setting is invalid, or the function has no ``user_id`` parameter
@@ -293,6 +308,10 @@ def rate_limit_per_user(
             algorithm=algorithm,
             bucket_cls=bucket_cls,
             ttl=ttl,
+            total=total,
+            total_burst=total_burst,
+            fair=fair or None,
+            weight=weight,
             **options.given_limiter_settings(),
         )
         decorator = Decorator(options, limiter=limiter, key_of=key_of)
@@ -303,7 +322,15 @@ def rate_limit_per_user(
         config = bucket_config(rate, capacity, seconds, burst, positional=positional)
         check_one_unit_fits(config.max_burst, token_estimate)
         algorithm_name = engine.name
-        PerUserLimiter(config, algorithm=algorithm_name, max_users=max_users, ttl=ttl)  # check now
+        totals: dict[str, Any] = {
+            "total": total,
+            "total_burst": total_burst,
+            "fair": fair,
+            "weight": weight,
+        }
+        PerUserLimiter(  # check now
+            config, algorithm=algorithm_name, max_users=max_users, ttl=ttl, **totals
+        )
 
         def make(func: Any, is_async: bool) -> PerUserLimiter:
             return PerUserLimiter(
@@ -312,6 +339,7 @@ def rate_limit_per_user(
                 max_users=max_users,
                 ttl=ttl,
                 clock=options.clock,
+                **totals,
                 **options.limiter_arguments(func),
             )
 

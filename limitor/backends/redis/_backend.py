@@ -260,6 +260,11 @@ class RedisBackend:
 
     def bind(self, spec: LimitSpec, clock: Clock) -> RedisStore:
         """A store for ``spec`` on this server; ``spec.name`` must be set (the key)."""
+        if spec.totals:
+            raise ConfigError(
+                "a total over per-key limits (total=) is kept in memory only for now; "
+                "leave backend= unset"
+            )
         return RedisStore(self, spec, clock)
 
     @property
