@@ -122,7 +122,8 @@ def _epoch_of(clock: Clock) -> float:
 # The uncontended call admitted at once is the hot path of every limiter: one lock, one
 # clock read and a few float operations. Each function below is the "fits now" branch of
 # its engine's ``reserve`` written out inside the lock, which saves a Python call per
-# acquire; anything else (a wait, holes, a hold, a bad amount) returns False and takes the
+# acquire (a wait within the engine's ``slack``, float rounding, is no wait there either);
+# anything else (a wait, holes, a hold, a bad amount) returns False and takes the
 # general path. tests/backends/test_fast_paths.py keeps each equal to its engine.
 
 
@@ -156,6 +157,7 @@ def _generic_fast_path(store: MemoryStore, engine: Engine[Any]) -> Callable[[Has
 
 def _leaky_fast_path(store: MemoryStore, engine: Engine[Any]) -> Callable[[Hashable, Any], bool]:
     rate, burst, epoch, now_of = engine.rate, engine.burst, store._epoch, store._clock_now
+    interval, slack = engine.interval, engine.slack
     state_for = store._state_for
 
     def admit(key: Hashable, amount: Any) -> bool:
@@ -167,7 +169,7 @@ def _leaky_fast_path(store: MemoryStore, engine: Engine[Any]) -> Callable[[Hasha
                 if level < 0.0:
                     level = 0.0
                 level += amount
-                if level <= burst:
+                if level <= burst or (level - burst) * interval <= slack:
                     state.level = level
                     state.stamp = now
                     store._admitted += 1
@@ -179,6 +181,7 @@ def _leaky_fast_path(store: MemoryStore, engine: Engine[Any]) -> Callable[[Hasha
 
 def _token_fast_path(store: MemoryStore, engine: Engine[Any]) -> Callable[[Hashable, Any], bool]:
     rate, burst, epoch, now_of = engine.rate, engine.burst, store._epoch, store._clock_now
+    interval, slack = engine.interval, engine.slack
     state_for = store._state_for
 
     def admit(key: Hashable, amount: Any) -> bool:
@@ -190,7 +193,7 @@ def _token_fast_path(store: MemoryStore, engine: Engine[Any]) -> Callable[[Hasha
                 if tokens > burst:
                     tokens = burst
                 tokens -= amount
-                if tokens >= 0.0:
+                if tokens >= 0.0 or -tokens * interval <= slack:
                     state.tokens = tokens
                     state.stamp = now
                     store._admitted += 1
@@ -201,7 +204,7 @@ def _token_fast_path(store: MemoryStore, engine: Engine[Any]) -> Callable[[Hasha
 
 
 def _gcra_fast_path(store: MemoryStore, engine: Engine[Any]) -> Callable[[Hashable, Any], bool]:
-    interval, tolerance = engine.interval, engine.tolerance
+    interval, tolerance, slack = engine.interval, engine.tolerance, engine.slack
     epoch, now_of, state_for = store._epoch, store._clock_now, store._state_for
 
     def admit(key: Hashable, amount: Any) -> bool:
@@ -213,7 +216,7 @@ def _gcra_fast_path(store: MemoryStore, engine: Engine[Any]) -> Callable[[Hashab
                 if ahead < 0.0:
                     ahead = 0.0
                 ahead += amount * interval
-                if ahead <= tolerance:
+                if ahead <= tolerance or ahead - tolerance <= slack:
                     state.tat = now + ahead
                     state.stamp = now
                     store._admitted += 1
@@ -224,7 +227,7 @@ def _gcra_fast_path(store: MemoryStore, engine: Engine[Any]) -> Callable[[Hashab
 
 
 def _lct_fast_path(store: MemoryStore, engine: Engine[Any]) -> Callable[[Hashable, Any], bool]:
-    interval, tolerance = engine.interval, engine.tolerance
+    interval, tolerance, slack = engine.interval, engine.tolerance, engine.slack
     epoch, now_of, state_for = store._epoch, store._clock_now, store._state_for
 
     def admit(key: Hashable, amount: Any) -> bool:
@@ -236,7 +239,7 @@ def _lct_fast_path(store: MemoryStore, engine: Engine[Any]) -> Callable[[Hashabl
                 if x < 0.0:
                     x = 0.0
                 x += amount * interval
-                if x <= tolerance:
+                if x <= tolerance or x - tolerance <= slack:
                     state.x = x
                     state.stamp = now
                     store._admitted += 1
@@ -781,6 +784,10 @@ class MemoryStore(SyncStoreAsyncTwins):
         start = now
         if extra is not None and extra.hold > start:
             start = extra.hold
+        if extra is None:
+            ticket = self._all_at_once(parts, now, amount)
+            if ticket is not None:
+                return 0.0, ticket
         engines = self._engines
         holes = [[] for _ in engines] if extra is None else extra.holes
         tats = [engine.full_at(part) for engine, part in zip(engines, parts, strict=True)]
@@ -805,6 +812,42 @@ class MemoryStore(SyncStoreAsyncTwins):
             pieces.append(tuple(taken))
         self._tidy(state, now)
         return delay, Ticket(at, tuple(pieces), delay)
+
+    def _all_at_once(
+        self, parts: tuple[EngineState, ...], now: float, amount: Amount
+    ) -> Ticket | None:
+        """Several parts with no free pieces and no hold, every one fitting now: a ticket.
+
+        What :func:`~limitor.engines.schedule.earliest_all` and
+        :func:`~limitor.engines.schedule.occupy` decide in that case, to the last digit
+        (each part is plain GCRA: its units go at the end of its schedule), without
+        building their lists: the common decision of an LLM call. ``None``: some part
+        does not fit now, and the general path decides.
+        """
+        engines = self._engines
+        for engine, part, units in zip(engines, parts, amount, strict=True):
+            if units > 0.0:
+                begin = engine.full_at(part)
+                if begin < now:
+                    begin = now
+                tol = engine.interval * sch.REL
+                if begin + units * engine.interval > now + engine.tolerance + tol:
+                    return None
+        pieces: list[tuple[tuple[float, float], ...]] = []
+        for engine, part, units in zip(engines, parts, amount, strict=True):
+            need = units * engine.interval
+            if need <= 0.0:
+                pieces.append(())
+                continue
+            tat = engine.full_at(part)
+            if need > engine.interval * sch.REL:
+                begin = tat if tat > now else now
+                tat = begin + need
+                pieces.append(((begin, tat),))
+            else:  # within rounding of nothing: occupies nothing
+                pieces.append(())
+            self._set_tat(engine, part, now, tat)
+        return Ticket(now, tuple(pieces), 0.0)
 
     def __repr__(self) -> str:
         return f"<MemoryStore {self._spec!r}>"
