@@ -730,7 +730,7 @@ class Limiter:
                 reservation._ticket = after
             self._poke()
         if extra is not None:
-            self._call(key, extra, None, "charge", key, self._vector(extra))
+            self._call(key, extra, None, "charge", *self._debt_args(reservation, key, extra))
 
     async def _adjust_async(
         self, reservation: Reservation | None, key: Hashable, extra: Any, unused: Any
@@ -746,7 +746,25 @@ class Limiter:
                 reservation._ticket = after
             self._poke()
         if extra is not None:
-            await self._acall(key, extra, None, "charge", key, self._vector(extra))
+            await self._acall(key, extra, None, "charge", *self._debt_args(reservation, key, extra))
+
+    def _debt_args(
+        self, reservation: Reservation | None, key: Hashable, extra: Any
+    ) -> tuple[Any, ...]:
+        """The store's charge arguments for a reconcile's overrun.
+
+        With the grant's ticket while its time has not come: the debt then goes no
+        earlier than the grant's own time (charged from now, it could fill free line
+        before the admission and let others over-admit around it). Else the plain debt.
+        """
+        args: tuple[Any, ...] = (key, self._vector(extra))
+        if (
+            reservation is not None
+            and reservation._ticket is not None
+            and reservation.time_to_act > self._now()
+        ):
+            args += (reservation._ticket,)
+        return args
 
     def _debt(self, amount: object) -> Any:
         """A valid amount to charge, or None for nothing."""

@@ -677,15 +677,22 @@ class RedisStore:
 
     # -- charge, peek, hold, reset -------------------------------------------------
 
-    def charge(self, key: Hashable, amount: Amount) -> None:
-        """Consume ``amount`` now without any check (debt)."""
-        args = self._args(*map(str, amount))
+    def charge(self, key: Hashable, amount: Amount, ticket: Ticket | None = None) -> None:
+        """Consume ``amount`` now without any check (debt).
+
+        With a grant's ``ticket``: no earlier than the grant's time.
+        """
+        args = self._charge_args(amount, ticket)
         self._run("charge", (self.redis_key(key), self.holes_key(key)), args)
 
-    async def acharge(self, key: Hashable, amount: Amount) -> None:
+    async def acharge(self, key: Hashable, amount: Amount, ticket: Ticket | None = None) -> None:
         """:meth:`charge` for async callers."""
-        args = self._args(*map(str, amount))
+        args = self._charge_args(amount, ticket)
         await self._arun("charge", (self.redis_key(key), self.holes_key(key)), args)
+
+    def _charge_args(self, amount: Amount, ticket: Ticket | None) -> tuple[str]:
+        start = "-1" if ticket is None else repr(float(ticket.at))
+        return self._args(*map(str, amount), start)
 
     @staticmethod
     def _statuses(reply: bytes) -> tuple[PartStatus, ...]:
