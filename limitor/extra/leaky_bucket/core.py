@@ -83,9 +83,9 @@ class AsyncLeakyBucket(LeakRate, AsyncBucket):
         room = self._room
         if room is None:
             return await super()._acquire_async(key, amount, timeout)
-        n = self._check(amount)
+        n = self._amounts.check(amount)
         max_wait = check_timeout(timeout)
-        if self._is_nothing(n):
+        if self._amounts.is_nothing(n):
             return self._zero(key, n)
         start = self._now()
         if max_wait < math.inf:
@@ -97,8 +97,8 @@ class AsyncLeakyBucket(LeakRate, AsyncBucket):
                     event = LimitEvent(self._spec.name, key, n, retry_after=soonest)
                     notify(self._listeners, "on_rejected", event)
                 raise AcquireTimeout(
-                    f"amount {self._describe(n)} would wait at least {soonest:.6g}s (the queue "
-                    f"is full, max_size={room._limit}), more than the timeout "
+                    f"amount {self._amounts.describe(n)} would wait at least {soonest:.6g}s "
+                    f"(the queue is full, max_size={room._limit}), more than the timeout "
                     f"({max_wait:g}s): retry in {soonest:.6g}s",
                     retry_after=soonest,
                 )
