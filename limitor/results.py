@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
-from limitor.engines._base import Decision
+from limitor._decision import Decision
 
 if TYPE_CHECKING:
     from limitor.backends.base import Ticket
