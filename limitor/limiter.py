@@ -20,10 +20,11 @@ from collections.abc import AsyncIterator, Hashable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import replace
-from typing import Any, Literal, overload
+from typing import Any, overload
 
 from limitor import _fork
-from limitor._checks import INF, check_name, check_quantity, check_timeout
+from limitor._checks import INF, check_name, check_on_backend_error, check_quantity, check_timeout
+from limitor._checks import OnBackendError as OnBackendError  # its former home
 from limitor._fair import FairQueue
 from limitor._gate import ConcurrencyGate
 from limitor.amounts import Amounts, ScalarAmounts
@@ -46,8 +47,6 @@ from limitor.results import Reservation, Stats, Status
 __all__ = ("Limiter", "Verbs", "async_reservation_scope", "reservation_scope")
 
 log = logging.getLogger("limitor")
-
-OnBackendError = Literal["raise", "allow"]
 
 _CURRENT: ContextVar[Reservation | None] = ContextVar("limitor_reservation", default=None)
 """The reservation of the innermost ``acquire_ctx`` block, for ``reconcile``."""
@@ -116,10 +115,7 @@ class Limiter:
         on_backend_error: object = "raise",
         amounts: Amounts | None = None,
     ) -> None:
-        if on_backend_error not in ("raise", "allow"):
-            raise ConfigError(
-                f"on_backend_error must be 'raise' or 'allow', got {on_backend_error!r}"
-            )
+        fail_open = check_on_backend_error(on_backend_error) == "allow"
         self._clock = check_clock(clock)
         self._now = self._clock.now
         self._spec = spec
@@ -132,7 +128,7 @@ class Limiter:
         )
         self._listeners: tuple[Listener, ...] = ()
         self._admit_now = self._fast_path()
-        self._fail_open = on_backend_error == "allow"
+        self._fail_open = fail_open
         self._max_waiting: int | None = None
         self._waiting = self._backend_errors = 0
         self._logged_at = -INF

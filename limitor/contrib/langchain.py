@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
-from limitor.configs import BucketConfig, parse_rate
+from limitor.configs import BucketConfig, as_rate
 from limitor.contrib._common import missing
 from limitor.errors import ConfigError, ConfigTypeError
 from limitor.limiter import Limiter
@@ -61,10 +61,7 @@ class LimitorRateLimiter(BaseRateLimiter):
         if limiter is None:
             from limitor.per_user import PerUserLimiter
 
-            config = parse_rate(rate) if isinstance(rate, str) else rate
-            if not isinstance(config, BucketConfig):
-                raise ConfigTypeError(f"rate must be a rate string, got {rate!r}")
-            limiter = PerUserLimiter(config, algorithm="gcra", clock=clock)
+            limiter = PerUserLimiter(as_rate(rate), algorithm="gcra", clock=clock)
         if not isinstance(limiter, Limiter):
             raise ConfigTypeError(f"limiter must be a limitor limiter, got {limiter!r}")
         self.limiter = limiter
