@@ -137,7 +137,8 @@ class FairQueue:
         clock = limiter.clock
         self._timed_by_events = isinstance(clock, (MonotonicClock, AnyioClock))
 
-    def _after_fork(self) -> None:
+    def after_fork(self) -> None:
+        """In a forked child: a new lock, and no waiters (they are the parent's)."""
         self._lock = threading.Lock()
         self._queues.clear()
         self._finish.clear()
@@ -209,23 +210,23 @@ class FairQueue:
     def _total_blocks(self, key: Hashable, amount: Any) -> bool:
         """True when the total has no room now for ``amount`` (peek: changes nothing)."""
         limiter = self._limiter
-        statuses = limiter._store.peek(key, limiter.amounts.vector(amount))
-        parts = len(limiter._spec.parts)
-        slack = min(part.interval for part in limiter._spec.totals) * 1e-6
+        statuses = limiter.store.peek(key, limiter.amounts.vector(amount))
+        parts = len(limiter.backend_spec.parts)
+        slack = min(part.interval for part in limiter.backend_spec.totals) * 1e-6
         return any(status.retry_after > slack for status in statuses[parts:])
 
     def _key_blocks(self, waiter: _Waiter) -> bool:
         """True when the waiter's own key has no room now (it cannot go; passing is fine)."""
         limiter = self._limiter
-        statuses = limiter._store.peek(waiter.key, limiter.amounts.vector(waiter.amount))
-        parts = len(limiter._spec.parts)
-        slack = min(part.interval for part in limiter._spec.parts) * 1e-6
+        statuses = limiter.store.peek(waiter.key, limiter.amounts.vector(waiter.amount))
+        parts = len(limiter.backend_spec.parts)
+        slack = min(part.interval for part in limiter.backend_spec.parts) * 1e-6
         return any(status.retry_after > slack for status in statuses[:parts])
 
     def _dispatch(self) -> None:
         """Hand grants to the heads whose turn it is (see the module docstring)."""
         limiter = self._limiter
-        store = limiter._store
+        store = limiter.store
         skipped: set[Hashable] = set()
         next_try = INF
         while self._queues:
@@ -267,8 +268,8 @@ class FairQueue:
     def _estimate(self, key: Hashable, amount: Any, tag: float) -> float:
         """Seconds until ``amount`` for ``key`` would go, roughly: the work ahead of it."""
         limiter = self._limiter
-        statuses = limiter._store.peek(key, limiter.amounts.vector(amount))
-        parts = len(limiter._spec.parts)
+        statuses = limiter.store.peek(key, limiter.amounts.vector(amount))
+        parts = len(limiter.backend_spec.parts)
         own = max(status.retry_after for status in statuses[:parts])
         estimate = max(status.retry_after for status in statuses)
         ahead = 0.0
@@ -277,7 +278,7 @@ class FairQueue:
                 if waiter.tag < tag or (waiter.tag == tag and waiter.key == key):
                     ahead += self._size(waiter.amount)
         if ahead:
-            total = limiter._spec.totals[0]
+            total = limiter.backend_spec.totals[0]
             room = statuses[parts].remaining
             estimate = max(own, (ahead + self._size(amount) - room) / total.rate)
         return max(estimate, 0.0)
@@ -293,7 +294,7 @@ class FairQueue:
                 w.key == key or (w.tag <= tag and not self._key_blocks(w)) for w in self._heads()
             )
             if not passes:
-                grant = self._limiter._store.reserve(key, self._limiter.amounts.vector(amount), 0.0)
+                grant = self._limiter.store.reserve(key, self._limiter.amounts.vector(amount), 0.0)
                 if grant.admitted:
                     return grant
             estimate = self._estimate(key, amount, tag)
@@ -328,7 +329,7 @@ class FairQueue:
             return
         waiter.grant = None  # handed but never returned: give it back whole
         limiter = self._limiter
-        limiter._store.give_back(
+        limiter.store.give_back(
             waiter.key, limiter.amounts.vector(waiter.amount), grant.ticket, cancel=False
         )
         if self._queues:

@@ -140,7 +140,7 @@ class Limiter:
     def _after_fork(self) -> None:
         self._wait_lock = threading.Lock()
         if self._fair is not None:
-            self._fair._after_fork()
+            self._fair.after_fork()
 
     def _poke(self) -> None:
         """Line was given back: fair waiters may go sooner."""

@@ -71,16 +71,16 @@ class LimitorRateLimiter(BaseRateLimiter):
     def acquire(self, *, blocking: bool = True) -> bool:
         """Take one request: wait for it (``blocking``) or take it only if free now."""
         if blocking:
-            self.limiter._acquire_sync(self.key, self._unit, None)
+            self.limiter.verbs.acquire(self._unit, key=self.key)
             return True
-        return self.limiter._police_or_raise(self.key, self._unit)
+        return self.limiter.verbs.try_acquire(self._unit, key=self.key)
 
     async def aacquire(self, *, blocking: bool = True) -> bool:
         """As :meth:`acquire`, awaiting (never blocking the event loop)."""
         if blocking:
-            await self.limiter._acquire_async(self.key, self._unit, None)
+            await self.limiter.verbs.acquire_async(self._unit, key=self.key)
             return True
-        return await self.limiter._police_or_raise_async(self.key, self._unit)
+        return await self.limiter.verbs.try_acquire_async(self._unit, key=self.key)
 
 
 def _counts_tokens(limiter: Any) -> bool:

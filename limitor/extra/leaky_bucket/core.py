@@ -64,14 +64,14 @@ class AsyncLeakyBucket(LeakRate, AsyncBucket):
     @property
     def max_size(self) -> int:
         """The most callers in the queue at once, or 0 for no bound."""
-        return 0 if self._room is None else self._room._limit
+        return 0 if self._room is None else self._room.limit
 
     def _room_opens(self) -> float:
         """The earliest time a caller arriving now can get into the queue (lower bound)."""
         room = self._room
         assert room is not None
         with self._room_lock:
-            if room.active < room._limit and not room.waiting:
+            if room.active < room.limit and not room.waiting:
                 return -math.inf
             times = self._admissions
             if not times:
@@ -98,7 +98,7 @@ class AsyncLeakyBucket(LeakRate, AsyncBucket):
                     notify(self._listeners, "on_rejected", event)
                 raise AcquireTimeout(
                     f"amount {self._amounts.describe(n)} would wait at least {soonest:.6g}s "
-                    f"(the queue is full, max_size={room._limit}), more than the timeout "
+                    f"(the queue is full, max_size={room.limit}), more than the timeout "
                     f"({max_wait:g}s): retry in {soonest:.6g}s",
                     retry_after=soonest,
                 )
