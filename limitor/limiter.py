@@ -622,7 +622,7 @@ class Limiter:
     # -- giving back, debt and holds ------------------------------------------------------
 
     def _cancel_reservation(self, reservation: Reservation) -> float:
-        ticket = reservation._ticket
+        ticket = reservation.ticket
         if ticket is None or self._amounts.is_nothing(reservation.amount):
             return 0.0
         amount = reservation.amount
@@ -634,7 +634,7 @@ class Limiter:
         return float(given)
 
     async def _cancel_reservation_async(self, reservation: Reservation) -> float:
-        ticket = reservation._ticket
+        ticket = reservation.ticket
         if ticket is None or self._amounts.is_nothing(reservation.amount):
             return 0.0
         amount = reservation.amount
@@ -673,7 +673,7 @@ class Limiter:
         when calls overlap).
         """
         current = _CURRENT.get()
-        if current is not None and current._owner is self and current.ok:
+        if current is not None and current.limiter is self and current.ok:
             estimate = self._amounts.check_actual(estimated, current.amount)
             target = self._amounts.check_actual(actual, estimate)
             return (current, current.key, *self._amounts.split(target, estimate))
@@ -698,14 +698,14 @@ class Limiter:
         (made while the backend failed open) refunds nothing. Without a reservation (the
         0.6 ``reconcile(actual, estimated)``) it comes off the end of the schedule.
         """
-        if unused is not None and (reservation is None or reservation._ticket is not None):
-            ticket = None if reservation is None else reservation._ticket
+        if unused is not None and (reservation is None or reservation.ticket is not None):
+            ticket = None if reservation is None else reservation.ticket
             _, after = self._call(
                 key, unused, (0.0, ticket), "give_back",
                 key, self._amounts.vector(unused), ticket, cancel=False,
             )  # fmt: skip
             if reservation is not None:
-                reservation._ticket = after
+                reservation.ticket = after
             self._poke()
         if extra is not None:
             self._call(key, extra, None, "charge", key, self._amounts.vector(extra))
@@ -714,14 +714,14 @@ class Limiter:
         self, reservation: Reservation | None, key: Hashable, extra: Any, unused: Any
     ) -> None:
         """:meth:`_adjust` for tasks."""
-        if unused is not None and (reservation is None or reservation._ticket is not None):
-            ticket = None if reservation is None else reservation._ticket
+        if unused is not None and (reservation is None or reservation.ticket is not None):
+            ticket = None if reservation is None else reservation.ticket
             _, after = await self._acall(
                 key, unused, (0.0, ticket), "give_back",
                 key, self._amounts.vector(unused), ticket, cancel=False,
             )  # fmt: skip
             if reservation is not None:
-                reservation._ticket = after
+                reservation.ticket = after
             self._poke()
         if extra is not None:
             await self._acall(key, extra, None, "charge", key, self._amounts.vector(extra))
@@ -888,6 +888,22 @@ class Verbs:
     async def reset_async(self, *, key: object = ALL_KEYS) -> None:
         """:meth:`reset` for tasks."""
         await self._limiter._reset_async(key)
+
+    def cancel_reservation(self, reservation: Reservation) -> float:
+        """Give ``reservation`` back (what :meth:`Reservation.cancel` calls); the units."""
+        return self._limiter._cancel_reservation(reservation)
+
+    async def cancel_reservation_async(self, reservation: Reservation) -> float:
+        """:meth:`cancel_reservation` for tasks."""
+        return await self._limiter._cancel_reservation_async(reservation)
+
+    def reconcile_reservation(self, reservation: Reservation, actual: object) -> None:
+        """Refund or charge the difference (what :meth:`Reservation.reconcile` calls)."""
+        self._limiter._reconcile_reservation(reservation, actual)
+
+    async def reconcile_reservation_async(self, reservation: Reservation, actual: object) -> None:
+        """:meth:`reconcile_reservation` for tasks."""
+        await self._limiter._reconcile_reservation_async(reservation, actual)
 
     def __repr__(self) -> str:
         return f"<Verbs of {self._limiter!r}>"
