@@ -148,8 +148,14 @@ class Limiter:
             self._fair.poke()
 
     def _fast_path(self) -> Any:
-        """The store's admit-now shortcut, when there is one and nothing listens."""
+        """The store's admit-now shortcut, when there is one and nothing listens.
+
+        Only for amounts of one plain number (:class:`ScalarAmounts`): the shortcut takes
+        a positive number as the store's amount without asking the policy.
+        """
         store = self._store
+        if type(self._amounts) is not ScalarAmounts:
+            return None
         if self._listeners or len(self._spec.parts) > 1 or self._spec.totals:
             return None
         return getattr(store, "admit_now", None)  # a store that has one says so

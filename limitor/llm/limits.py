@@ -438,9 +438,14 @@ class MultiLimitBase(Limiter):
             max_keys=check_count("max_keys", max_keys),
             ttl=None if ttl is None else check_positive("ttl", ttl),
         )
-        super().__init__(spec, clock, backend=backend, on_backend_error=on_backend_error)
+        super().__init__(
+            spec,
+            clock,
+            backend=backend,
+            on_backend_error=on_backend_error,
+            amounts=CostAmounts(all_limits),
+        )
         self._limits = tuple(all_limits)
-        self._amounts = CostAmounts(self._limits)
         if any(limit.unit == "requests" and limit.max_burst < 1 for limit in all_limits):
             raise ConfigError("a requests limit needs a burst of at least 1 request")
 
