@@ -1,6 +1,6 @@
 """The outcome of one admission decision: a leaf that the engines and the results share.
 
-:class:`Decision` is what :meth:`limitor.engines.Engine.decide` returns; it is importable
+:class:`Decision` is what :meth:`limitor.engines._base.Engine.decide` returns; it is importable
 from :mod:`limitor.engines` and :mod:`limitor.results`. It lives here, beside neither, so
 that the result objects do not import the engines (nor the engines the results).
 """
@@ -14,7 +14,7 @@ __all__ = ("Decision",)
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The outcome of one admission decision (see :meth:`limitor.engines.Engine.decide`)."""
+    """The outcome of one admission decision (see :meth:`limitor.engines._base.Engine.decide`)."""
 
     admitted: bool
     """True when the request was admitted and committed to the state."""

@@ -133,7 +133,7 @@ class Engine(ABC, Generic[S]):
     # -- shared ---------------------------------------------------------------------
 
     def decide(self, state: S, now: float, amount: float, max_wait: float = INF) -> Decision:
-        """:meth:`reserve`, returning a :class:`~limitor.engines.Decision` (readable, not fast)."""
+        """:meth:`reserve`, returning a :class:`Decision` (for readability, not speed)."""
         delay = self.reserve(state, now, amount, max_wait)
         if delay < 0:
             return Decision(admitted=False, delay=0.0, retry_after=-delay)
