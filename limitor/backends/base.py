@@ -205,7 +205,6 @@ class StoreCounts:
     users: int = 0
     evictions: int = 0
     overflows: int = 0
-    backend_errors: int = 0
 
 
 ALL_KEYS: object = type("AllKeys", (), {"__repr__": lambda self: "ALL_KEYS"})()

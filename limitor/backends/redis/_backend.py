@@ -485,7 +485,7 @@ class RedisStore:
         head.append(str(self.piece_cap))
         self._head = " ".join(head)
         self._lock = threading.Lock()
-        self._counts = [0, 0, 0.0, 0, 0, 0]  # admitted, waited, total_wait, rejected...
+        self._counts = [0, 0, 0.0, 0, 0]  # admitted, waited, total_wait, rejected, cancelled
         self._now_us: float | None = None
         """Tests only: a fixed server time in microseconds instead of ``TIME``."""
 
@@ -529,11 +529,7 @@ class RedisStore:
         return (" ".join((self._now_arg(), self._head, *verb_args)),)
 
     def _run(self, verb: str, keys: Sequence[str], args: Sequence[str]) -> bytes:
-        try:
-            return self._backend.run(SCRIPTS[verb], keys, args)
-        except BackendError:
-            self._failed()
-            raise
+        return self._backend.run(SCRIPTS[verb], keys, args)
 
     async def _arun(
         self,
@@ -542,15 +538,7 @@ class RedisStore:
         args: Sequence[str],
         undo: Undo | None = None,
     ) -> bytes:
-        try:
-            return await self._backend.arun(SCRIPTS[verb], keys, args, undo)
-        except BackendError:
-            self._failed()
-            raise
-
-    def _failed(self) -> None:
-        with self._lock:
-            self._counts[5] += 1
+        return await self._backend.arun(SCRIPTS[verb], keys, args, undo)
 
     # -- reserve -------------------------------------------------------------------
 
@@ -727,16 +715,12 @@ class RedisStore:
 
     def reset(self, key: object) -> None:
         """Forget ``key``'s state (full again); :data:`ALL_KEYS` forgets every user's too."""
-        try:
-            if key is ALL_KEYS:
-                self._backend.delete((self._key_none, self.holes_key(None)), self.name)
-                with self._lock:
-                    self._counts = [0, 0, 0.0, 0, 0, 0]
-                return
-            self._backend.delete((self.redis_key(key), self.holes_key(key)))
-        except BackendError:
-            self._failed()
-            raise
+        if key is ALL_KEYS:
+            self._backend.delete((self._key_none, self.holes_key(None)), self.name)
+            with self._lock:
+                self._counts = [0, 0, 0.0, 0, 0]
+            return
+        self._backend.delete((self.redis_key(key), self.holes_key(key)))
 
     async def areset(self, key: object) -> None:
         """:meth:`reset` for async callers (in a worker thread: it may scan many keys)."""
@@ -744,16 +728,19 @@ class RedisStore:
             await anyio.to_thread.run_sync(self.reset, key)
 
     def counts(self) -> StoreCounts:
-        """What this store decided in this process (Redis keeps no per-process counts)."""
+        """What this store decided in this process (Redis keeps no per-process counts).
+
+        Failures are counted once, by the limiter that applies the backend-failure
+        policy (``stats.backend_errors``).
+        """
         with self._lock:
-            admitted, waited, total_wait, rejected, cancelled, errors = self._counts
+            counts = tuple(self._counts)
         return StoreCounts(
-            admitted=int(admitted),
-            waited=int(waited),
-            total_wait=float(total_wait),
-            rejected=int(rejected),
-            cancelled=int(cancelled),
-            backend_errors=int(errors),
+            admitted=int(counts[0]),
+            waited=int(counts[1]),
+            total_wait=float(counts[2]),
+            rejected=int(counts[3]),
+            cancelled=int(counts[4]),
         )
 
     def __repr__(self) -> str:
