@@ -147,8 +147,7 @@ def total_parts_of(spec: LimitSpec) -> tuple[int, ...]:
     """
     labels = [part.label for part in spec.parts]
     found = [
-        labels.index(total.label) if labels.count(total.label) == 1 else -1
-        for total in spec.totals
+        labels.index(total.label) if labels.count(total.label) == 1 else -1 for total in spec.totals
     ]
     if found and -1 not in found and len(set(found)) == len(found):
         return tuple(found)
