@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.lowlevel
 
-from limitor.backends.base import Grant, total_parts_of
+from limitor.backends.base import Grant, check_fits_totals, total_parts_of
 from limitor.clock import AnyioClock, MonotonicClock
 from limitor.errors import AcquireTimeout, ConfigError, ConfigTypeError
 
@@ -301,6 +301,7 @@ class FairQueue:
 
     def police(self, key: Hashable, amount: Any) -> Grant:
         """Admit now if that passes no waiter and fits, else refuse with an estimate."""
+        check_fits_totals(self._limiter.backend_spec, self._total_of, self._limiter._vector(amount))
         with self._lock:
             self.weight_of(key)  # checked at use: a bad weight takes nothing
             tag = self._start_tag(key)
@@ -317,6 +318,7 @@ class FairQueue:
 
     def _enter(self, key: Hashable, amount: Any, max_wait: float) -> _Waiter:
         """Queue a waiter (under the lock) and dispatch; raise at once if it cannot make it."""
+        check_fits_totals(self._limiter.backend_spec, self._total_of, self._limiter._vector(amount))
         weight = self.weight_of(key)
         tag = self._start_tag(key)
         if max_wait < INF:

@@ -64,7 +64,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from limitor.clock import Clock
-from limitor.errors import ConfigError
+from limitor.errors import AmountError, ConfigError
 
 __all__ = (
     "ALL_KEYS",
@@ -78,6 +78,7 @@ __all__ = (
     "StoreCounts",
     "SyncStoreAsyncTwins",
     "Ticket",
+    "check_fits_totals",
     "total_parts_of",
 )
 
@@ -157,6 +158,21 @@ def total_parts_of(spec: LimitSpec) -> tuple[int, ...]:
             f"as the parts they count, got {len(spec.totals)}"
         )
     return tuple(range(len(spec.parts)))
+
+
+def check_fits_totals(spec: LimitSpec, total_of: tuple[int, ...], amount: Amount) -> None:
+    """Refuse an amount above a total's burst: it could never be admitted.
+
+    Raises:
+        AmountError: a total's units of ``amount`` exceed that total's burst.
+    """
+    for index, total in zip(total_of, spec.totals, strict=True):
+        units = amount[index]
+        if units > total.burst:
+            raise AmountError(
+                f"{units:g} {total.label} is more than the total allows at once "
+                f"({total.burst:g}) and can never be admitted"
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,7 @@ from limitor.backends.base import (
     StoreCounts,
     SyncStoreAsyncTwins,
     Ticket,
+    check_fits_totals,
     total_parts_of,
 )
 from limitor.clock import Clock
@@ -962,6 +963,7 @@ class TotalStore(MemoryStore):
                 grant = self._admit_plain(state, now, now_abs, amount[0])
                 if grant is not None:
                     return grant
+            check_fits_totals(self._spec, self._total_of, amount)
             self._tidy_all(state, now)
             start = now
             for owner in (state, self._total):

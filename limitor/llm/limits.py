@@ -223,8 +223,7 @@ def _check_totals(
     """The totals, checked; a total with no per-key limit of its name adds one to ``all_limits``.
 
     Raises:
-        ConfigError: a total is given twice, or its burst is below the per-key limit's
-            (a call above the total's burst could never be admitted).
+        ConfigError: a total is given twice, or is not a :class:`Limit`.
     """
     if isinstance(total_limits, Limit):
         total_limits = (total_limits,)
@@ -238,12 +237,6 @@ def _check_totals(
         own = next((limit for limit in all_limits if limit.name == total.name), None)
         if own is None:  # each key may use the whole total
             all_limits.append(Limit(total.unit, total.capacity, total.seconds, total.burst))
-        elif _held_back(own, margin) > _held_back(total, margin) * (1 + 1e-12):
-            raise ConfigError(
-                f"total {total.name}: each key's burst ({own.max_burst:g}) is above the "
-                f"total's ({total.max_burst:g}), so a call between the two could never be "
-                "admitted; give the key a burst of at most the total's"
-            )
     return tuple(totals)
 
 
@@ -669,11 +662,12 @@ class LLMLimiter(MultiLimitBase):
     units on both, and debt is charged to both. Each total counts the units of the
     per-key limit of the same name; a total with no such per-key limit gives every key
     that limit, equal to the total (each key may use all of it). A total for only some
-    units (only ``total_tokens_per_minute``) leaves the others per key only. A per-key
-    burst above its total's raises :class:`~limitor.errors.ConfigError` (a call between
-    the two could never be admitted), as do ``fair=True`` without a total and a
-    ``weight`` that is not callable; a weight that is not positive raises at use, with
-    nothing taken. ``safety_margin`` holds back the totals' bursts as well.
+    units (only ``total_tokens_per_minute``) leaves the others per key only. A call
+    above a total's burst raises :class:`~limitor.errors.AmountError` at once, taking
+    nothing (it could never be admitted). ``fair=True`` without a total and a
+    ``weight`` that is not callable raise :class:`~limitor.errors.ConfigError`; a weight
+    that is not positive raises at use, with nothing taken. ``safety_margin`` holds back
+    the totals' bursts as well.
 
     Under ``fair=True``, :meth:`reserve` books no future slot (a delay-0 reservation, or
     :class:`~limitor.errors.RateLimitExceeded` with an estimated ``retry_after``), and
