@@ -63,7 +63,8 @@ def test_the_llm_totals_fifo_and_fair() -> None:
         )  # fmt: skip
         waits[fair] = result.keys["chat"].wait_max
         assert result.total == "60000 tokens/minute"
-        assert result.limits[-1].total and result.limits[-1].unit == "tokens"
+        assert result.limits[-1].total
+        assert result.limits[-1].unit == "tokens"
     assert waits[False] == pytest.approx(40.0, abs=0.1)
     assert waits[True] == pytest.approx(1.0, abs=0.1)
 
