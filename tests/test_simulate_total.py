@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -131,3 +132,25 @@ def test_every_key_and_the_total_keep_their_bounds(
         assert worst_window(mine, 4, 3) <= 1e-6, key
     assert worst_window([(c.admitted_at, c.amount) for c in went], 6, 4) <= 1e-6
     assert result.admitted + result.rejected == len(arrivals)
+
+
+@pytest.mark.parametrize("fair", [False, True])
+def test_the_command_line_takes_a_total_and_fair_turns(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str], fair: bool
+) -> None:
+    from limitor.__main__ import main
+
+    trace = tmp_path / "heavy-and-light.csv"
+    rows = ["time,amount,key"] + [f"{t},{a},{k}" for t, a, k in HEAVY_AND_LIGHT]
+    trace.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    argv = ["simulate", "--trace", str(trace), "--rate", "100/s", "--per-key", "--total", "10/s"]
+    assert main([*argv, *(["--fair"] if fair else [])]) == 0
+    out = capsys.readouterr().out
+    assert "per key, total 10/s, burst 10" + (", fair" if fair else "") in out
+    assert main([*argv, "--json", *(["--fair"] if fair else [])]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["fair"] is fair
+    assert data["limits"][-1]["total"] is True
+    assert data["keys"]["light"]["wait_max"] == pytest.approx(0.0 if fair else 8.1, abs=0.25)
+    assert main(["simulate", "--total", "10/s"]) == 2  # a total needs --per-key
+    assert "per_key" in capsys.readouterr().err
