@@ -907,7 +907,11 @@ class SimulationResult:
     """True when waiting keys took turns at the total (``fair=True``)."""
 
     def to_dict(self) -> dict[str, Any]:
-        """The summary as plain JSON-ready data (no per-call records)."""
+        """The summary as plain JSON-ready data (no per-call records).
+
+        With a total, ``total`` and ``fair`` are given, and the total's limit says
+        ``"total": true``; without one, neither appears (the data stays as before).
+        """
         return {
             "limit": self.limit,
             "rate": self.rate,
@@ -916,8 +920,7 @@ class SimulationResult:
             "mode": self.mode,
             "timeout": self.timeout,
             "per_key": self.per_key,
-            "total": self.total,
-            "fair": self.fair,
+            **({"total": self.total, "fair": self.fair} if self.total is not None else {}),
             "calls": self.calls,
             "admitted": self.admitted,
             "delayed": self.delayed,
@@ -948,7 +951,7 @@ class SimulationResult:
                     "bound": each.bound,
                     "start": each.start,
                     "key": _json_key(each.key),
-                    "total": each.total,
+                    **({"total": True} if each.total else {}),
                 }
                 for each in self.limits
             ],
