@@ -329,6 +329,12 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         "--timeout", type=_not_negative, default=None, help="the longest wait (mode timeout)"
     )
     limit.add_argument("--per-key", action="store_true", help="a limit of its own per key")
+    limit.add_argument(
+        "--total", default=None, metavar="RATE", help="with --per-key: one limit every key shares"
+    )
+    limit.add_argument(
+        "--fair", action="store_true", help="with --total: waiting keys take turns (needs trio)"
+    )
     traffic = sim.add_argument_group("the arrivals")
     traffic.add_argument(
         "--trace", type=Path, metavar="FILE", help="a CSV or JSON-lines file: time, amount, key"
@@ -454,6 +460,8 @@ def _simulate_command(args: argparse.Namespace, out: TextIO) -> None:
             mode=mode,  # type: ignore[arg-type]
             timeout=args.timeout,
             per_key=args.per_key,
+            total=args.total,
+            fair=args.fair,
             window=args.window,
             max_arrivals=args.max_arrivals,
             progress=update,
@@ -467,6 +475,8 @@ def _simulate_command(args: argparse.Namespace, out: TextIO) -> None:
         print(
             f"limit {result.limit}, {result.algorithm}, {_mode_words(result)}"
             + (", per key" if result.per_key else "")
+            + (f", total {result.total}" if result.total else "")
+            + (", fair" if result.fair else "")
             + f"\narrivals: {described}; {result.calls} calls (virtual time)\n",
             file=out,
         )

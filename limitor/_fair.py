@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.lowlevel
 
-from limitor.backends.base import Grant
+from limitor.backends.base import Grant, check_fits_totals, total_parts_of
 from limitor.clock import AnyioClock, MonotonicClock
 from limitor.errors import AcquireTimeout, ConfigError, ConfigTypeError
 
@@ -120,6 +120,8 @@ class FairQueue:
         "_queues",
         "_seq",
         "_timed_by_events",
+        "_total_of",
+        "_totals",
         "_vtime",
         "_weight",
     )
@@ -134,6 +136,9 @@ class FairQueue:
         self._seq = 0
         self._keeper: _Waiter | None = None
         self._next_try = INF
+        spec = limiter.backend_spec
+        self._totals = spec.totals
+        self._total_of = total_parts_of(spec)
         clock = limiter.clock
         self._timed_by_events = isinstance(clock, (MonotonicClock, AnyioClock))
 
@@ -170,7 +175,12 @@ class FairQueue:
         return self._vtime if finish is None or finish < self._vtime else finish
 
     def _size(self, amount: Any) -> float:
-        return float(sum(self._limiter.amounts.vector(amount)))
+        """Seconds of the total's time ``amount`` takes (of its busiest total)."""
+        vector = self._limiter.amounts.vector(amount)
+        return max(
+            vector[index] / total.rate
+            for index, total in zip(self._total_of, self._totals, strict=True)
+        )
 
     def _heads(self) -> list[_Waiter]:
         heads = [queue[0] for queue in self._queues.values()]
@@ -272,21 +282,29 @@ class FairQueue:
         parts = len(limiter.backend_spec.parts)
         own = max(status.retry_after for status in statuses[:parts])
         estimate = max(status.retry_after for status in statuses)
-        ahead = 0.0
+        # Per total: the units of the waiters ahead, plus its own, less the room now.
+        ahead = [0.0] * len(self._totals)
         for queue in self._queues.values():
             for waiter in queue:
                 if waiter.tag < tag or (waiter.tag == tag and waiter.key == key):
-                    ahead += self._size(waiter.amount)
-        if ahead:
-            total = limiter.backend_spec.totals[0]
-            room = statuses[parts].remaining
-            estimate = max(own, (ahead + self._size(amount) - room) / total.rate)
+                    vector = limiter.amounts.vector(waiter.amount)
+                    for t, index in enumerate(self._total_of):
+                        ahead[t] += vector[index]
+        if any(ahead):
+            vector = limiter.amounts.vector(amount)
+            estimate = own
+            for t, (index, total) in enumerate(zip(self._total_of, self._totals, strict=True)):
+                room = statuses[parts + t].remaining
+                estimate = max(estimate, (ahead[t] + vector[index] - room) / total.rate)
         return max(estimate, 0.0)
 
     # -- the verbs ------------------------------------------------------------------------
 
     def police(self, key: Hashable, amount: Any) -> Grant:
         """Admit now if that passes no waiter and fits, else refuse with an estimate."""
+        check_fits_totals(
+            self._limiter.backend_spec, self._total_of, self._limiter.amounts.vector(amount)
+        )
         with self._lock:
             self.weight_of(key)  # checked at use: a bad weight takes nothing
             tag = self._start_tag(key)
@@ -303,6 +321,9 @@ class FairQueue:
 
     def _enter(self, key: Hashable, amount: Any, max_wait: float) -> _Waiter:
         """Queue a waiter (under the lock) and dispatch; raise at once if it cannot make it."""
+        check_fits_totals(
+            self._limiter.backend_spec, self._total_of, self._limiter.amounts.vector(amount)
+        )
         weight = self.weight_of(key)
         tag = self._start_tag(key)
         if max_wait < INF:

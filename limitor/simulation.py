@@ -799,6 +799,8 @@ class LimitReport:
     """When that busiest window starts."""
     key: Hashable
     """The key whose window it is (per-key limits), else ``None``."""
+    total: bool = False
+    """True for a total over per-key limits (its window counts every key together)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -899,9 +901,17 @@ class SimulationResult:
     )
     """``(time, level of each limit)`` every ``levels`` seconds when asked: the units the
     bucket holds (its admissions, reservations included, still to drain)."""
+    total: str | None = None
+    """The total over the per-key limits, in words, or ``None``."""
+    fair: bool = False
+    """True when waiting keys took turns at the total (``fair=True``)."""
 
     def to_dict(self) -> dict[str, Any]:
-        """The summary as plain JSON-ready data (no per-call records)."""
+        """The summary as plain JSON-ready data (no per-call records).
+
+        With a total, ``total`` and ``fair`` are given, and the total's limit says
+        ``"total": true``; without one, neither appears (the data stays as before).
+        """
         return {
             "limit": self.limit,
             "rate": self.rate,
@@ -910,6 +920,7 @@ class SimulationResult:
             "mode": self.mode,
             "timeout": self.timeout,
             "per_key": self.per_key,
+            **({"total": self.total, "fair": self.fair} if self.total is not None else {}),
             "calls": self.calls,
             "admitted": self.admitted,
             "delayed": self.delayed,
@@ -940,6 +951,7 @@ class SimulationResult:
                     "bound": each.bound,
                     "start": each.start,
                     "key": _json_key(each.key),
+                    **({"total": True} if each.total else {}),
                 }
                 for each in self.limits
             ],
@@ -977,6 +989,9 @@ class SimulationResult:
             whose = "" if each.key is None else f" (key {each.key!r})"
             lines.append(
                 f"  achieved  {each.achieved:.3f} {each.unit}/s, all keys together "
+                f"(the total: {each.rate:g}/s{', fair turns' if self.fair else ''})"
+                if each.total
+                else f"  achieved  {each.achieved:.3f} {each.unit}/s, all keys together "
                 f"(each key's limit: {each.rate:g}/s)"
                 if self.per_key
                 else f"  achieved  {each.achieved:.3f} {each.unit}/s from the first arrival "
@@ -1062,6 +1077,12 @@ def simulate(
     tokens_per_minute: float | None = None,
     requests_per_day: float | None = None,
     tokens_per_day: float | None = None,
+    total: str | BucketConfig | None = None,
+    total_burst: float | None = None,
+    total_requests_per_minute: float | None = None,
+    total_tokens_per_minute: float | None = None,
+    fair: bool = False,
+    weight: Callable[[Hashable], float] | None = None,
     algorithm: str = "leaky_bucket",
     mode: Mode = "wait",
     timeout: float | None = None,
@@ -1093,6 +1114,19 @@ def simulate(
         tokens_per_minute: an LLM limit on each arrival's amount.
         requests_per_day: an LLM limit.
         tokens_per_day: an LLM limit.
+        total: with ``per_key``, one more limit shared by every key (a rate or a
+            ``BucketConfig``; ``PerUserLimiter(..., total=)``): a call goes only when its
+            key's limit and the total both allow it.
+        total_burst: the total's burst (default: its amount per period).
+        total_requests_per_minute: with ``per_key`` and LLM limits, requests per minute
+            for every key together (``LLMLimiter(..., total_requests_per_minute=)``).
+        total_tokens_per_minute: with ``per_key`` and LLM limits, tokens per minute for
+            every key together.
+        fair: while the total binds, waiting keys take turns (weighted round robin,
+            each key FIFO) instead of one FIFO line. The calls then wait as tasks on
+            trio's virtual clock (``trio`` must be installed), so the trace is held in
+            memory; ``levels`` are not sampled.
+        weight: with ``fair``, a key's share of the total (callable key -> number).
         algorithm: ``"leaky_bucket"``, ``"token_bucket"``, ``"gcra"`` or
             ``"gcra_leaky_bucket"`` (LLM limits always use GCRA).
         mode: ``"wait"`` (every call waits its turn: ``reserve()``), ``"raise"`` (refused
@@ -1144,8 +1178,31 @@ def simulate(
     if not isinstance(algorithm, str) or algorithm not in _BUCKETS:
         raise ConfigError(f"algorithm must be one of {sorted(_BUCKETS)}, got {algorithm!r}")
 
+    llm_totals: dict[str, Any] = {
+        "total_requests_per_minute": total_requests_per_minute,
+        "total_tokens_per_minute": total_tokens_per_minute,
+    }
+    has_total = total is not None or any(value is not None for value in llm_totals.values())
+    if has_total and not per_key:
+        raise ConfigError("a total is shared by per-key limits: give per_key=True as well")
+    if is_llm and total is not None:
+        raise ConfigError("LLM limits take total_requests_per_minute= or total_tokens_per_minute=")
+    if not is_llm and any(value is not None for value in llm_totals.values()):
+        raise ConfigError("total_requests/tokens_per_minute= go with LLM limits; use total=")
+    if not isinstance(fair, bool):
+        raise ConfigTypeError(f"fair must be True or False, got {fair!r}")
+    if fair and levels is not None:
+        raise ConfigError("levels are not sampled with fair=True")
     clock = FakeClock()
+    limiter_clock: Any = clock
+    if fair:
+        from limitor.clock import AnyioClock  # the tasks wait on trio's virtual clock
+
+        limiter_clock = AnyioClock()
+    turns: dict[str, Any] = {"fair": fair, "weight": weight}
     bounds: list[tuple[str, float, float]]  # (unit, rate, burst) per limit
+    total_bounds: list[tuple[str, float, float]] = []  # the same, per total
+    total_words: str | None = None
     if is_llm:
         if rate is not None or capacity is not None or burst is not None:
             raise ConfigError("give either LLM limits or rate/capacity/burst, not both")
@@ -1155,9 +1212,16 @@ def simulate(
             requests_per_day=requests_per_day,
             tokens_per_day=tokens_per_day,
             max_keys=max_keys,
-            clock=clock,
+            clock=limiter_clock,
+            **llm_totals,
+            **turns,
         )
         bounds = [(limit.unit, limit.rate, limit.max_burst) for limit in limiter.limits]
+        total_bounds = [(each.unit, each.rate, each.max_burst) for each in limiter.totals]
+        if total_bounds:
+            total_words = ", ".join(
+                f"{each.capacity:g} {each.unit}/minute" for each in limiter.totals
+            )
         words = ", ".join(
             f"{limit.capacity:g} {limit.unit}/{'minute' if limit.seconds == 60 else 'day'}"
             for limit in limiter.limits
@@ -1178,12 +1242,27 @@ def simulate(
         else:
             raise ConfigError("give the limit: a rate such as '10/s', capacity=, or LLM limits")
         if per_key:
-            limiter = PerUserLimiter(config, algorithm=algorithm, max_users=max_keys, clock=clock)
+            limiter = PerUserLimiter(
+                config,
+                algorithm=algorithm,
+                max_users=max_keys,
+                clock=limiter_clock,
+                total=total,
+                total_burst=total_burst,
+                **turns,
+            )
+            if limiter.total is not None:
+                total_bounds = [("units", limiter.total.rate, limiter.total.max_burst)]
+                total_words = _limit_words(limiter.total)
+                largest = min(config.max_burst, limiter.total.max_burst)
         else:
+            if total_burst is not None or fair or weight is not None:
+                raise ConfigError("total_burst=, fair= and weight= go with total=")
             limiter = _BUCKETS[algorithm](config, clock=clock)
         bounds = [("units", config.rate, config.max_burst)]
         words = _limit_words(config)
-        largest = config.max_burst
+        if not total_bounds:
+            largest = config.max_burst
 
     stream, pattern = _arrivals(arrivals, max_arrivals)
     if pattern is not None and pattern.largest_amount > largest:
@@ -1192,12 +1271,22 @@ def simulate(
             "the limiter would refuse every such call"
         )
 
-    decide = _decider(limiter, mode, timeout, is_llm=is_llm, per_key=per_key)
+    if fair:
+        stream, decide = _fair_replay(limiter, stream, mode, timeout, is_llm, max_arrivals)
+    else:
+        decide = _decider(limiter, mode, timeout, is_llm=is_llm, per_key=per_key)
     n_limits = len(bounds)
+    totals_of = [
+        index
+        for unit, _, _ in total_bounds
+        for index, (own, _, _) in enumerate(bounds)
+        if own == unit and (not is_llm or index == _first_of(bounds, unit))
+    ]
     # what each limit counts of a call: its amount, or (an LLM requests limit) one request
     counts_amount = tuple(not is_llm or unit != "requests" for unit, _, _ in bounds)
     windows: dict[Hashable, list[_Window]] = {}
     shared = windows[None] = [_Window(window) for _ in range(n_limits)]
+    total_trackers = [_Window(window) for _ in total_bounds]
     keys: dict[Hashable, _KeyStats] = {}
     waits = _Quantiles()
     timeline = _TimelineBuilder()
@@ -1287,6 +1376,8 @@ def simulate(
             trackers = shared
         for tracker, whole in zip(trackers, counts_amount, strict=True):
             tracker.add(go, amount if whole else 1.0)
+        for tracker, index in zip(total_trackers, totals_of, strict=True):
+            tracker.add(go, amount if counts_amount[index] else 1.0)
         if log is not None:
             log.append(Call(moment, amount, key, wait))
     if samples is not None and offset is not None:
@@ -1312,18 +1403,34 @@ def simulate(
             tracker = trackers[index]
             if tracker.best > best[0]:
                 best = (tracker.best, tracker.best_start, window_key)
-        total = admitted if unit == "requests" else units_out
+        counted = admitted if unit == "requests" else units_out
         reports.append(
             LimitReport(
                 unit=unit,
                 rate=unit_rate,
                 burst=unit_burst,
-                achieved=total / span if span > 0 else 0.0,
+                achieved=counted / span if span > 0 else 0.0,
                 window=window,
                 most=best[0],
                 bound=unit_burst + unit_rate * window,
                 start=best[1],
                 key=best[2],
+            )
+        )
+    for tracker, (unit, unit_rate, unit_burst) in zip(total_trackers, total_bounds, strict=True):
+        total_units = admitted if unit == "requests" and is_llm else units_out
+        reports.append(
+            LimitReport(
+                unit=unit,
+                rate=unit_rate,
+                burst=unit_burst,
+                achieved=total_units / span if span > 0 else 0.0,
+                window=window,
+                most=tracker.best,
+                bound=unit_burst + unit_rate * window,
+                start=tracker.best_start if tracker.best else first,
+                key=None,
+                total=True,
             )
         )
     return SimulationResult(
@@ -1356,7 +1463,98 @@ def simulate(
         timeline=timeline.build(),
         calls_log=None if log is None else tuple(log),
         levels=None if samples is None else tuple(samples),
+        total=total_words,
+        fair=fair,
     )
+
+
+def _first_of(bounds: list[tuple[str, float, float]], unit: str) -> int:
+    """The index of the first limit on ``unit`` (the per-minute one)."""
+    return next(index for index, (own, _, _) in enumerate(bounds) if own == unit)
+
+
+_TOO_LARGE = -1.0
+"""A fair replay's mark for a call larger than a burst (refused, counted as too large)."""
+
+
+def _fair_replay(
+    limiter: Any,
+    stream: Iterator[tuple[float, float, Hashable]],
+    mode: str,
+    timeout: float | None,
+    is_llm: bool,
+    max_arrivals: int,
+) -> tuple[Iterator[tuple[float, float, Hashable]], Callable[[float, Hashable], float | None]]:
+    """Replay a fair limiter's waits as tasks on trio's virtual clock, all at once.
+
+    Under ``fair=True`` a call's wait is known only when its turn comes, so each arrival
+    is a task that calls the limiter's async verb at its time (``acquire_async``, with
+    the timeout; ``try_acquire_async`` for ``"raise"``) on trio's ``MockClock``. Returns
+    the arrivals again and a ``decide`` that hands out their waits in order.
+
+    Raises:
+        ConfigError: trio is not installed.
+    """
+    try:
+        import trio
+        import trio.testing
+    except ImportError:
+        raise ConfigError(
+            "fair=True replays the calls as tasks on trio's virtual clock: pip install trio"
+        ) from None
+    import anyio
+
+    arrivals = list(stream)
+    if len(arrivals) > max_arrivals:
+        raise ConfigError(
+            f"more than max_arrivals ({max_arrivals:,}) calls; "
+            "raise max_arrivals or replay a part of the trace"
+        )
+    waits: list[float | None] = [None] * len(arrivals)
+
+    async def call(index: int, amount: float, key: Hashable, asked: float) -> None:
+        try:
+            if mode == "raise":
+                if is_llm:
+                    admitted = await limiter.try_acquire_async(amount, key=key)
+                else:
+                    admitted = await limiter.try_acquire_async(key, amount)
+                waits[index] = 0.0 if admitted else None
+                return
+            if is_llm:
+                await limiter.acquire_async(amount, key=key, timeout=timeout)
+            else:
+                await limiter.acquire_async(key, amount, timeout=timeout)
+            waits[index] = trio.current_time() - asked
+        except AcquireTimeout:
+            waits[index] = None
+        except AmountError:
+            waits[index] = _TOO_LARGE
+
+    async def main() -> None:
+        start = trio.current_time()
+        first = arrivals[0][0] if arrivals else 0.0
+        async with trio.open_nursery() as nursery:
+            for index, (moment, amount, key) in enumerate(arrivals):
+                at = start + (moment - first)
+                if at > trio.current_time():
+                    await trio.sleep_until(at)
+                nursery.start_soon(call, index, amount, key, trio.current_time())
+
+    anyio.run(
+        main,
+        backend="trio",
+        backend_options={"clock": trio.testing.MockClock(autojump_threshold=0)},
+    )
+    replayed = iter(waits)
+
+    def decide(amount: float, key: Hashable) -> float | None:
+        wait = next(replayed)
+        if wait == _TOO_LARGE:
+            raise AmountError(f"amount {amount:g} is larger than a burst")
+        return wait
+
+    return iter(arrivals), decide
 
 
 def _level(limiter: Any, is_llm: bool, bounds: list[tuple[str, float, float]]) -> tuple[float, ...]:

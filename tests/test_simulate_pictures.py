@@ -191,3 +191,17 @@ def test_plot_draws_a_summary_result_with_its_level(tmp_path: Path) -> None:
     assert "#ffffff" not in _colours(svg)
     with pytest.raises(ValueError, match=r"\.png or \.svg"):
         plot(result, tmp_path / "run.pdf")
+
+
+def test_the_fair_total_picture_shows_the_light_key_served_in_turn(
+    pictures: tuple[object, list[Path]],
+) -> None:
+    extension, written = pictures
+    assert "fair-total.svg" in {path.name for path in written}
+    figure = dict(extension.DRAWN)["fair-total.svg"]  # type: ignore[attr-defined]
+    waits = figure.axes[0]
+    lines = {line.get_label(): line for line in waits.get_lines()}
+    fifo = next(line for label, line in lines.items() if label.startswith("FIFO"))
+    fair = next(line for label, line in lines.items() if label.startswith("fair"))
+    assert max(fair.get_ydata()) <= 0.25  # the light key goes in its turn
+    assert max(fifo.get_ydata()) >= 6.0  # behind the heavy key's queue

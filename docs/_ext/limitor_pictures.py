@@ -481,3 +481,68 @@ def llm_overlap(plt: Any) -> None:
 
 
 PICTURES = (*PICTURES, llm_overlap)
+
+
+def fair_total(plt: Any) -> None:
+    """A heavy key and a light key under one total of 10/s: FIFO against fair turns.
+
+    The heavy key queues 80 calls at t = 0; the light key asks once a second from 0.5 s.
+    Each key's own limit (100/s) never binds; the total does.
+    """
+    arrivals = [(0.0, 1.0, "heavy")] * 80 + [(0.5 + i, 1.0, "light") for i in range(7)]
+    arrivals.sort(key=lambda arrival: arrival[0])
+    runs = {
+        fair: simulate(arrivals, "100/s", per_key=True, total="10/s", fair=fair, record=True)
+        for fair in (False, True)
+    }
+    figure, (waits, admitted) = _figure(plt, rows=2, height=5.6)
+    styles = {False: (COLOURS["rejected"], "FIFO"), True: (COLOURS["admitted"], "fair")}
+    end = max(run.last_admission for run in runs.values()) + 0.3
+    most_wait = 0.0
+    for fair, run in runs.items():
+        colour, name = styles[fair]
+        light = [c for c in run.calls_log or () if c.key == "light"]
+        most_wait = max(most_wait, *(c.wait or 0.0 for c in light))
+        waits.plot(
+            [c.time for c in light],
+            [c.wait for c in light],
+            color=colour,
+            marker="o",
+            linewidth=1.6,
+            label=f"{name}: light key's wait (max {run.keys['light'].wait_max:.1f} s)",
+        )
+        went = [c for c in run.calls_log or () if c.admitted_at is not None]
+        admitted.plot(
+            *_steps([c.admitted_at for c in went], [c.amount for c in went], 0.0, end),
+            color=colour,
+            linewidth=2.0 if fair else 1.4,
+            linestyle="-" if fair else "--",
+            label=f"{name}: admitted, all keys",
+        )
+    report = next(each for each in runs[True].limits if each.total)
+    admitted.plot(
+        [0.0, end],
+        [report.burst, report.burst + report.rate * end],
+        color=COLOURS["bound"],
+        linestyle=":",
+        linewidth=1.2,
+        label="the total's b + r·t",
+    )
+    waits.set_xlim(0.0, end)
+    waits.set_ylim(-0.2, most_wait + 0.8)
+    waits.set_ylabel("wait (s)")
+    waits.set_title("light key (asks once a second) behind a heavy key's 80 calls", loc="left")
+    waits.set_xlabel("asked at t (s)")
+    admitted.set_title("every key together: the total is used fully either way", loc="left")
+    admitted.set_xlim(0.0, end)
+    admitted.set_ylim(0.0, report.burst + report.rate * end + 2)
+    admitted.set_xlabel("t (s)")
+    admitted.set_ylabel("calls")
+    for axes in (waits, admitted):
+        style_axes(axes)
+    _legend(admitted, ncol=1)
+    _save(figure, "fair-total.svg")
+    plt.close(figure)
+
+
+PICTURES = (*PICTURES, fair_total)

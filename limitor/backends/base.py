@@ -64,6 +64,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from limitor.clock import Clock
+from limitor.errors import AmountError, ConfigError
 
 __all__ = (
     "ALL_KEYS",
@@ -77,6 +78,8 @@ __all__ = (
     "StoreCounts",
     "SyncStoreAsyncTwins",
     "Ticket",
+    "check_fits_totals",
+    "total_parts_of",
 )
 
 
@@ -115,12 +118,14 @@ class LimitSpec:
         max_keys: how many keys' states an in-memory store keeps before it drops full
             ones (least recently used first).
         ttl: keep a key's state at least this long after it was stored (in memory).
-        totals: limits shared by every key (a total over per-key limits), one per part
-            (the same units as the part of the same index), or ``()``. A decision then
+        totals: limits shared by every key (a total over per-key limits), or ``()``:
+            one per part (the same units as the part of the same index), or fewer, each
+            labelled as the one part whose units it counts (a part without a total is
+            checked on the key only; in memory, see ``total_parts_of``). A decision then
             checks the key's parts and the totals together, all or nothing; a ticket
             holds the key's parts' pieces, then the totals'; a peek reports the key's
             parts, then the totals. The key :data:`TOTAL` names the totals themselves
-            (for ``hold``).
+            (for ``hold``, and in memory for ``charge``: the totals only).
     """
 
     parts: tuple[Part, ...]
@@ -130,6 +135,44 @@ class LimitSpec:
     max_keys: int = 10_000
     ttl: float | None = None
     totals: tuple[Part, ...] = ()
+
+
+def total_parts_of(spec: LimitSpec) -> tuple[int, ...]:
+    """For each of ``spec.totals``, the index of the part whose units it counts.
+
+    A total counts the units of the one part with its label; when the labels do not say
+    (a total's label names no part, or several), the totals go one per part, in order.
+
+    Raises:
+        ConfigError: the labels do not say and the totals are not one per part.
+    """
+    labels = [part.label for part in spec.parts]
+    found = [
+        labels.index(total.label) if labels.count(total.label) == 1 else -1 for total in spec.totals
+    ]
+    if found and -1 not in found and len(set(found)) == len(found):
+        return tuple(found)
+    if len(spec.totals) != len(spec.parts):
+        raise ConfigError(
+            f"a limit of {len(spec.parts)} parts needs as many totals, or totals labelled "
+            f"as the parts they count, got {len(spec.totals)}"
+        )
+    return tuple(range(len(spec.parts)))
+
+
+def check_fits_totals(spec: LimitSpec, total_of: tuple[int, ...], amount: Amount) -> None:
+    """Refuse an amount above a total's burst: it could never be admitted.
+
+    Raises:
+        AmountError: a total's units of ``amount`` exceed that total's burst.
+    """
+    for index, total in zip(total_of, spec.totals, strict=True):
+        units = amount[index]
+        if units > total.burst:
+            raise AmountError(
+                f"{units:g} {total.label} is more than the total allows at once "
+                f"({total.burst:g}) and can never be admitted"
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,8 @@ from limitor.backends.base import (
     StoreCounts,
     SyncStoreAsyncTwins,
     Ticket,
+    check_fits_totals,
+    total_parts_of,
 )
 from limitor.clock import Clock
 from limitor.engines import ENGINES, Engine, EngineState
@@ -876,14 +878,12 @@ class TotalStore(MemoryStore):
     more key. The totals' state is never evicted.
     """
 
-    __slots__ = ("_total", "_total_engines")
+    __slots__ = ("_total", "_total_engines", "_total_of")
 
     def __init__(self, spec: LimitSpec, clock: Clock) -> None:
         super().__init__(spec, clock)
-        if len(spec.totals) != len(spec.parts):
-            raise ConfigError(
-                f"a limit of {len(spec.parts)} parts needs as many totals, got {len(spec.totals)}"
-            )
+        self._total_of = total_parts_of(spec)
+        """For each total, the index of the key's part whose units it counts."""
         engine_type = ENGINES[spec.algorithm]
         self._total_engines: tuple[Engine[Any], ...] = tuple(
             engine_type(part.rate, part.burst) for part in spec.totals
@@ -904,6 +904,10 @@ class TotalStore(MemoryStore):
             return (total,)
         assert isinstance(total, MultiState)
         return total.parts
+
+    def _units(self, amount: Amount) -> tuple[float, ...]:
+        """Each line's units of ``amount``: the key's parts', then the totals'."""
+        return (*amount, *(amount[index] for index in self._total_of))
 
     def _lines(self, state: EngineState) -> list[Line]:
         """The key's lines, then the totals' (under the lock)."""
@@ -936,8 +940,9 @@ class TotalStore(MemoryStore):
         if extra is None:
             return
         empty = True
+        totals = len(self._total_engines)
         for engine, part, holes in zip(
-            self._total_engines, self._total_parts(), extra.holes, strict=True
+            self._total_engines, self._total_parts(), extra.holes[:totals], strict=True
         ):
             if holes:
                 tat = engine.full_at(part)
@@ -961,6 +966,7 @@ class TotalStore(MemoryStore):
                 grant = self._admit_plain(state, now, now_abs, amount[0])
                 if grant is not None:
                     return grant
+            check_fits_totals(self._spec, self._total_of, amount)
             self._tidy_all(state, now)
             start = now
             for owner in (state, self._total):
@@ -968,7 +974,7 @@ class TotalStore(MemoryStore):
                 if extra is not None and extra.hold > start:
                     start = extra.hold
             lines = self._lines(state)
-            units = (*amount, *amount)
+            units = self._units(amount)
             holes = [self._holes_of(owner, index) for _, _, owner, index in lines]
             tats = [engine.full_at(part) for engine, part, _, _ in lines]
             needs = [n * line[0].interval for n, line in zip(units, lines, strict=True)]
@@ -1055,7 +1061,7 @@ class TotalStore(MemoryStore):
                 lines = list(self._lines(state))
             pieces = list(ticket.pieces)
             given = 0.0
-            for i, units in enumerate((*amount, *amount)):
+            for i, units in enumerate(self._units(amount)):
                 held = list(pieces[i])
                 if units <= 0.0 or not held:
                     continue
@@ -1085,7 +1091,12 @@ class TotalStore(MemoryStore):
         """A refund without a ticket, off the end of each total's schedule."""
         total = self._total
         for index, (engine, part, units) in enumerate(
-            zip(self._total_engines, self._total_parts(), amount, strict=True)
+            zip(
+                self._total_engines,
+                self._total_parts(),
+                self._units(amount)[self._parts :],
+                strict=True,
+            )
         ):
             if units <= 0.0:
                 continue
@@ -1100,14 +1111,19 @@ class TotalStore(MemoryStore):
         self._tidy_all(None, now)
 
     def charge(self, key: Hashable, amount: Amount, ticket: Ticket | None = None) -> None:
-        """See :meth:`limitor.backends.base.Store.charge`: debt on the key and the totals."""
+        """See :meth:`limitor.backends.base.Store.charge`: debt on the key and the totals.
+
+        :data:`TOTAL` charges the totals only (a provider reporting less than they hold).
+        """
         with self._lock:
             now = self._clock_now() - self._epoch
-            state = self._state_for(key, now)
+            only_totals = key is TOTAL
+            state = self._new_state() if only_totals else self._state_for(key, now)
             start = None if ticket is None or ticket.at <= now else ticket.at
-            for i, (engine, part, owner, index) in enumerate(self._lines(state)):
-                units = amount[i % self._parts]
-                if units <= 0.0:
+            for i, ((engine, part, owner, index), units) in enumerate(
+                zip(self._lines(state), self._units(amount), strict=True)
+            ):
+                if units <= 0.0 or (only_totals and i < self._parts):
                     continue
                 tat = engine.full_at(part)
                 if not self._holes_of(owner, index) and (start is None or tat >= start):
@@ -1117,7 +1133,7 @@ class TotalStore(MemoryStore):
                     need = units * engine.interval
                     tat = sch.charge(holes, tat, now, need, engine.interval, start)
                     self._set_tat(engine, part, now, tat)
-            self._tidy_all(state, now)
+            self._tidy_all(None if only_totals else state, now)
 
     def hold(self, key: Hashable, seconds: float) -> None:
         """See :meth:`limitor.backends.base.Store.hold`; :data:`TOTAL` holds the totals."""
@@ -1138,11 +1154,12 @@ class TotalStore(MemoryStore):
             if state is None:
                 state = self._unknown()
             statuses = []
-            for i, (engine, part, owner, index) in enumerate(self._lines(state)):
+            for (engine, part, owner, index), units in zip(
+                self._lines(state), self._units(amount), strict=True
+            ):
                 extra: _Extra | None = owner.extra
                 hold = -INF if extra is None else extra.hold
                 holes = self._holes_of(owner, index)
-                units = amount[i % self._parts]
                 if hold > now or holes:
                     t0 = hold if hold > now else now
                     tat = engine.full_at(part)

@@ -30,7 +30,7 @@ decorators (``llm_rate_limit``) build on.
 
 from __future__ import annotations
 
-from limitor.decorators._limiters import custom_key, user_id_key
+from limitor.decorators._limiters import custom_key, param_key, user_id_key
 from limitor.decorators._options import (
     CAPACITY,
     SECONDS,
@@ -61,6 +61,7 @@ __all__ = (
     "is_async_callable",
     "limiter_of",
     "no_settings_with_limiter",
+    "param_key",
     "rate_limit",
     "rate_limit_per_user",
     "target_of",

@@ -127,21 +127,32 @@ def user_id_key(func: Any) -> KeyOf:
     Raises:
         ConfigError: ``func`` has no ``user_id`` parameter (nor ``**kwargs`` to take one).
     """
+    return param_key(func, "user_id")
+
+
+def param_key(func: Any, param: str) -> KeyOf:
+    """The key from the call's argument ``param``, by keyword or position.
+
+    When the call gives none, the signature's default for ``param`` is the key.
+
+    Raises:
+        ConfigError: ``func`` has no parameter ``param`` (nor ``**kwargs`` to take one).
+    """
     binder = ArgumentBinder(target_of(func))
-    if "user_id" not in binder.parameters:
+    if param not in binder.parameters:
         if binder.takes_any_keyword:
-            return lambda args, kwargs: kwargs.get("user_id")
+            return lambda args, kwargs: kwargs.get(param)
         raise ConfigError(
-            f"{default_name(func)} has no user_id parameter to key its limits by; "
-            "give key= (a function of the call's arguments) or add a user_id parameter"
+            f"{default_name(func)} has no {param} parameter to key its limits by; "
+            f"give key= (a function of the call's arguments) or add a {param} parameter"
         )
     value = binder.value
-    default = binder.default("user_id")
+    default = binder.default(param)
 
     def key_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        if "user_id" in kwargs:
-            return kwargs["user_id"]
-        return value("user_id", args, kwargs, default)
+        if param in kwargs:
+            return kwargs[param]
+        return value(param, args, kwargs, default)
 
     return key_of
 

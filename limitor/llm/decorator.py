@@ -15,8 +15,10 @@ from limitor.decorators import (
     OnLimit,
     custom_key,
     no_settings_with_limiter,
+    param_key,
     target_of,
 )
+from limitor.decorators._wrapper import KeyOf
 from limitor.errors import ConfigTypeError
 from limitor.llm.limits import Limit, LLMLimiter
 from limitor.llm.raw import response_headers
@@ -69,6 +71,23 @@ def _rate_limits(requests: object, tokens: object) -> list[Limit]:
     return found
 
 
+def _key_of(key: object) -> Callable[[Any], KeyOf] | None:
+    """How to find a call's key: ``None`` (one set of limits), a callable, or a parameter.
+
+    Raises:
+        ConfigTypeError: ``key`` is neither a callable nor a parameter name.
+    """
+    if key is None:
+        return None
+    if isinstance(key, str):
+        if not key.isidentifier():
+            raise ConfigTypeError(f"key must be a parameter name or a callable, got {key!r}")
+        return lambda func: param_key(func, key)
+    if not callable(key):
+        raise ConfigTypeError(f"key must be a parameter name or a callable, got {key!r}")
+    return lambda func: custom_key(func, key)
+
+
 @overload
 def llm_rate_limit(_func: Callable[P, R]) -> Callable[P, R]: ...
 
@@ -89,7 +108,7 @@ def llm_rate_limit(
     token_estimate: Callable[..., Any] | None = None,
     token_reconcile: Callable[[Any], Any] | None = None,
     rate_limit_headers: Callable[[Any], Any] | None = None,
-    key: Callable[..., Hashable] | None = None,
+    key: Callable[..., Hashable] | str | None = None,
     max_keys: int = 10_000,
     ttl: float | None = None,
     limiter: LLMLimiter | None = None,
@@ -100,6 +119,15 @@ def llm_rate_limit(
     name: str | None = None,
     on_backend_error: OnBackendError | None = None,
     safety_margin: float = 0.0,
+    total_requests_per_minute: float | None = None,
+    total_tokens_per_minute: float | None = None,
+    total_input_tokens_per_minute: float | None = None,
+    total_output_tokens_per_minute: float | None = None,
+    total_requests_per_day: float | None = None,
+    total_tokens_per_day: float | None = None,
+    total_limits: tuple[Limit, ...] = (),
+    fair: bool = False,
+    weight: Callable[[Hashable], float] | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
 
@@ -118,7 +146,7 @@ def llm_rate_limit(
     token_estimate: Callable[..., Any] | None = None,
     token_reconcile: Callable[[Any], Any] | None = None,
     rate_limit_headers: Callable[[Any], Any] | None = None,
-    key: Callable[..., Hashable] | None = None,
+    key: Callable[..., Hashable] | str | None = None,
     max_keys: int = 10_000,
     ttl: float | None = None,
     limiter: LLMLimiter | None = None,
@@ -129,6 +157,15 @@ def llm_rate_limit(
     name: str | None = None,
     on_backend_error: OnBackendError | None = None,
     safety_margin: float = 0.0,
+    total_requests_per_minute: float | None = None,
+    total_tokens_per_minute: float | None = None,
+    total_input_tokens_per_minute: float | None = None,
+    total_output_tokens_per_minute: float | None = None,
+    total_requests_per_day: float | None = None,
+    total_tokens_per_day: float | None = None,
+    total_limits: tuple[Limit, ...] = (),
+    fair: bool = False,
+    weight: Callable[[Hashable], float] | None = None,
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """Keep a function that calls an LLM within its requests and tokens per minute.
 
@@ -161,7 +198,9 @@ def llm_rate_limit(
             SDK raw response, stream or error instead of headers
             (:func:`~limitor.llm.response_headers` finds them; pass that function
             itself for the common case), and may be ``async`` for an async function.
-        key: limits per key (user, model...) from the call's arguments; default: one set.
+        key: limits per key (user, tenant, model...): a function of the call's
+            arguments, or the name of the parameter that holds the key (its default
+            when the call gives none); default: one set of limits for every call.
         max_keys: with ``key``, how many keys' limits to keep in memory.
         ttl: with ``key``, keep a key's limits at least this long after they were stored.
         limiter: an existing :class:`~limitor.llm.LLMLimiter` to share.
@@ -177,10 +216,29 @@ def llm_rate_limit(
             starts refilling one request latency before the provider does). Default 0
             (the exact limits); :data:`~limitor.llm.SAFETY_MARGIN` (0.2 s) is the
             recommended value when the limits are the provider's own.
+        total_requests_per_minute: with ``key``, requests per minute for every key
+            together (the provider key's RPM over the per-key limits); the other
+            ``total_...`` arguments likewise (see :class:`~limitor.llm.LLMLimiter`).
+        total_tokens_per_minute: tokens per minute for every key together.
+        total_input_tokens_per_minute: input tokens per minute for every key together.
+        total_output_tokens_per_minute: output tokens per minute for every key together.
+        total_requests_per_day: requests per day for every key together.
+        total_tokens_per_day: tokens per day for every key together.
+        total_limits: more totals as :class:`~limitor.llm.Limit` s.
+        fair: while a total binds, waiting calls take turns across keys (weighted round
+            robin, each key FIFO); default FIFO. Needs a total.
+        weight: with ``fair=True``, a key's share of the totals (callable key ->
+            positive number; default 1).
 
     Example:
         >>> @llm_rate_limit(requests_per_minute=500, tokens_per_minute=200_000)
         ... def complete(prompt: str, max_tokens: int = 256) -> str:
+        ...     return prompt
+        >>> @llm_rate_limit(  # a gateway: each user's limits under the provider key's
+        ...     requests_per_minute=20, tokens_per_minute=20_000, key="user",
+        ...     total_requests_per_minute=500, total_tokens_per_minute=200_000, fair=True,
+        ... )
+        ... def answer(prompt: str, user: str, max_tokens: int = 256) -> str:
         ...     return prompt
     """
     options = DecoratorOptions.check(
@@ -188,14 +246,25 @@ def llm_rate_limit(
         timeout=timeout,
         token_estimate=token_estimate,
         token_reconcile=token_reconcile,
-        key=key,
+        key=None if isinstance(key, str) else key,
         clock=clock,
         backend=backend,
         name=name,
         on_backend_error=on_backend_error,
         rate_limit_headers=rate_limit_headers,
     )
-    key_of = None if key is None else (lambda func: custom_key(func, key))
+    key_of = _key_of(key)
+    totals: dict[str, Any] = {
+        "total_requests_per_minute": total_requests_per_minute,
+        "total_tokens_per_minute": total_tokens_per_minute,
+        "total_input_tokens_per_minute": total_input_tokens_per_minute,
+        "total_output_tokens_per_minute": total_output_tokens_per_minute,
+        "total_requests_per_day": total_requests_per_day,
+        "total_tokens_per_day": total_tokens_per_day,
+        "total_limits": total_limits,
+        "fair": fair,
+        "weight": weight,
+    }
     estimate_of = None if token_estimate is not None else _default_estimate
     if limiter is not None:
         if not isinstance(limiter, LLMLimiter):
@@ -212,6 +281,7 @@ def llm_rate_limit(
             limits=limits or None,
             ttl=ttl,
             safety_margin=safety_margin or None,
+            **{name: value or None for name, value in totals.items()},
             **options.given_limiter_settings(),
         )
         shared: LLMLimiter | None = limiter
@@ -227,6 +297,7 @@ def llm_rate_limit(
             "max_keys": max_keys,
             "ttl": ttl,
             "safety_margin": safety_margin,
+            **totals,
         }
         LLMLimiter(requests_per_minute, tokens_per_minute, **arguments)  # check now
         shared = None

@@ -13,13 +13,14 @@ from __future__ import annotations
 import logging
 import math
 import numbers
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
 from limitor._checks import check_count, check_name, check_quantity
-from limitor.backends.base import Backend, LimitSpec, Part, PartStatus
+from limitor._fair import FairQueue, check_weight
+from limitor.backends.base import TOTAL, Backend, LimitSpec, Part, PartStatus
 from limitor.configs import check_positive, check_rate
 from limitor.errors import AmountError, AmountTypeError, ConfigError, ConfigTypeError
 from limitor.limiter import Limiter, OnBackendError
@@ -355,6 +356,67 @@ def _held_back(limit: Limit, margin: float) -> float:
     return kept
 
 
+def _named_limits(
+    requests_per_minute: float | None,
+    tokens_per_minute: float | None,
+    input_tokens_per_minute: float | None,
+    output_tokens_per_minute: float | None,
+    requests_per_day: float | None,
+    tokens_per_day: float | None,
+    *,
+    prefix: str = "",
+) -> list[Limit]:
+    """The limits given by name (``requests_per_minute=500``...), in that order."""
+    named = [
+        ("requests", requests_per_minute, 60.0),
+        ("tokens", tokens_per_minute, 60.0),
+        ("input_tokens", input_tokens_per_minute, 60.0),
+        ("output_tokens", output_tokens_per_minute, 60.0),
+        ("requests", requests_per_day, 86400.0),
+        ("tokens", tokens_per_day, 86400.0),
+    ]
+    found = []
+    for unit, amount, seconds in named:
+        if amount is not None:
+            try:
+                found.append(Limit(unit, amount, seconds))  # type: ignore[arg-type]
+            except ConfigError as error:  # say which: "total tokens limit: ..."
+                raise type(error)(f"{prefix}{error}") from None
+    return found
+
+
+def _status_of(limit: Limit, part: PartStatus) -> Status:
+    return Status(
+        limit=limit.max_burst,
+        remaining=part.remaining,
+        retry_after=part.retry_after,
+        reset_after=part.reset_after,
+    )
+
+
+def _check_totals(
+    total_limits: Sequence[Limit], all_limits: list[Limit], margin: float
+) -> tuple[Limit, ...]:
+    """The totals, checked; a total with no per-key limit of its name adds one to ``all_limits``.
+
+    Raises:
+        ConfigError: a total is given twice, or is not a :class:`Limit`.
+    """
+    if isinstance(total_limits, Limit):
+        total_limits = (total_limits,)
+    totals: list[Limit] = []
+    for total in total_limits:
+        if not isinstance(total, Limit):
+            raise ConfigTypeError(f"totals must be Limit objects, got {total!r}")
+        if any(total.name == other.name for other in totals):
+            raise ConfigError(f"each total may be given once, got {total.name} twice")
+        totals.append(total)
+        own = next((limit for limit in all_limits if limit.name == total.name), None)
+        if own is None:  # each key may use the whole total
+            all_limits.append(Limit(total.unit, total.capacity, total.seconds, total.burst))
+    return tuple(totals)
+
+
 class MultiLimitBase(Limiter):
     """Several limits (requests, tokens...) admitted together, all or nothing.
 
@@ -378,9 +440,12 @@ class MultiLimitBase(Limiter):
         safety_margin: seconds of refill held back from each limit's burst (default 0:
             the exact limits; give :data:`SAFETY_MARGIN`, 0.2 s, when the limits equal
             the provider's).
+        total_limits: limits shared by every key (see :class:`LLMLimiter`); each counts
+            the units of the per-key limit of the same name (added, equal to the
+            total, when not given).
     """
 
-    __slots__ = ("_limits",)
+    __slots__ = ("_limits", "_totals")
 
     def __init__(
         self,
@@ -399,29 +464,26 @@ class MultiLimitBase(Limiter):
         name: str | None = None,
         on_backend_error: OnBackendError = "raise",
         safety_margin: float = 0.0,
+        total_limits: Sequence[Limit] = (),
     ) -> None:
         try:
             margin = check_quantity("safety_margin", safety_margin)
         except AmountError as error:
             kind = ConfigTypeError if isinstance(error, TypeError) else ConfigError
             raise kind(str(error)) from None
-        named = [
-            ("requests", requests_per_minute, 60.0),
-            ("tokens", tokens_per_minute, 60.0),
-            ("input_tokens", input_tokens_per_minute, 60.0),
-            ("output_tokens", output_tokens_per_minute, 60.0),
-            ("requests", requests_per_day, 86400.0),
-            ("tokens", tokens_per_day, 86400.0),
-        ]
-        all_limits = [
-            Limit(unit, amount, seconds)  # type: ignore[arg-type]
-            for unit, amount, seconds in named
-            if amount is not None
-        ]
+        all_limits = _named_limits(
+            requests_per_minute,
+            tokens_per_minute,
+            input_tokens_per_minute,
+            output_tokens_per_minute,
+            requests_per_day,
+            tokens_per_day,
+        )
         for limit in limits:
             if not isinstance(limit, Limit):
                 raise ConfigTypeError(f"limits must be Limit objects, got {limit!r}")
             all_limits.append(limit)
+        totals = _check_totals(total_limits, all_limits, margin)
         if not all_limits:
             raise ConfigError("give at least one limit (requests_per_minute=, ...)")
         names = [limit.name for limit in all_limits]
@@ -437,6 +499,9 @@ class MultiLimitBase(Limiter):
             keyed=True,
             max_keys=check_count("max_keys", max_keys),
             ttl=None if ttl is None else check_positive("ttl", ttl),
+            totals=tuple(
+                Part(total.rate, _held_back(total, margin), label=total.name) for total in totals
+            ),
         )
         super().__init__(
             spec,
@@ -445,8 +510,11 @@ class MultiLimitBase(Limiter):
             on_backend_error=on_backend_error,
             amounts=CostAmounts(all_limits),
         )
+        self._totals = totals
         self._limits = tuple(all_limits)
-        if any(limit.unit == "requests" and limit.max_burst < 1 for limit in all_limits):
+        if any(
+            limit.unit == "requests" and limit.max_burst < 1 for limit in (*all_limits, *totals)
+        ):
             raise ConfigError("a requests limit needs a burst of at least 1 request")
 
     @property
@@ -462,15 +530,32 @@ class MultiLimitBase(Limiter):
         """:meth:`status` for tasks (never blocks the event loop)."""
         return self._statuses(await self._peek_async(key, self._amounts.probe(amount)))
 
-    def _statuses(self, parts: tuple[PartStatus, ...]) -> dict[str, Status]:
+    def _statuses(self, parts: tuple[PartStatus, ...], *, merge: bool = True) -> dict[str, Status]:
+        """Each per-key limit's status, by name; with ``merge``, the line that binds.
+
+        With totals, ``merge`` reports for a limit that has a total the one of the two
+        that makes the amount wait longer (or leaves less), as ``PerUserLimiter`` does.
+        """
+        count = len(self._limits)
+        statuses = {
+            limit.name: _status_of(limit, part)
+            for limit, part in zip(self._limits, parts[:count], strict=True)
+        }
+        if merge and len(parts) > count:
+            for name, line in self._total_statuses(parts).items():
+                statuses[name] = max(
+                    (statuses[name], line), key=lambda s: (s.retry_after, -s.remaining)
+                )
+        return statuses
+
+    def _total_statuses(self, parts: tuple[PartStatus, ...]) -> dict[str, Status]:
+        """Each total's status, by name (full when the backend failed open)."""
+        lines = parts[len(self._limits) :]
+        if len(lines) != len(self._totals):
+            lines = tuple(PartStatus(total.max_burst, 0.0, 0.0) for total in self._totals)
         return {
-            limit.name: Status(
-                limit=limit.max_burst,
-                remaining=part.remaining,
-                retry_after=part.retry_after,
-                reset_after=part.reset_after,
-            )
-            for limit, part in zip(self._limits, parts, strict=True)
+            total.name: _status_of(total, part)
+            for total, part in zip(self._totals, lines, strict=True)
         }
 
     @property
@@ -528,13 +613,14 @@ class MultiLimitBase(Limiter):
             What was understood from the headers.
         """
         report = parse_rate_limit_headers(response_headers(headers) or (), strict=False)
+        target = TOTAL if self._totals else key
         if report.remaining:
             believed = self._peek(key, self._amounts.nothing(), unknown=None)
             debt = None if believed is None else self._header_debt(report, believed)
             if debt is not None:
-                self._call(key, debt, None, "charge", key, debt)
+                self._call(key, debt, None, "charge", target, debt)
         if report.retry_after:
-            self._hold(key, report.retry_after)
+            self._hold(target, report.retry_after)
         return report
 
     async def update_from_headers_async(
@@ -542,30 +628,39 @@ class MultiLimitBase(Limiter):
     ) -> ProviderReport:
         """:meth:`update_from_headers` for tasks (never blocks the event loop)."""
         report = parse_rate_limit_headers(headers, strict=False)
+        target = TOTAL if self._totals else key
         if report.remaining:
             believed = await self._peek_async(key, self._amounts.nothing(), unknown=None)
             debt = None if believed is None else self._header_debt(report, believed)
             if debt is not None:
-                await self._acall(key, debt, None, "charge", key, debt)
+                await self._acall(key, debt, None, "charge", target, debt)
         if report.retry_after:
-            await self._hold_async(key, report.retry_after)
+            await self._hold_async(target, report.retry_after)
         return report
 
     def _header_debt(
         self, report: ProviderReport, believed: tuple[PartStatus, ...]
     ) -> tuple[float, ...] | None:
-        """What to charge so that no limit believes in more than the provider reports."""
+        """What to charge so that no limit believes in more than the provider reports.
+
+        With totals, the provider's headers describe the totals (one provider key for
+        every key): the debt is for them, as a vector of the per-key limits' units.
+        """
         debt = [0.0] * len(self._limits)
+        limits = self._totals or self._limits
+        lines = believed[len(self._limits) :] if self._totals else believed
+        names = [limit.name for limit in self._limits]
         for unit, remaining in report.remaining.items():
-            index = self._shortest(unit)
-            if index is not None and believed[index].remaining > remaining:
-                debt[index] = believed[index].remaining - remaining
+            index = self._shortest(unit, limits)
+            if index is not None and lines[index].remaining > remaining:
+                debt[names.index(limits[index].name)] = lines[index].remaining - remaining
         return tuple(debt) if any(debt) else None
 
-    def _shortest(self, unit: str) -> int | None:
+    @staticmethod
+    def _shortest(unit: str, limits: tuple[Limit, ...]) -> int | None:
         """The index of the limit on ``unit`` with the shortest period (the per-minute one)."""
         candidates = [
-            (limit.seconds, index) for index, limit in enumerate(self._limits) if limit.unit == unit
+            (limit.seconds, index) for index, limit in enumerate(limits) if limit.unit == unit
         ]
         return min(candidates)[1] if candidates else None
 
@@ -580,15 +675,127 @@ class LLMLimiter(MultiLimitBase):
     Most code uses :func:`limitor.llm_rate_limit`; this is the limiter underneath. The
     key ``None`` (the default) is one shared set of limits; other keys (a user, a model)
     each get their own, kept as :class:`~limitor.per_user.PerUserLimiter` keeps buckets.
-    The arguments are those of :class:`MultiLimitBase`.
+    The arguments are those of :class:`MultiLimitBase`, and:
+
+    Args:
+        total_requests_per_minute: requests per minute for every key together (an
+            organisation's, or one provider key's, RPM over the per-key limits).
+        total_tokens_per_minute: tokens per minute for every key together.
+        total_input_tokens_per_minute: input tokens per minute for every key together.
+        total_output_tokens_per_minute: output tokens per minute for every key together.
+        total_requests_per_day: requests per day for every key together.
+        total_tokens_per_day: tokens per day for every key together.
+        total_limits: more totals as :class:`Limit` s (custom periods or bursts).
+        fair: while a total binds, admit waiting callers across keys in weighted round
+            robin, each key FIFO within itself (needs a total); ``False`` (default):
+            FIFO. Fairness is within this process (see :mod:`limitor._fair`).
+        weight: with ``fair=True``, a callable key -> positive number: a key's share of
+            the totals while several keys wait (default 1 for every key).
+
+    A call is admitted only when its key's limits and the totals all allow it, in one
+    decision (all or nothing); giving back (cancel, a refund from ``reconcile``) frees its
+    units on both, and debt is charged to both. Each total counts the units of the
+    per-key limit of the same name; a total with no such per-key limit gives every key
+    that limit, equal to the total (each key may use all of it). A total for only some
+    units (only ``total_tokens_per_minute``) leaves the others per key only. A call
+    above a total's burst raises :class:`~limitor.errors.AmountError` at once, taking
+    nothing (it could never be admitted). ``fair=True`` without a total and a
+    ``weight`` that is not callable raise :class:`~limitor.errors.ConfigError`; a weight
+    that is not positive raises at use, with nothing taken. ``safety_margin`` holds back
+    the totals' bursts as well.
+
+    Under ``fair=True``, :meth:`reserve` books no future slot (a delay-0 reservation, or
+    :class:`~limitor.errors.RateLimitExceeded` with an estimated ``retry_after``), and
+    :meth:`acquire` takes its grant at its turn (``timeout=`` raises at once when the
+    estimate exceeds it, else at the deadline with nothing taken).
+
+    With totals, :meth:`status` reports for each limit the line that binds (the key's or
+    its total's); :meth:`status_both` gives both; ``hold(seconds, total=True)`` holds the
+    totals (every key); ``reset(key)`` leaves the totals as they are, ``reset()`` forgets
+    them too, :meth:`reset_total` forgets the totals only; and
+    :meth:`~MultiLimitBase.update_from_headers` reads the provider's headers as the
+    totals' (debt and ``retry-after`` go to the totals, so to every key).
 
     Example:
         >>> limiter = LLMLimiter(requests_per_minute=500, tokens_per_minute=200_000)
         >>> reservation = limiter.reserve(Cost(input_tokens=900, output_tokens=512))
         >>> reservation.reconcile(Cost(input_tokens=900, output_tokens=120))  # refund 392
+        >>> gateway = LLMLimiter(
+        ...     requests_per_minute=20, tokens_per_minute=20_000,  # each user
+        ...     total_requests_per_minute=500, total_tokens_per_minute=200_000, fair=True,
+        ... )
+        >>> gateway.try_acquire(1_000, key="alice")
+        True
     """
 
     __slots__ = ()
+
+    def __init__(
+        self,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        *,
+        input_tokens_per_minute: float | None = None,
+        output_tokens_per_minute: float | None = None,
+        requests_per_day: float | None = None,
+        tokens_per_day: float | None = None,
+        limits: Sequence[Limit] = (),
+        max_keys: int = 10_000,
+        ttl: float | None = None,
+        clock: Any = None,
+        backend: Backend | None = None,
+        name: str | None = None,
+        on_backend_error: OnBackendError = "raise",
+        safety_margin: float = 0.0,
+        total_requests_per_minute: float | None = None,
+        total_tokens_per_minute: float | None = None,
+        total_input_tokens_per_minute: float | None = None,
+        total_output_tokens_per_minute: float | None = None,
+        total_requests_per_day: float | None = None,
+        total_tokens_per_day: float | None = None,
+        total_limits: Sequence[Limit] = (),
+        fair: bool = False,
+        weight: Callable[[Hashable], float] | None = None,
+    ) -> None:
+        totals = _named_limits(
+            total_requests_per_minute,
+            total_tokens_per_minute,
+            total_input_tokens_per_minute,
+            total_output_tokens_per_minute,
+            total_requests_per_day,
+            total_tokens_per_day,
+            prefix="total ",
+        )
+        totals.extend((total_limits,) if isinstance(total_limits, Limit) else total_limits)
+        if not isinstance(fair, bool):
+            raise ConfigTypeError(f"fair must be True or False, got {fair!r}")
+        if fair and not totals:
+            raise ConfigError(
+                "fair=True shares totals between keys: give a total as well "
+                "(total_tokens_per_minute=, ...)"
+            )
+        weigh = check_weight(weight)
+        if weigh is not None and not fair:
+            raise ConfigError("weight= gives shares of the totals under fair=True")
+        super().__init__(
+            requests_per_minute,
+            tokens_per_minute,
+            input_tokens_per_minute=input_tokens_per_minute,
+            output_tokens_per_minute=output_tokens_per_minute,
+            requests_per_day=requests_per_day,
+            tokens_per_day=tokens_per_day,
+            limits=limits,
+            max_keys=max_keys,
+            ttl=ttl,
+            clock=clock,
+            backend=backend,
+            name=name,
+            on_backend_error=on_backend_error,
+            safety_margin=safety_margin,
+            total_limits=totals,
+        )
+        if fair:
+            self._fair = FairQueue(self, weigh)
 
     # -- the verbs -------------------------------------------------------------------
 
@@ -631,3 +838,77 @@ class LLMLimiter(MultiLimitBase):
     ) -> Reservation:
         """:meth:`reserve` for tasks (never blocks the event loop)."""
         return await self._reserve_for_async(key, amount, timeout)
+
+    # -- totals ----------------------------------------------------------------------
+
+    def status_both(
+        self, key: Hashable = None, amount: object = 0
+    ) -> tuple[dict[str, Status], dict[str, Status]]:
+        """``key``'s own limits' live state and the totals', by limit name (for headers).
+
+        Raises:
+            ConfigError: the limiter has no total.
+        """
+        self._need_total("status_both")
+        parts = self._peek(key, self._amounts.probe(amount))
+        return self._statuses(parts, merge=False), self._total_statuses(parts)
+
+    async def status_both_async(
+        self, key: Hashable = None, amount: object = 0
+    ) -> tuple[dict[str, Status], dict[str, Status]]:
+        """:meth:`status_both` for tasks (never blocks the event loop)."""
+        self._need_total("status_both_async")
+        parts = await self._peek_async(key, self._amounts.probe(amount))
+        return self._statuses(parts, merge=False), self._total_statuses(parts)
+
+    def hold(self, seconds: float, *, key: Hashable = None, total: bool = False) -> None:
+        """Admit nothing for ``key`` during the next ``seconds`` (a provider's retry-after).
+
+        With ``total=True`` (a limiter with totals), hold the totals instead: no key is
+        admitted during the next ``seconds``.
+        """
+        if total:
+            self._need_total("hold(total=True)")
+            key = TOTAL
+        self._hold(key, seconds)
+
+    async def hold_async(
+        self, seconds: float, *, key: Hashable = None, total: bool = False
+    ) -> None:
+        """:meth:`hold` for tasks (never blocks the event loop)."""
+        if total:
+            self._need_total("hold_async(total=True)")
+            key = TOTAL
+        await self._hold_async(key, seconds)
+
+    def reset_total(self) -> None:
+        """Forget the totals' state (full again); the keys' limits stay as they are."""
+        self._need_total("reset_total")
+        self._reset(TOTAL)
+
+    async def reset_total_async(self) -> None:
+        """:meth:`reset_total` for tasks (never blocks the event loop)."""
+        self._need_total("reset_total_async")
+        await self._reset_async(TOTAL)
+
+    def _need_total(self, verb: str) -> None:
+        if not self._totals:
+            raise ConfigError(f"{verb}() needs a limiter made with a total (total_...=)")
+
+    @property
+    def totals(self) -> tuple[Limit, ...]:
+        """The limits every key shares (``()``: none)."""
+        return self._totals
+
+    @property
+    def fair(self) -> bool:
+        """True when waiting keys take turns at the totals."""
+        return self._fair is not None
+
+    def __repr__(self) -> str:
+        text = super().__repr__()
+        if not self._totals:
+            return text
+        totals = ", ".join(f"{total.name}={total.capacity:g}" for total in self._totals)
+        fair = " fair" if self._fair is not None else ""
+        return f"{text[:-1]} totals: {totals}{fair}>"
