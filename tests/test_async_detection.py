@@ -105,26 +105,34 @@ async def test_a_wrapped_async_method_never_blocks_the_event_loop() -> None:
     """Five calls 0.2 s apart: each wait is awaited, so a 5 ms ticker runs throughout.
 
     Blocking (today's code before the fix) stalls the loop for each whole wait (0.2 s);
-    the bound, 0.1 s, leaves room for a loaded machine's scheduling.
+    the bound, 0.1 s, leaves room for a loaded machine's scheduling. The best of up to
+    three runs counts: blocking code stalls every run, a busy machine one now and then.
     """
     limited = llm_rate_limit(limits=(Limit("requests", 1, 0.2, burst=1),))(_Resource().create)
-    gaps: list[float] = []
 
-    async def ticker() -> None:
-        last = time.perf_counter()
-        while True:
-            await anyio.sleep(0.005)
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
+    async def largest_gap() -> float:
+        gaps: list[float] = []
 
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(ticker)
-        await anyio.sleep(0.01)
-        for x in range(5):
-            assert await limited(x=x) == x
-        tasks.cancel_scope.cancel()
-    assert max(gaps) < 0.1, max(gaps)
+        async def ticker() -> None:
+            last = time.perf_counter()
+            while True:
+                await anyio.sleep(0.005)
+                now = time.perf_counter()
+                gaps.append(now - last)
+                last = now
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(ticker)
+            await anyio.sleep(0.01)
+            for x in range(5):
+                assert await limited(x=x) == x
+            tasks.cancel_scope.cancel()
+        return max(gaps)
+
+    runs: list[float] = []
+    while len(runs) < 3 and (not runs or runs[-1] >= 0.1):
+        runs.append(await largest_gap())
+    assert min(runs) < 0.1, runs
 
 
 def test_a_plain_function_returning_a_coroutine_warns_once_and_its_result_still_counts() -> None:

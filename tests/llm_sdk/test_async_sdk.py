@@ -61,26 +61,35 @@ async def test_a_decorated_async_sdk_method_never_blocks_the_event_loop() -> Non
     Blocking would stall the loop for each whole wait (0.15 s); the bound, 0.12 s, is
     below that: the 20 ms the issue names is met on an idle machine (measured largest
     gap: about 6-8 ms) but not reliably on two busy cores, with the suite running on both.
+    The best of up to three runs counts: blocking code stalls every run, while a busy
+    machine's scheduling stalls one now and then.
     """
     client = openai_client(asynchronous=True)
     create = llm_rate_limit(limits=(Limit("requests", 1, 0.15, burst=1),))(
         client.chat.completions.create
     )
-    gaps: list[float] = []
 
-    async def ticker() -> None:
-        last = time.perf_counter()
-        while True:
-            await anyio.sleep(0.005)
-            now = time.perf_counter()
-            gaps.append(now - last)
-            last = now
+    async def largest_gap() -> float:
+        gaps: list[float] = []
 
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(ticker)
-        await anyio.sleep(0.02)
-        for _ in range(6):
-            await create(model="m", messages=MESSAGES)
-        tasks.cancel_scope.cancel()
-    print(f"largest gap {max(gaps) * 1000:.1f} ms")
-    assert max(gaps) < 0.12, max(gaps)
+        async def ticker() -> None:
+            last = time.perf_counter()
+            while True:
+                await anyio.sleep(0.005)
+                now = time.perf_counter()
+                gaps.append(now - last)
+                last = now
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(ticker)
+            await anyio.sleep(0.02)
+            for _ in range(6):
+                await create(model="m", messages=MESSAGES)
+            tasks.cancel_scope.cancel()
+        return max(gaps)
+
+    runs: list[float] = []
+    while len(runs) < 3 and (not runs or runs[-1] >= 0.12):
+        runs.append(await largest_gap())
+    print(f"largest gaps {[round(gap * 1000, 1) for gap in runs]} ms")
+    assert min(runs) < 0.12, runs

