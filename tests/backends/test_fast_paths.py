@@ -9,7 +9,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from limitor.backends.base import LimitSpec, Part
-from limitor.backends.memory import MemoryStore, _generic_fast_path
+from limitor.backends.memory import MemoryStore
+from limitor.backends.memory._store import generic_fast_path
 from limitor.engines import ENGINES
 from limitor.testing import FakeClock
 
@@ -42,7 +43,7 @@ def test_the_fast_path_equals_the_engine(
     spec = LimitSpec(parts=(Part(rate, burst),), algorithm=algorithm)
     clocks = FakeClock(), FakeClock()
     fast, reference = MemoryStore(spec, clocks[0]), MemoryStore(spec, clocks[1])
-    by_engine = _generic_fast_path(reference, reference.engines[0])
+    by_engine = generic_fast_path(reference, reference.engines[0])
     for dt, share, quick in ops:
         for clock in clocks:
             clock.advance(dt)
