@@ -24,6 +24,7 @@ from limitor.backends.redis._backend import (
     DEFAULT_TIMEOUT,
     RedisBackend,
     RedisStore,
+    RedisTotalStore,
 )
 
-__all__ = ("DEFAULT_PREFIX", "DEFAULT_TIMEOUT", "RedisBackend", "RedisStore")
+__all__ = ("DEFAULT_PREFIX", "DEFAULT_TIMEOUT", "RedisBackend", "RedisStore", "RedisTotalStore")

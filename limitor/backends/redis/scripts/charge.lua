@@ -1,7 +1,7 @@
 -- charge: a[A..A+P-1] the amount per part, consumed now without any check (debt): the
 -- earliest free line from now on, free pieces first, then the end (schedule.lua: charge).
 -- Reply: "now".
-local tat, tokens, hold = load()
+local tat, tokens, hold, hold2 = load()
 local holes, had = load_holes()
 for i = 1, P do
     local n = tonumber(a[A + i - 1])
@@ -19,5 +19,5 @@ for i = 1, P do
     end
 end
 tidy_all(holes, tat, tokens)
-store_holes(holes, had, store(tat, tokens, hold))
+store_holes(holes, had, store(tat, tokens, hold, hold2))
 return nows

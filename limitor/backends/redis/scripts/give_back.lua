@@ -3,7 +3,7 @@
 -- time; then per part: amount, k, and the k pieces the grant occupies "s1 e1 ... sk ek".
 -- Frees exactly those pieces (schedule.lua: split_latest, release): a refund its latest
 -- `amount` first, a cancel all of them (the amount is all the grant holds).
--- Reply: "given now" then per part "#k s1 e1 ..." (what the grant still holds); given
+-- Reply: "given now" then per line "#k s1 e1 ..." (what the grant still holds); given
 -- is the units given back, summed over the parts.
 local mode = tonumber(a[A])
 local at = tonumber(a[A + 1])
@@ -28,7 +28,7 @@ if mode == 1 and now >= at then -- its time has come: its caller may have gone
     return table.concat(reply, ' ')
 end
 
-local tat, tokens, hold = load()
+local tat, tokens, hold, hold2 = load()
 local holes, had = load_holes()
 local tats = lines(tat)
 local given = 0
@@ -45,7 +45,9 @@ for i = 1, P do
             if after ~= tats[i] then
                 tat[i], tokens[i] = after, nil
             end
-            given = given + n
+            if i <= K then
+                given = given + n
+            end
         end
     elseif n > 0 and #held[i] > 0 then
         local tol = tolerance_of(T)
@@ -55,7 +57,9 @@ for i = 1, P do
         for _, piece in ipairs(held[i]) do
             holds = holds + (piece[2] - piece[1])
         end
-        if length <= holds + tol then
+        if i > K then -- a total's line: the units given back are the key's
+            holds = 0
+        elseif length <= holds + tol then
             given = given + n
         else -- a refund of more than the grant holds gives what it holds
             given = given + holds / T
@@ -68,7 +72,7 @@ for i = 1, P do
     end
 end
 tidy_all(holes, tat, tokens)
-store_holes(holes, had, store(tat, tokens, hold))
+store_holes(holes, had, store(tat, tokens, hold, hold2))
 local reply = { fmt(given), nows }
 if mode ~= 3 then
     for i = 1, P do

@@ -7,11 +7,11 @@
 -- pieces: plain GCRA, the common case) one token, "=" for now or the TAT it started
 -- from: the caller computes at = now + delay and the one piece
 -- x = max(start, at), x + amount * interval, the same doubles this script stored.
-local tat, tokens, hold = load()
+local tat, tokens, hold, hold2 = load()
 local holes, had = load_holes()
 local max_wait = tonumber(a[A + P])
 
-if P == 1 and not had then
+if P == 1 and not had[1] then
     -- no free pieces: earliest() and occupy() reduce to these two expressions (GCRA)
     local wait = 0
     if hold and hold - now > wait then
@@ -58,6 +58,9 @@ local start = now
 if hold and hold > start then
     start = hold
 end
+if hold2 and hold2 > start then -- the totals' hold
+    start = hold2
+end
 local tats = lines(tat)
 local needs, taus, intervals = {}, {}, {}
 local slack = nil
@@ -86,5 +89,5 @@ for i = 1, P do
     end
 end
 tidy_all(holes, tat, tokens)
-store_holes(holes, had, store(tat, tokens, hold))
+store_holes(holes, had, store(tat, tokens, hold, hold2))
 return table.concat(reply, ' ')
