@@ -5,7 +5,10 @@ limitor only (no peer has a total over per-key limits, nor fair shares of one).
 * Cost: one ``try_acquire(key)`` on a ``PerUserLimiter`` that never binds, with a total
   and without one, in memory and on Redis (when the coordinator started a private
   ``redis-server``). Both are timed in each repeat, one right after the other; the
-  ratio is with / without (the price of deciding the key and the total at once).
+  ratio is with / without (the price of deciding the key and the total at once). In
+  memory also the store's ``reserve`` alone: the limiter admits a plain key through a
+  fast path that a key under a total does not take, so the two rows separate the
+  decision's own cost from the path around it.
 * Fair against FIFO: on trio's virtual clock (``MockClock``: deterministic and instant),
   a heavy key queues 300 calls at t=0 under a total of 10/s (burst 1; each key's own
   limit 100/s never binds), and a light key asks once every 0.5 s from t=1 to t=21 (40
@@ -34,21 +37,26 @@ LIGHT_CALLS = 40
 IDEAL = 1 / (TOTAL_RATE / 2)
 
 
-def _cost(make: Any, repeats: int, target: float) -> tuple[list[float], list[float]]:
-    """Microseconds per decision with a total, and its ratio to the same without one."""
+def _cost(
+    make: Any, repeats: int, target: float, store: bool = False
+) -> tuple[list[float], list[float]]:
+    """Microseconds per decision with a total, and its ratio to the same without one.
+
+    ``store``: the store's ``reserve`` itself (the decision, without the limiter around it).
+    """
     with_total = make(True)
     without = make(False)
-    stmt = "decide(key)"
+    stmt = "decide(key, (1.0,), 0.0)" if store else "decide(key)"
+    decide_total = with_total._store.reserve if store else with_total.try_acquire
+    decide_plain = without._store.reserve if store else without.try_acquire
     for limiter in (with_total, without):
         limiter.try_acquire("k")  # connected, states made
-    n = calibrate(
-        lambda n: time_sync(stmt, {"decide": with_total.try_acquire, "key": "k"}, n), target
-    )
+    n = calibrate(lambda n: time_sync(stmt, {"decide": decide_total, "key": "k"}, n), target)
     samples: list[float] = []
     ratios: list[float] = []
     for _ in range(repeats):
-        plain = time_sync(stmt, {"decide": without.try_acquire, "key": "k"}, n) / n
-        total = time_sync(stmt, {"decide": with_total.try_acquire, "key": "k"}, n) / n
+        plain = time_sync(stmt, {"decide": decide_plain, "key": "k"}, n) / n
+        total = time_sync(stmt, {"decide": decide_total, "key": "k"}, n) / n
         samples.append(total * 1e6)
         ratios.append(total / plain)
     return samples, ratios
@@ -119,15 +127,18 @@ def run(library: Any, spec: dict[str, Any]) -> list[dict[str, Any]]:
     repeats = int(spec["repeats"])
     target = float(spec["target"])
     records: list[dict[str, Any]] = []
-    makers: list[tuple[str, Any]] = [("memory", _memory_limiter)]
+    makers: list[tuple[str, Any, bool]] = [
+        ("memory", _memory_limiter, False),
+        ("memory, the store's reserve", _memory_limiter, True),
+    ]
     url = spec.get("redis_url")
     if url:
-        makers.append(("Redis", _redis_maker(url)))
-    for where, make in makers:
+        makers.append(("Redis", _redis_maker(url), False))
+    for where, make, store in makers:
         measure = COST.format(where)
         case = Case(measure, "leaky bucket", note="x ref = ratio to the same without a total")
         try:
-            samples, ratios = _cost(make, repeats, target)
+            samples, ratios = _cost(make, repeats, target, store)
         except Exception as error:
             records.append(error_record(SECTION, measure, library.LIBRARY, case, error))
         else:
