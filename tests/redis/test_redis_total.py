@@ -491,3 +491,80 @@ def test_a_server_down_raises_or_allows_as_configured(own_server: Any, policy: s
     assert limiter.try_acquire("b")  # a fresh server: the total is full again
     assert not limiter.try_acquire("c")  # and in force
     backend.close()
+
+
+@pytest.mark.parametrize("policy", ["raise", "allow"])
+def test_fair_waiters_with_the_server_down_raise_or_go_and_none_is_stuck(
+    own_server: Any, policy: str
+) -> None:
+    """A fair waiter whose turn's decision fails gets the error (or fails open), and the
+    waiters behind it are not left queued: each gets its own outcome."""
+    from limitor.backends.redis import RedisBackend
+
+    backend = RedisBackend.from_url(own_server.url, timeout=0.2)
+    limiter = PerUserLimiter(
+        "100/s",
+        total="5/s",
+        total_burst=1,
+        fair=True,
+        backend=backend,
+        name=f"fdown-{uuid.uuid4().hex}",
+        on_backend_error=policy,
+    )
+    assert limiter.try_acquire("heavy")  # the total is used up for 1/5 s
+    outcomes: list[str] = []
+
+    def call(key: str) -> None:
+        try:
+            limiter.acquire(key)  # no timeout: a stuck waiter would never return
+        except BackendError:
+            outcomes.append("error")
+        else:
+            outcomes.append("admitted")
+
+    threads = [
+        threading.Thread(target=call, args=("heavy" if i % 2 else "light",)) for i in range(6)
+    ]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.05)
+    own_server.stop()
+    try:
+        for thread in threads:
+            thread.join(10)
+        assert not any(thread.is_alive() for thread in threads)
+        assert len(outcomes) == 6
+        if policy == "allow":
+            assert "error" not in outcomes
+        else:
+            assert "error" in outcomes
+        assert limiter._fair is not None
+        assert limiter._fair.waiting == 0
+    finally:
+        own_server.start()
+    backend.close()
+
+
+def test_a_fair_waiter_refused_by_a_server_down_leaves_no_ghost_in_the_queue(
+    own_server: Any,
+) -> None:
+    from limitor.backends.redis import RedisBackend
+
+    backend = RedisBackend.from_url(own_server.url, timeout=0.2)
+    limiter = PerUserLimiter(
+        "100/s", total="5/s", fair=True, backend=backend, name=f"ghost-{uuid.uuid4().hex}"
+    )
+    own_server.stop()
+    try:
+        with pytest.raises(BackendError):
+            limiter.acquire("a")
+        with pytest.raises(BackendError):
+            anyio.run(limiter.acquire_async, "b")
+    finally:
+        own_server.start()
+    assert limiter._fair is not None
+    assert limiter._fair.waiting == 0
+    for _ in range(5):
+        limiter.acquire("c")  # served at once: nobody queued ahead
+    assert limiter.status_both("c")[1].remaining < 0.5  # 5 taken, no ghost's grant
+    backend.close()
