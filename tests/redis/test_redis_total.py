@@ -568,3 +568,19 @@ def test_a_fair_waiter_refused_by_a_server_down_leaves_no_ghost_in_the_queue(
         limiter.acquire("c")  # served at once: nobody queued ahead
     assert limiter.status_both("c")[1].remaining < 0.5  # 5 taken, no ghost's grant
     backend.close()
+
+
+def test_the_decorator_with_a_total_on_redis_shares_it_between_users(backend: Any) -> None:
+    from limitor import rate_limit_per_user
+
+    @rate_limit_per_user(
+        "8/s", total="4/s", total_burst=3, backend=backend, name=f"deco-{uuid.uuid4().hex}"
+    )
+    def handler(request: str, *, user_id: str | None = None) -> str:
+        return request
+
+    started = time.monotonic()
+    for user in ("alice", "bob", "carol", "dave", "erin"):
+        assert handler("ping", user_id=user) == "ping"
+    # 3 at once (the total's burst), then 2 more at the total's 4/s: about 0.5 s
+    assert 0.4 < time.monotonic() - started < 2.0
