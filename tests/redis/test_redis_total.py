@@ -584,3 +584,26 @@ def test_the_decorator_with_a_total_on_redis_shares_it_between_users(backend: An
         assert handler("ping", user_id=user) == "ping"
     # 3 at once (the total's burst), then 2 more at the total's 4/s: about 0.5 s
     assert 0.4 < time.monotonic() - started < 2.0
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_waiter_gives_back_to_the_key_and_the_total_on_any_loop(
+    backend: Any,
+) -> None:
+    limiter = PerUserLimiter(
+        "10/s", burst=2, total="4/s", total_burst=2, backend=backend, name=f"ax-{uuid.uuid4().hex}"
+    )
+    assert await limiter.try_acquire_async("a")
+    assert await limiter.try_acquire_async("b")
+    for _ in range(3):
+        with anyio.move_on_after(0.05) as scope:  # each would wait 1/4 s or more
+            await limiter.acquire_async("c")
+        assert scope.cancelled_caught
+    deadline = anyio.current_time() + 2.0  # asyncio: an abandoned call's undo runs later
+    while True:
+        key, total = await limiter.status_both_async("c")
+        if key.remaining > 1.95 or anyio.current_time() > deadline:
+            break
+        await anyio.sleep(0.01)
+    assert key.remaining == pytest.approx(2, abs=0.05)  # nothing left taken on "c"
+    assert total.retry_after < 0.3  # only "a" and "b" hold the total
