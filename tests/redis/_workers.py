@@ -9,12 +9,39 @@ from typing import Any
 from limitor.backends.base import LimitSpec, Part
 from limitor.clock import MONOTONIC
 
+Gate = tuple[Any, Any, Any]
+"""A start gate: a queue the workers report ready on, an event, and the start time."""
+
+
+def new_gate(context: Any) -> Gate:
+    """A start gate for processes of ``context`` (passed to them as an argument)."""
+    return (context.Queue(), context.Event(), context.Value("d", 0.0))
+
+
+def open_gate(gate: Gate, workers: int, lead: float = 0.25) -> None:
+    """Once ``workers`` are ready (spawned, imported, connected), start them all at once,
+    ``lead`` seconds from now: a loaded machine may take many seconds to spawn them."""
+    ready, go, start = gate
+    for _ in range(workers):
+        ready.get(timeout=120)
+    start.value = time.time() + lead
+    go.set()
+
+
+def wait_for_start(gate: Gate) -> float:
+    """Report ready, wait for the gate to open, and return the common start time."""
+    ready, go, start = gate
+    ready.put(None)
+    if not go.wait(120):
+        raise RuntimeError("the start gate never opened")
+    return float(start.value)
+
 
 def police(
     url: str,
     name: str,
     parts: list[tuple[float, float]],
-    start_at: float,
+    gate: Gate,
     seconds: float,
     seed: int,
 ) -> list[tuple[float, tuple[float, ...]]]:
@@ -28,6 +55,7 @@ def police(
     store = backend.bind(LimitSpec(tuple(Part(r, b) for r, b in parts), name=name), MONOTONIC)
     rng = random.Random(seed)
     store.peek(None, tuple(0.0 for _ in parts))  # connected before the start
+    start_at = wait_for_start(gate)
     time.sleep(max(start_at - time.time(), 0.0))
     end = start_at + seconds
     admitted: list[tuple[float, tuple[float, ...]]] = []
@@ -53,7 +81,7 @@ def llm_calls(
     name: str,
     rate: float,
     burst: float,
-    start_at: float,
+    gate: Gate,
     seconds: float,
     threads: int,
     estimate: float,
@@ -75,6 +103,7 @@ def llm_calls(
     store.peek(None, (0.0,))  # connected before the start
     calls: list[tuple[float, float]] = []
     lock = threading.Lock()
+    start_at = wait_for_start(gate)
     end = start_at + seconds
 
     def run() -> None:

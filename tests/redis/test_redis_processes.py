@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import multiprocessing
-import time
 import uuid
 from typing import Any
 
-from ._workers import police_into
+from ._workers import new_gate, open_gate, police_into
 
 PROCESSES = 4
 SECONDS = 2.0
@@ -29,18 +28,19 @@ def most_in_window(events: list[tuple[float, float]], window_us: float) -> float
 
 def run_processes(url: str, parts: list[tuple[float, float]]) -> list[Any]:
     """One process per worker (a pool could hand one process two runs, one too late), all
-    starting at the same moment, well after a loaded machine has spawned them."""
+    starting at the same moment, once every one is spawned, imported and connected."""
     name = f"shared-{uuid.uuid4().hex}"
-    start_at = time.time() + 4.0  # spawned children import limitor meanwhile
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
+    gate = new_gate(context)
     workers = [
-        context.Process(target=police_into, args=(queue, i, url, name, parts, start_at, SECONDS, i))
+        context.Process(target=police_into, args=(queue, i, url, name, parts, gate, SECONDS, i))
         for i in range(PROCESSES)
     ]
     for worker in workers:
         worker.start()
     try:
+        open_gate(gate, PROCESSES)
         runs = dict(queue.get(timeout=60) for _ in workers)
     finally:
         for worker in workers:
@@ -76,19 +76,20 @@ def test_four_processes_of_overlapping_llm_calls_use_what_refunds_free(redis_ser
     """Issue 15 on Redis, in real time: calls that reserve twice what they use, refunded
     out of order by 4 processes, still reach at least 0.9 of the token rate, never above
     the bound (``burst + rate*w`` of actual use in any window of admission times)."""
-    from ._workers import llm_calls_into
+    from ._workers import llm_calls_into, new_gate, open_gate
 
     rate, burst, estimate, used = 2000.0, 2000.0, 200.0, 100.0  # tokens/s; 2x the use
     seconds = 6.0
     name = f"llm-{uuid.uuid4().hex}"
-    start_at = time.time() + 4.0  # spawned children import limitor meanwhile
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    args = (redis_server.url, name, rate, burst, start_at, seconds, 4, estimate, used, 0.2)
+    gate = new_gate(context)
+    args = (redis_server.url, name, rate, burst, gate, seconds, 4, estimate, used, 0.2)
     workers = [context.Process(target=llm_calls_into, args=(queue, i, *args)) for i in range(4)]
     for worker in workers:
         worker.start()
     try:
+        open_gate(gate, 4)
         runs = dict(queue.get(timeout=60) for _ in workers)
     finally:
         for worker in workers:

@@ -293,10 +293,10 @@ def test_every_key_expires_no_later_than_its_bucket_is_full(backend: Any) -> Non
 
 
 def test_an_idle_key_vanishes_once_full(backend: Any) -> None:
-    store = store_for(backend, (50, 1))
+    store = store_for(backend, (2, 1))  # full again 0.5 s later (not 20 ms: a busy machine)
     store.reserve(None, (1,), INF)
     ttl = backend.client.pttl(store.redis_key(None))
-    assert 0 < ttl <= 21
+    assert 0 < ttl <= 501
 
 
 def test_script_cache_flushed_mid_run_calls_go_on(backend: Any) -> None:
