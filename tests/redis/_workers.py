@@ -138,7 +138,7 @@ def police_total(
     key_burst: float,
     total_rate: float,
     total_burst: float,
-    start_at: float,
+    gate: Gate,
     seconds: float,
     seed: int,
 ) -> list[tuple[float, str]]:
@@ -158,6 +158,7 @@ def police_total(
     store = backend.bind(spec, MONOTONIC)
     rng = random.Random(seed)
     store.peek("a", (0.0,))  # connected before the start
+    start_at = wait_for_start(gate)
     time.sleep(max(start_at - time.time(), 0.0))
     end = start_at + seconds
     admitted: list[tuple[float, str]] = []

@@ -427,21 +427,22 @@ SECONDS = 2.0
 def test_four_processes_keep_each_key_and_the_total_within_their_bounds(
     redis_server: Any,
 ) -> None:
-    from ._workers import police_total_into
+    from ._workers import new_gate, open_gate, police_total_into
 
     key_rate, key_burst, total_rate, total_burst = 10.0, 5.0, 20.0, 8.0
     name = f"procs-{uuid.uuid4().hex}"
-    start_at = time.time() + 4.0  # spawned children import limitor meanwhile
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    args = (redis_server.url, name, key_rate, key_burst, total_rate, total_burst)
+    gate = new_gate(context)  # opened once every process is spawned and connected
+    args = (redis_server.url, name, key_rate, key_burst, total_rate, total_burst, gate)
     workers = [
-        context.Process(target=police_total_into, args=(queue, i, *args, start_at, SECONDS, i))
+        context.Process(target=police_total_into, args=(queue, i, *args, SECONDS, i))
         for i in range(PROCESSES)
     ]
     for worker in workers:
         worker.start()
     try:
+        open_gate(gate, PROCESSES)
         runs = dict(queue.get(timeout=60) for _ in workers)
     finally:
         for worker in workers:
