@@ -4,7 +4,8 @@
 -- Frees exactly those pieces (schedule.lua: split_latest, release): a refund its latest
 -- `amount` first, a cancel all of them (the amount is all the grant holds).
 -- Reply: "given now" then per line "#k s1 e1 ..." (what the grant still holds); given
--- is the units given back, summed over the parts.
+-- is the units given back, summed over the key's parts (under totals the totals' lines
+-- K+1..P are freed alike but not counted again).
 local mode = tonumber(a[A])
 local at = tonumber(a[A + 1])
 local units, held = {}, {}
@@ -57,12 +58,12 @@ for i = 1, P do
         for _, piece in ipairs(held[i]) do
             holds = holds + (piece[2] - piece[1])
         end
-        if i > K then -- a total's line: the units given back are the key's
-            holds = 0
-        elseif length <= holds + tol then
-            given = given + n
-        else -- a refund of more than the grant holds gives what it holds
-            given = given + holds / T
+        if i <= K then -- the units given back are the key's (a total's line: not again)
+            if length <= holds + tol then
+                given = given + n
+            else -- a refund of more than the grant holds gives what it holds
+                given = given + holds / T
+            end
         end
         local after = release(holes[i], tats[i], freed, now, T)
         if after ~= tats[i] then
