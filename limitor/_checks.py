@@ -11,10 +11,14 @@ import math
 import numbers
 import reprlib
 from decimal import Decimal
+from typing import Literal
 
 from limitor.errors import AmountError, AmountTypeError, ConfigError, ConfigTypeError
 
 INF = math.inf
+
+OnBackendError = Literal["raise", "allow"]
+"""What to do when a limit's backend fails: raise ``BackendError``, or admit (fail open)."""
 
 _SHORT = reprlib.Repr()
 _SHORT.maxlong = 24
@@ -112,11 +116,22 @@ def check_count(name: str, value: object, minimum: int = 1) -> int:
 
 
 def check_name(name: object) -> str | None:
-    """``name`` if it is ``None`` or a non-empty string (a limit's identity)."""
-    if name is None:
-        return None
-    if not isinstance(name, str):
-        raise ConfigTypeError(f"name must be a string, got {name!r}")
-    if not name:
-        raise ConfigError("name must not be empty")
-    return name
+    """``name`` if it is ``None`` or a non-empty string (a limit's identity).
+
+    Raises:
+        ConfigTypeError: anything else (the empty string too).
+    """
+    if name is None or (isinstance(name, str) and name):
+        return name
+    raise ConfigTypeError(f"name must be a non-empty string, got {show(name)}")
+
+
+def check_on_backend_error(value: object) -> OnBackendError:
+    """``value`` if it is ``"raise"`` or ``"allow"``.
+
+    Raises:
+        ConfigError: anything else.
+    """
+    if value == "raise" or value == "allow":
+        return value
+    raise ConfigError(f"on_backend_error must be 'raise' or 'allow', got {show(value)}")

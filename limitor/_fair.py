@@ -139,7 +139,8 @@ class FairQueue:
         clock = limiter.clock
         self._timed_by_events = isinstance(clock, (MonotonicClock, AnyioClock))
 
-    def _after_fork(self) -> None:
+    def after_fork(self) -> None:
+        """In a forked child: a new lock, and no waiters (they are the parent's)."""
         self._lock = threading.Lock()
         self._queues.clear()
         self._finish.clear()
@@ -171,7 +172,7 @@ class FairQueue:
         return self._vtime if finish is None or finish < self._vtime else finish
 
     def _size(self, amount: Any) -> float:
-        return float(sum(self._limiter._vector(amount)))
+        return float(sum(self._limiter.amounts.vector(amount)))
 
     def _heads(self) -> list[_Waiter]:
         heads = [queue[0] for queue in self._queues.values()]
@@ -211,23 +212,23 @@ class FairQueue:
     def _total_blocks(self, key: Hashable, amount: Any) -> bool:
         """True when the total has no room now for ``amount`` (peek: changes nothing)."""
         limiter = self._limiter
-        statuses = limiter._store.peek(key, limiter._vector(amount))
-        parts = len(limiter._spec.parts)
-        slack = min(part.interval for part in limiter._spec.totals) * 1e-6
+        statuses = limiter.store.peek(key, limiter.amounts.vector(amount))
+        parts = len(limiter.backend_spec.parts)
+        slack = min(part.interval for part in limiter.backend_spec.totals) * 1e-6
         return any(status.retry_after > slack for status in statuses[parts:])
 
     def _key_blocks(self, waiter: _Waiter) -> bool:
         """True when the waiter's own key has no room now (it cannot go; passing is fine)."""
         limiter = self._limiter
-        statuses = limiter._store.peek(waiter.key, limiter._vector(waiter.amount))
-        parts = len(limiter._spec.parts)
-        slack = min(part.interval for part in limiter._spec.parts) * 1e-6
+        statuses = limiter.store.peek(waiter.key, limiter.amounts.vector(waiter.amount))
+        parts = len(limiter.backend_spec.parts)
+        slack = min(part.interval for part in limiter.backend_spec.parts) * 1e-6
         return any(status.retry_after > slack for status in statuses[:parts])
 
     def _dispatch(self) -> None:
         """Hand grants to the heads whose turn it is (see the module docstring)."""
         limiter = self._limiter
-        store = limiter._store
+        store = limiter.store
         skipped: set[Hashable] = set()
         next_try = INF
         while self._queues:
@@ -239,7 +240,7 @@ class FairQueue:
             if head is None:
                 break
             try:
-                grant = store.reserve(head.key, limiter._vector(head.amount), 0.0)
+                grant = store.reserve(head.key, limiter.amounts.vector(head.amount), 0.0)
                 blocks = not grant.admitted and self._total_blocks(head.key, head.amount)
             except BackendError as error:  # its turn failed: it leaves with the error
                 head.error = error
@@ -276,8 +277,8 @@ class FairQueue:
     def _estimate(self, key: Hashable, amount: Any, tag: float) -> float:
         """Seconds until ``amount`` for ``key`` would go, roughly: the work ahead of it."""
         limiter = self._limiter
-        statuses = limiter._store.peek(key, limiter._vector(amount))
-        parts = len(limiter._spec.parts)
+        statuses = limiter.store.peek(key, limiter.amounts.vector(amount))
+        parts = len(limiter.backend_spec.parts)
         own = max(status.retry_after for status in statuses[:parts])
         estimate = max(status.retry_after for status in statuses)
         ahead = 0.0
@@ -286,7 +287,7 @@ class FairQueue:
                 if waiter.tag < tag or (waiter.tag == tag and waiter.key == key):
                     ahead += self._size(waiter.amount)
         if ahead:
-            total = limiter._spec.totals[0]
+            total = limiter.backend_spec.totals[0]
             room = statuses[parts].remaining
             estimate = max(own, (ahead + self._size(amount) - room) / total.rate)
         return max(estimate, 0.0)
@@ -302,7 +303,7 @@ class FairQueue:
                 w.key == key or (w.tag <= tag and not self._key_blocks(w)) for w in self._heads()
             )
             if not passes:
-                grant = self._limiter._store.reserve(key, self._limiter._vector(amount), 0.0)
+                grant = self._limiter.store.reserve(key, self._limiter.amounts.vector(amount), 0.0)
                 if grant.admitted:
                     return grant
             estimate = self._estimate(key, amount, tag)
@@ -317,7 +318,7 @@ class FairQueue:
             estimate = self._estimate(key, amount, tag)
             if estimate > max_wait:
                 raise AcquireTimeout(
-                    f"amount {self._limiter._describe(amount)} would wait about "
+                    f"amount {self._limiter.amounts.describe(amount)} would wait about "
                     f"{estimate:.6g}s for its turn, more than the timeout ({max_wait:g}s)",
                     retry_after=estimate,
                 )
@@ -338,8 +339,8 @@ class FairQueue:
         waiter.grant = None  # handed but never returned: give it back whole
         limiter = self._limiter
         with contextlib.suppress(BackendError):  # the backend failed: it stays taken
-            limiter._store.give_back(
-                waiter.key, limiter._vector(waiter.amount), grant.ticket, cancel=False
+            limiter.store.give_back(
+                waiter.key, limiter.amounts.vector(waiter.amount), grant.ticket, cancel=False
             )
         if self._queues:
             self._dispatch()
@@ -357,7 +358,7 @@ class FairQueue:
     def _timed_out(self, waiter: _Waiter, amount: Any, max_wait: float) -> AcquireTimeout:
         self._leave(waiter)
         return AcquireTimeout(
-            f"amount {self._limiter._describe(amount)} did not get its turn within the "
+            f"amount {self._limiter.amounts.describe(amount)} did not get its turn within the "
             f"timeout ({max_wait:g}s); nothing was taken",
             retry_after=0.0,
         )

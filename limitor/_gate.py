@@ -55,6 +55,11 @@ class ConcurrencyGate:
         self._lock = threading.Lock()
 
     @property
+    def limit(self) -> int:
+        """The most holders at once."""
+        return self._limit
+
+    @property
     def active(self) -> int:
         """Holders right now."""
         return self._active

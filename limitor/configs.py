@@ -193,6 +193,24 @@ def parse_rate(text: str, *, burst: float | None = None) -> BucketConfig:
     return BucketConfig(capacity=float(match.group("amount")), seconds=count * unit, burst=burst)
 
 
+def as_rate(rate: object, burst: float | None = None, *, name: str = "rate") -> BucketConfig:
+    """A limit given as a rate string (``"10/s"``) or a :class:`BucketConfig`.
+
+    ``burst`` (when given) replaces the string's default burst or the config's.
+
+    Raises:
+        ConfigTypeError: ``rate`` is neither; the message calls it ``name``.
+        ConfigError: the string is not a rate.
+    """
+    if isinstance(rate, str):
+        return parse_rate(rate, burst=burst)
+    if isinstance(rate, BucketConfig):
+        if burst is None:
+            return rate
+        return BucketConfig(capacity=rate.capacity, seconds=rate.seconds, burst=burst)
+    raise ConfigTypeError(f"{name} must be a string such as '10/s' or a BucketConfig, got {rate!r}")
+
+
 def as_config(
     bucket_config: object = None, *, rate: object = None, burst: float | None = None
 ) -> BucketConfig:

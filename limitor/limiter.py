@@ -20,12 +20,14 @@ from collections.abc import AsyncIterator, Hashable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import replace
-from typing import Any, Literal, overload
+from typing import Any, overload
 
 from limitor import _fork
-from limitor._checks import INF, check_amount, check_name, check_quantity, check_timeout
+from limitor._checks import INF, check_name, check_on_backend_error, check_quantity, check_timeout
+from limitor._checks import OnBackendError as OnBackendError  # its former home
 from limitor._fair import FairQueue
 from limitor._gate import ConcurrencyGate
+from limitor.amounts import Amounts, ScalarAmounts
 from limitor.backends.base import ALL_KEYS, Backend, Grant, LimitSpec, PartStatus, Store
 from limitor.backends.memory import MEMORY
 from limitor.clock import Clock, check_clock
@@ -45,8 +47,6 @@ from limitor.results import Reservation, Stats, Status
 __all__ = ("Limiter", "Verbs", "async_reservation_scope", "reservation_scope")
 
 log = logging.getLogger("limitor")
-
-OnBackendError = Literal["raise", "allow"]
 
 _CURRENT: ContextVar[Reservation | None] = ContextVar("limitor_reservation", default=None)
 """The reservation of the innermost ``acquire_ctx`` block, for ``reconcile``."""
@@ -70,8 +70,9 @@ def check_backend(backend: object) -> Backend:
 class Limiter:
     """One limit (or several at once) over a backend, with every verb's machinery.
 
-    Subclasses say what an amount is (:meth:`_check` and friends: one number here) and
-    which public signatures they offer; keys are ``None`` (one shared state) or a user's.
+    What an amount is (one number, or an LLM cost over several parts) is the ``amounts``
+    policy's business (:mod:`limitor.amounts`); subclasses say which public signatures
+    they offer. Keys are ``None`` (one shared state) or a user's.
 
     Args:
         spec: the limit, as the backend sees it.
@@ -79,6 +80,7 @@ class Limiter:
         backend: where the state lives (``None``: this process's memory).
         on_backend_error: ``"raise"`` a :class:`~limitor.errors.BackendError` when the
             backend fails, or ``"allow"`` the call (fail open: counted and logged).
+        amounts: what an amount is (default: one number, at most the smallest burst).
     """
 
     # "__dict__": tests patch a limiter's verbs (mock.patch.object), users tag it
@@ -88,6 +90,7 @@ class Limiter:
         "__dict__",
         "__weakref__",
         "_admit_now",
+        "_amounts",
         "_backend_errors",
         "_burst",
         "_clock",
@@ -110,19 +113,22 @@ class Limiter:
         *,
         backend: object = None,
         on_backend_error: object = "raise",
+        amounts: Amounts | None = None,
     ) -> None:
-        if on_backend_error not in ("raise", "allow"):
-            raise ConfigError(
-                f"on_backend_error must be 'raise' or 'allow', got {on_backend_error!r}"
-            )
+        fail_open = check_on_backend_error(on_backend_error) == "allow"
         self._clock = check_clock(clock)
         self._now = self._clock.now
         self._spec = spec
         self._store: Store = check_backend(backend).bind(spec, self._clock)
         self._burst = spec.parts[0].burst
+        self._amounts: Amounts = (
+            ScalarAmounts(min(part.burst for part in (spec.parts[0], *spec.totals)))
+            if amounts is None
+            else amounts
+        )
         self._listeners: tuple[Listener, ...] = ()
         self._admit_now = self._fast_path()
-        self._fail_open = on_backend_error == "allow"
+        self._fail_open = fail_open
         self._max_waiting: int | None = None
         self._waiting = self._backend_errors = 0
         self._logged_at = -INF
@@ -134,7 +140,7 @@ class Limiter:
     def _after_fork(self) -> None:
         self._wait_lock = threading.Lock()
         if self._fair is not None:
-            self._fair._after_fork()
+            self._fair.after_fork()
 
     def _poke(self) -> None:
         """Line was given back: fair waiters may go sooner."""
@@ -142,8 +148,14 @@ class Limiter:
             self._fair.poke()
 
     def _fast_path(self) -> Any:
-        """The store's admit-now shortcut, when there is one and nothing listens."""
+        """The store's admit-now shortcut, when there is one and nothing listens.
+
+        Only for amounts of one plain number (:class:`ScalarAmounts`): the shortcut takes
+        a positive number as the store's amount without asking the policy.
+        """
         store = self._store
+        if type(self._amounts) is not ScalarAmounts:
+            return None
         if self._listeners or len(self._spec.parts) > 1 or self._spec.totals:
             return None
         return getattr(store, "admit_now", None)  # a store that has one says so
@@ -187,41 +199,12 @@ class Limiter:
             event = LimitEvent(name, key, amount, retry_after=grant.retry_after)
             notify(self._listeners, "on_rejected", event)
 
-    # -- what an amount is (one number here; limiters of several limits override) -------
-
-    def _check(self, amount: object) -> Any:
-        """A valid amount for this limiter, normalised; raise ``AmountError`` otherwise."""
-        return check_amount(amount, self._burst)
-
-    def _check_actual(self, actual: object, reserved: Any) -> Any:
-        """A valid actual amount to reconcile ``reserved`` to (no burst bound: debt)."""
-        return check_quantity("actual", actual)
-
-    def _check_estimate(self, estimated: object) -> Any:
-        """A valid earlier estimate, for the 0.6 ``reconcile(actual, estimated)``."""
-        return check_quantity("estimated", estimated)
-
-    def _vector(self, amount: Any) -> tuple[float, ...]:
-        """A valid amount as the store sees it: one number per part."""
-        return (float(amount),)
-
-    def _is_nothing(self, amount: Any) -> bool:
-        """True for an amount that takes nothing from any limit."""
-        return bool(amount == 0)
-
-    def _describe(self, amount: Any) -> str:
-        """The amount, for error messages."""
-        return f"{amount:g}"
-
-    def _split(self, actual: Any, reserved: Any) -> tuple[Any, Any]:
-        """``(extra, unused)``: what to charge as debt and what to refund (None: nothing)."""
-        if actual > reserved:
-            return actual - reserved, None
-        if actual < reserved:
-            return None, reserved - actual
-        return None, None
-
     # -- read-only views -------------------------------------------------------------
+
+    @property
+    def amounts(self) -> Amounts:
+        """What an amount is for this limiter (see :mod:`limitor.amounts`)."""
+        return self._amounts
 
     @property
     def clock(self) -> Clock:
@@ -320,7 +303,7 @@ class Limiter:
     def _peek(self, key: Hashable, amount: Any, *, unknown: Any = _FAILED) -> Any:
         """The store's peek; failing open, ``unknown`` (default: every part full)."""
         fallback = self._unknown() if unknown is _FAILED else unknown
-        return self._call(key, amount, fallback, "peek", key, self._vector(amount))
+        return self._call(key, amount, fallback, "peek", key, self._amounts.vector(amount))
 
     @overload
     async def _peek_async(self, key: Hashable, amount: Any) -> tuple[PartStatus, ...]: ...
@@ -333,7 +316,7 @@ class Limiter:
     async def _peek_async(self, key: Hashable, amount: Any, *, unknown: Any = _FAILED) -> Any:
         """:meth:`_peek` for tasks."""
         fallback = self._unknown() if unknown is _FAILED else unknown
-        return await self._acall(key, amount, fallback, "peek", key, self._vector(amount))
+        return await self._acall(key, amount, fallback, "peek", key, self._amounts.vector(amount))
 
     def _unknown(self) -> tuple[PartStatus, ...]:
         """What a peek reports when the backend failed open: every part full."""
@@ -349,10 +332,10 @@ class Limiter:
         )
 
     def _status(self, key: Hashable, amount: object) -> Status:
-        return self._as_status(self._peek(key, check_quantity("amount", amount)))
+        return self._as_status(self._peek(key, self._amounts.probe(amount)))
 
     async def _status_async(self, key: Hashable, amount: object) -> Status:
-        return self._as_status(await self._peek_async(key, check_quantity("amount", amount)))
+        return self._as_status(await self._peek_async(key, self._amounts.probe(amount)))
 
     # -- the one store call of each verb, under the backend-failure policy ---------------
 
@@ -405,7 +388,7 @@ class Limiter:
             if self._fair is not None:  # no future slot: now, or a refusal with an estimate
                 grant = self._fair.police(key, amount)
             else:
-                grant = self._store.reserve(key, self._vector(amount), max_wait)
+                grant = self._store.reserve(key, self._amounts.vector(amount), max_wait)
         except BackendError as error:
             return self._failed(key, amount, error)
         if self._listeners:
@@ -417,7 +400,7 @@ class Limiter:
         if not store.does_io or self._fair is not None:
             return self._decide(key, amount, max_wait)
         try:
-            grant = await store.areserve(key, self._vector(amount), max_wait)
+            grant = await store.areserve(key, self._amounts.vector(amount), max_wait)
         except BackendError as error:
             return self._failed(key, amount, error)
         if self._listeners:
@@ -463,15 +446,15 @@ class Limiter:
 
     def _police_slow(self, key: Hashable, amount: object) -> bool:
         """``try_acquire`` once the fast path said no: validate, then decide."""
-        n = self._check(amount)
-        return self._is_nothing(n) or self._police(key, n) == 0.0
+        n = self._amounts.check(amount)
+        return self._amounts.is_nothing(n) or self._police(key, n) == 0.0
 
     async def _police_or_raise_async(self, key: Hashable, amount: object) -> bool:
         """``try_acquire`` for tasks: the store's async verb when it does I/O."""
         if self._admit_at_once(key, amount, None):
             return True
-        n = self._check(amount)
-        if self._is_nothing(n):
+        n = self._amounts.check(amount)
+        if self._amounts.is_nothing(n):
             return True
         return (await self._decide_async(key, n, 0.0)).admitted
 
@@ -491,9 +474,10 @@ class Limiter:
         ``waiting`` until :meth:`_done_waiting` and bounded by ``_max_waiting``.
         """
         if not grant.admitted:
+            shown = self._amounts.describe(amount)
             if self._fair is not None and refusal is not QueueFull:
                 raise RateLimitExceeded(
-                    f"amount {self._describe(amount)} cannot go now without passing a "
+                    f"amount {shown} cannot go now without passing a "
                     f"waiter or exceeding a limit (fair=True books no future slot); retry "
                     f"in about {grant.retry_after:.6g}s",
                     retry_after=grant.retry_after,
@@ -504,7 +488,7 @@ class Limiter:
                     retry_after=grant.retry_after,
                 )
             raise refusal(
-                f"amount {self._describe(amount)} would wait {grant.retry_after:.6g}s, more "
+                f"amount {shown} would wait {grant.retry_after:.6g}s, more "
                 + (f"than the timeout ({max_wait:g}s)" if max_wait else "than allowed (policing)")
                 + f": retry in {grant.retry_after:.6g}s",
                 retry_after=grant.retry_after,
@@ -560,9 +544,9 @@ class Limiter:
 
     def _acquire_sync(self, key: Hashable, amount: object, timeout: object) -> Reservation:
         """Validate, commit, and block the thread until the admission time."""
-        n = self._check(amount)
+        n = self._amounts.check(amount)
         max_wait = INF if timeout is None else check_timeout(timeout)
-        if self._is_nothing(n):
+        if self._amounts.is_nothing(n):
             return self._zero(key, n)
         if self._fair is not None:
             try:
@@ -580,9 +564,9 @@ class Limiter:
 
     async def _acquire_async(self, key: Hashable, amount: object, timeout: object) -> Reservation:
         """Validate, commit, and await the admission time (cancellation gives back)."""
-        n = self._check(amount)
+        n = self._amounts.check(amount)
         max_wait = INF if timeout is None else check_timeout(timeout)
-        if self._is_nothing(n):
+        if self._amounts.is_nothing(n):
             return self._zero(key, n)
         if self._fair is not None:
             try:
@@ -605,18 +589,18 @@ class Limiter:
         return Reservation(self, key, amount, grant.now, 0.0, grant.ticket)
 
     def _reserve_for(self, key: Hashable, amount: object, timeout: object) -> Reservation:
-        n = self._check(amount)
+        n = self._amounts.check(amount)
         max_wait = check_timeout(timeout)
-        if self._is_nothing(n):
+        if self._amounts.is_nothing(n):
             return self._zero(key, n)
         return self._commit(key, n, max_wait, waiter=False)
 
     async def _reserve_for_async(
         self, key: Hashable, amount: object, timeout: object
     ) -> Reservation:
-        n = self._check(amount)
+        n = self._amounts.check(amount)
         max_wait = check_timeout(timeout)
-        if self._is_nothing(n):
+        if self._amounts.is_nothing(n):
             return self._zero(key, n)
         return await self._commit_async(key, n, max_wait, waiter=False)
 
@@ -625,8 +609,8 @@ class Limiter:
 
         With ``hold``, return the reservation (to reconcile later).
         """
-        n = self._check(amount)
-        if self._is_nothing(n):
+        n = self._amounts.check(amount)
+        if self._amounts.is_nothing(n):
             return self._zero(key, n)
         return self._policed(key, n, self._decide(key, n, 0.0), hold=hold)
 
@@ -634,8 +618,8 @@ class Limiter:
         self, key: Hashable, amount: object, *, hold: bool
     ) -> Reservation | None:
         """:meth:`_police_checked` for tasks."""
-        n = self._check(amount)
-        if self._is_nothing(n):
+        n = self._amounts.check(amount)
+        if self._amounts.is_nothing(n):
             return self._zero(key, n)
         return self._policed(key, n, await self._decide_async(key, n, 0.0), hold=hold)
 
@@ -652,25 +636,25 @@ class Limiter:
     # -- giving back, debt and holds ------------------------------------------------------
 
     def _cancel_reservation(self, reservation: Reservation) -> float:
-        ticket = reservation._ticket
-        if ticket is None or self._is_nothing(reservation.amount):
+        ticket = reservation.ticket
+        if ticket is None or self._amounts.is_nothing(reservation.amount):
             return 0.0
         amount = reservation.amount
         given, _ = self._call(
             reservation.key, amount, (0.0, ticket), "give_back",
-            reservation.key, self._vector(amount), ticket, cancel=True,
+            reservation.key, self._amounts.vector(amount), ticket, cancel=True,
         )  # fmt: skip
         self._poke()
         return float(given)
 
     async def _cancel_reservation_async(self, reservation: Reservation) -> float:
-        ticket = reservation._ticket
-        if ticket is None or self._is_nothing(reservation.amount):
+        ticket = reservation.ticket
+        if ticket is None or self._amounts.is_nothing(reservation.amount):
             return 0.0
         amount = reservation.amount
         given, _ = await self._acall(
             reservation.key, amount, (0.0, ticket), "give_back",
-            reservation.key, self._vector(amount), ticket, cancel=True,
+            reservation.key, self._amounts.vector(amount), ticket, cancel=True,
         )  # fmt: skip
         self._poke()
         return float(given)
@@ -679,8 +663,8 @@ class Limiter:
         """``(extra, unused, checked)`` for reconciling ``reservation`` to ``actual``."""
         if not reservation.ok:
             raise ReservationError("cannot reconcile a cancelled reservation")
-        checked = self._check_actual(actual, reservation.amount)
-        return (*self._split(checked, reservation.amount), checked)
+        checked = self._amounts.check_actual(actual, reservation.amount)
+        return (*self._amounts.split(checked, reservation.amount), checked)
 
     def _reconcile_reservation(self, reservation: Reservation, actual: object) -> None:
         extra, unused, checked = self._reconcile_plan(reservation, actual)
@@ -703,13 +687,13 @@ class Limiter:
         when calls overlap).
         """
         current = _CURRENT.get()
-        if current is not None and current._owner is self and current.ok:
-            estimate = self._check_actual(estimated, current.amount)
-            target = self._check_actual(actual, estimate)
-            return (current, current.key, *self._split(target, estimate))
-        estimate = self._check_estimate(estimated)
-        target = self._check_actual(actual, estimate)
-        return (None, None, *self._split(target, estimate))
+        if current is not None and current.limiter is self and current.ok:
+            estimate = self._amounts.check_actual(estimated, current.amount)
+            target = self._amounts.check_actual(actual, estimate)
+            return (current, current.key, *self._amounts.split(target, estimate))
+        estimate = self._amounts.check_estimate(estimated)
+        target = self._amounts.check_actual(actual, estimate)
+        return (None, None, *self._amounts.split(target, estimate))
 
     def _reconcile_estimate(self, actual: object, estimated: object) -> None:
         """The 0.6 ``reconcile(actual, estimated)`` (see :meth:`_estimate_plan`)."""
@@ -728,50 +712,68 @@ class Limiter:
         (made while the backend failed open) refunds nothing. Without a reservation (the
         0.6 ``reconcile(actual, estimated)``) it comes off the end of the schedule.
         """
-        if unused is not None and (reservation is None or reservation._ticket is not None):
-            ticket = None if reservation is None else reservation._ticket
+        if unused is not None and (reservation is None or reservation.ticket is not None):
+            ticket = None if reservation is None else reservation.ticket
             _, after = self._call(
                 key, unused, (0.0, ticket), "give_back",
-                key, self._vector(unused), ticket, cancel=False,
+                key, self._amounts.vector(unused), ticket, cancel=False,
             )  # fmt: skip
             if reservation is not None:
-                reservation._ticket = after
+                reservation.ticket = after
             self._poke()
         if extra is not None:
-            self._call(key, extra, None, "charge", key, self._vector(extra))
+            self._call(key, extra, None, "charge", *self._debt_args(reservation, key, extra))
 
     async def _adjust_async(
         self, reservation: Reservation | None, key: Hashable, extra: Any, unused: Any
     ) -> None:
         """:meth:`_adjust` for tasks."""
-        if unused is not None and (reservation is None or reservation._ticket is not None):
-            ticket = None if reservation is None else reservation._ticket
+        if unused is not None and (reservation is None or reservation.ticket is not None):
+            ticket = None if reservation is None else reservation.ticket
             _, after = await self._acall(
                 key, unused, (0.0, ticket), "give_back",
-                key, self._vector(unused), ticket, cancel=False,
+                key, self._amounts.vector(unused), ticket, cancel=False,
             )  # fmt: skip
             if reservation is not None:
-                reservation._ticket = after
+                reservation.ticket = after
             self._poke()
         if extra is not None:
-            await self._acall(key, extra, None, "charge", key, self._vector(extra))
+            await self._acall(key, extra, None, "charge", *self._debt_args(reservation, key, extra))
+
+    def _debt_args(
+        self, reservation: Reservation | None, key: Hashable, extra: Any
+    ) -> tuple[Any, ...]:
+        """The store's charge arguments for a reconcile's overrun.
+
+        With the grant's ticket while its time has not come: the debt then goes no
+        earlier than the grant's own time (charged from now, it could fill free line
+        before the admission and let others over-admit around it). Else the plain debt.
+        """
+        args: tuple[Any, ...] = (key, self._amounts.vector(extra))
+        if (
+            reservation is not None
+            and reservation.ticket is not None
+            and reservation.time_to_act > self._now()
+        ):
+            args += (reservation.ticket,)
+        return args
 
     def _debt(self, amount: object) -> Any:
         """A valid amount to charge, or None for nothing."""
-        n = self._check_actual(amount, self._check_estimate(0))
-        return None if self._is_nothing(n) else n
+        n = self._amounts.check_actual(amount, self._amounts.check_estimate(0))
+        return None if self._amounts.is_nothing(n) else n
 
     def _charge(self, key: Hashable, amount: object) -> None:
         """Consume ``amount`` now without any check (debt)."""
         n = self._debt(amount)
         if n is not None:
-            self._call(key, n, None, "charge", key, self._vector(n))
+            self._call(key, n, None, "charge", key, self._amounts.vector(n))
 
     async def _charge_async(self, key: Hashable, amount: object) -> None:
         """:meth:`_charge` for tasks."""
         n = self._debt(amount)
         if n is not None:
-            await self._acall(key, n, None, "charge", key, self._vector(n))
+            await self._acall(key, n, None, "charge", key, self._amounts.vector(n))
 
     def _hold(self, key: Hashable, seconds: object) -> None:
         """Admit nothing for ``key`` during the next ``seconds``."""
@@ -918,6 +920,22 @@ class Verbs:
     async def reset_async(self, *, key: object = ALL_KEYS) -> None:
         """:meth:`reset` for tasks."""
         await self._limiter._reset_async(key)
+
+    def cancel_reservation(self, reservation: Reservation) -> float:
+        """Give ``reservation`` back (what :meth:`Reservation.cancel` calls); the units."""
+        return self._limiter._cancel_reservation(reservation)
+
+    async def cancel_reservation_async(self, reservation: Reservation) -> float:
+        """:meth:`cancel_reservation` for tasks."""
+        return await self._limiter._cancel_reservation_async(reservation)
+
+    def reconcile_reservation(self, reservation: Reservation, actual: object) -> None:
+        """Refund or charge the difference (what :meth:`Reservation.reconcile` calls)."""
+        self._limiter._reconcile_reservation(reservation, actual)
+
+    async def reconcile_reservation_async(self, reservation: Reservation, actual: object) -> None:
+        """:meth:`reconcile_reservation` for tasks."""
+        await self._limiter._reconcile_reservation_async(reservation, actual)
 
     def __repr__(self) -> str:
         return f"<Verbs of {self._limiter!r}>"

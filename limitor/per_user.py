@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from limitor._checks import check_amount, check_count, check_name, check_quantity
+from limitor._checks import check_count, check_name, check_quantity
 from limitor._fair import FairQueue, check_weight
 from limitor.backends.base import ALL_KEYS, TOTAL, Backend, LimitSpec, Part, PartStatus
 from limitor.configs import BucketConfig, as_config, check_positive, parse_rate
@@ -155,13 +155,6 @@ class PerUserLimiter(Limiter):
         self._config = config
         if fair:
             self._fair = FairQueue(self, weigh)
-
-    def _check(self, amount: object) -> Any:
-        """A valid amount: at most the key's burst, and the total's."""
-        total = self._total
-        if total is None or total.max_burst >= self._burst:
-            return check_amount(amount, self._burst)
-        return check_amount(amount, total.max_burst)
 
     def _as_status(self, parts: tuple[PartStatus, ...]) -> Status:
         if len(parts) == 1:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 
-from limitor.engines._base import Decision
+from limitor._decision import Decision
 
 if TYPE_CHECKING:
     from limitor.backends.base import Ticket
@@ -20,6 +20,26 @@ __all__ = ("Decision", "Reservation", "Stats", "Status")
 log = logging.getLogger("limitor")
 
 
+class ReservationVerbs(Protocol):
+    """The verbs a reservation's own methods call on the limiter that made it."""
+
+    def cancel_reservation(self, reservation: Reservation) -> float:
+        """Give ``reservation`` back; the units given back."""
+        ...
+
+    async def cancel_reservation_async(self, reservation: Reservation) -> float:
+        """:meth:`cancel_reservation` for tasks."""
+        ...
+
+    def reconcile_reservation(self, reservation: Reservation, actual: float) -> None:
+        """Refund or charge the difference between ``actual`` and the reservation."""
+        ...
+
+    async def reconcile_reservation_async(self, reservation: Reservation, actual: float) -> None:
+        """:meth:`reconcile_reservation` for tasks."""
+        ...
+
+
 class ReservationOwner(Protocol):
     """What a reservation needs from the limiter that made it."""
 
@@ -28,15 +48,10 @@ class ReservationOwner(Protocol):
         """The limiter's clock."""
         ...
 
-    def _cancel_reservation(self, reservation: Reservation) -> float: ...
-
-    def _reconcile_reservation(self, reservation: Reservation, actual: float) -> None: ...
-
-    async def _cancel_reservation_async(self, reservation: Reservation) -> float: ...
-
-    async def _reconcile_reservation_async(
-        self, reservation: Reservation, actual: float
-    ) -> None: ...
+    @property
+    def verbs(self) -> ReservationVerbs:
+        """The limiter's verbs (:class:`limitor.limiter.Verbs`)."""
+        ...
 
 
 class Reservation:
@@ -82,6 +97,23 @@ class Reservation:
         self._ticket = ticket
         """What the backend needs to give this reservation back (``None``: nothing held)."""
         self._cancelled = False
+
+    @property
+    def limiter(self) -> ReservationOwner:
+        """The limiter that made this reservation."""
+        return self._owner
+
+    @property
+    def ticket(self) -> Ticket | None:
+        """What the backend needs to give this reservation back (``None``: nothing held).
+
+        The limiter's business: it replaces the ticket when a refund gives part back.
+        """
+        return self._ticket
+
+    @ticket.setter
+    def ticket(self, ticket: Ticket | None) -> None:
+        self._ticket = ticket
 
     @property
     def ok(self) -> bool:
@@ -142,18 +174,18 @@ class Reservation:
         if self._cancelled:
             return 0.0
         self._cancelled = True
-        return self._owner._cancel_reservation(self)
+        return self._owner.verbs.cancel_reservation(self)
 
     async def cancel_async(self) -> float:
         """:meth:`cancel` for tasks: never blocks the event loop, on any backend."""
         if self._cancelled:
             return 0.0
         self._cancelled = True
-        return await self._owner._cancel_reservation_async(self)
+        return await self._owner.verbs.cancel_reservation_async(self)
 
     async def reconcile_async(self, actual: float) -> None:
         """:meth:`reconcile` for tasks: never blocks the event loop, on any backend."""
-        await self._owner._reconcile_reservation_async(self, actual)
+        await self._owner.verbs.reconcile_reservation_async(self, actual)
 
     def reconcile(self, actual: float) -> None:
         """Set the real amount: refund what was unused, charge the excess as debt.
@@ -165,7 +197,7 @@ class Reservation:
             ReservationError: the reservation was cancelled.
             AmountError: ``actual`` is negative, NaN or not a number.
         """
-        self._owner._reconcile_reservation(self, actual)
+        self._owner.verbs.reconcile_reservation(self, actual)
 
     def __repr__(self) -> str:
         state = "cancelled" if self._cancelled else f"delay={self.delay:.6g}s"

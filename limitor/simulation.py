@@ -39,7 +39,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
-from limitor.configs import BucketConfig, parse_rate
+from limitor.configs import BucketConfig, as_rate, parse_rate
 from limitor.errors import AcquireTimeout, AmountError, ConfigError, ConfigTypeError
 from limitor.generic_cell_rate.core import SyncLeakyBucketGCRA, SyncVirtualSchedulingGCRA
 from limitor.leaky_bucket.core import SyncLeakyBucket
@@ -1171,10 +1171,8 @@ def simulate(
     else:
         if rate is not None and capacity is not None:
             raise ConfigError("give either rate or capacity/seconds, not both")
-        if isinstance(rate, BucketConfig):
-            config = rate if burst is None else BucketConfig(rate.capacity, rate.seconds, burst)
-        elif rate is not None:
-            config = parse_limit(rate, burst=burst)
+        if rate is not None:
+            config = as_rate(rate, burst)
         elif capacity is not None:
             config = BucketConfig(capacity, seconds, burst=burst)
         else:

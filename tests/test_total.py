@@ -10,7 +10,7 @@ from typing import Any
 
 import anyio
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from limitor import (
@@ -97,7 +97,7 @@ def test_a_total_binds_to_redis_and_needs_a_name() -> None:
     redis_backend = pytest.importorskip("limitor.backends.redis")
     backend = redis_backend.RedisBackend.from_url("redis://127.0.0.1:1")
     limiter = PerUserLimiter("10/s", total="100/s", backend=backend, name="t")
-    assert isinstance(limiter._store, redis_backend.RedisTotalStore)
+    assert isinstance(limiter.store, redis_backend.RedisTotalStore)
     with pytest.raises(ConfigError, match="name"):
         PerUserLimiter("10/s", total="100/s", backend=backend)
 
@@ -274,6 +274,27 @@ OPS = st.lists(
 @settings(max_examples=150, deadline=None)
 @given(ops=OPS, algorithm=st.sampled_from(ALGORITHMS))
 def test_neither_line_is_ever_exceeded(ops: list[Any], algorithm: str) -> None:
+    run_with_debts(ops, algorithm, at_once=False)
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops=OPS, algorithm=st.sampled_from(ALGORITHMS))
+@example(  # charged from now, the two debts filled line before their grants' times
+    ops=[("a", 0.5, "keep", 0.0)] * 5 + [(None, 3, "debt", 0.0)] * 2,
+    algorithm="leaky_bucket",
+)
+def test_a_debt_learned_before_the_grants_time_keeps_both_bounds(
+    ops: list[Any], algorithm: str
+) -> None:
+    """A reconcile above the estimate made at once, before the grant's time: its debt goes
+    on both lines no earlier than the grant's own time (from now, it could fill free line
+    before the admission and let others over-admit around it)."""
+    run_with_debts(ops, algorithm, at_once=True)
+
+
+def run_with_debts(ops: list[Any], algorithm: str, *, at_once: bool) -> None:
+    """Random reserves, cancels, refunds and debts (one unit each) on a total: every key's
+    line and the total's keep ``burst + rate*w``, plus one call's debt."""
     clock = FakeClock()
     rate, burst, total_rate, total_burst = 4.0, 4.0, 6.0, 5.0
     limiter = PerUserLimiter(
@@ -300,7 +321,8 @@ def test_neither_line_is_ever_exceeded(ops: list[Any], algorithm: str) -> None:
             # A caller learns its overrun after its call ran: at or after its time. (A debt
             # charged before the grant's time fills free line from then on, which may lie
             # before the grant's own admission: the bound on actual use then falls short.)
-            clock.advance(max(0.0, reservation.time_to_act - clock.now()))
+            if not at_once:
+                clock.advance(max(0.0, reservation.time_to_act - clock.now()))
             reservation.reconcile(amount + 1)  # the debt lands on the next callers
             record[1] = amount + 1
     events = {key: [(t, a) for t, a in mine] for key, mine in used.items()}

@@ -47,8 +47,8 @@ def _cost(
     with_total = make(True)
     without = make(False)
     stmt = "decide(key, (1.0,), 0.0)" if store else "decide(key)"
-    decide_total = with_total._store.reserve if store else with_total.try_acquire
-    decide_plain = without._store.reserve if store else without.try_acquire
+    decide_total = with_total.store.reserve if store else with_total.try_acquire
+    decide_plain = without.store.reserve if store else without.try_acquire
     for limiter in (with_total, without):
         limiter.try_acquire("k")  # connected, states made
     n = calibrate(lambda n: time_sync(stmt, {"decide": decide_total, "key": "k"}, n), target)

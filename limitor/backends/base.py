@@ -205,7 +205,6 @@ class StoreCounts:
     users: int = 0
     evictions: int = 0
     overflows: int = 0
-    backend_errors: int = 0
 
 
 ALL_KEYS: object = type("AllKeys", (), {"__repr__": lambda self: "ALL_KEYS"})()
@@ -258,8 +257,14 @@ class Store(Protocol):
         """
         ...
 
-    def charge(self, key: Hashable, amount: Amount) -> None:
-        """Consume ``amount`` now without any check (debt that delays later callers)."""
+    def charge(self, key: Hashable, amount: Amount, ticket: Ticket | None = None) -> None:
+        """Consume ``amount`` now without any check (debt that delays later callers).
+
+        With a grant's ``ticket`` (an overrun learned before the grant's time has come)
+        the debt goes no earlier than the grant's time: the units are used when the call
+        runs. The limiter passes a ticket only then, so a store written before this
+        parameter existed keeps working for every other debt.
+        """
         ...
 
     def peek(self, key: Hashable, amount: Amount) -> tuple[PartStatus, ...]:
@@ -295,7 +300,7 @@ class Store(Protocol):
         """:meth:`give_back` for async callers."""
         ...
 
-    async def acharge(self, key: Hashable, amount: Amount) -> None:
+    async def acharge(self, key: Hashable, amount: Amount, ticket: Ticket | None = None) -> None:
         """:meth:`charge` for async callers."""
         ...
 
@@ -331,9 +336,14 @@ class SyncStoreAsyncTwins:
         """:meth:`Store.give_back`, for async callers."""
         return self.give_back(key, amount, ticket, cancel=cancel)
 
-    async def acharge(self: Store, key: Hashable, amount: Amount) -> None:
+    async def acharge(
+        self: Store, key: Hashable, amount: Amount, ticket: Ticket | None = None
+    ) -> None:
         """:meth:`Store.charge`, for async callers."""
-        self.charge(key, amount)
+        if ticket is None:
+            self.charge(key, amount)
+        else:
+            self.charge(key, amount, ticket)
 
     async def apeek(self: Store, key: Hashable, amount: Amount) -> tuple[PartStatus, ...]:
         """:meth:`Store.peek`, for async callers."""

@@ -593,27 +593,30 @@ class MemoryStore(SyncStoreAsyncTwins):
             self._tidy(state, now)
             return given, Ticket(ticket.at, tuple(pieces), ticket.delay)
 
-    def charge(self, key: Hashable, amount: Amount) -> None:
+    def charge(self, key: Hashable, amount: Amount, ticket: Ticket | None = None) -> None:
         """See :meth:`limitor.backends.base.Store.charge`.
 
-        Debt fills the earliest free line from now on (free pieces first, then the end):
-        see :mod:`limitor.engines.schedule` for why.
+        Debt fills the earliest free line from now on (free pieces first, then the end),
+        or from the ticket's time when that is later: see :mod:`limitor.engines.schedule`
+        for why.
         """
         with self._lock:
             now = self._clock_now() - self._epoch
             state = self._state_for(key, now)
-            extra: _Extra | None = state.extra
+            start = None if ticket is None or ticket.at <= now else ticket.at
             for index, (engine, part, units) in enumerate(
                 zip(self._engines, self._parts_of(state), amount, strict=True)
             ):
                 if units <= 0.0:
                     continue
-                if extra is None or not extra.holes[index]:
+                extra: _Extra | None = state.extra
+                tat = engine.full_at(part)
+                if (extra is None or not extra.holes[index]) and (start is None or tat >= start):
                     engine.charge(part, now, units)  # no pieces: the engine's own charge
                 else:
-                    holes = extra.holes[index]
+                    holes = self._extra(state).holes[index]
                     need = units * engine.interval
-                    tat = sch.charge(holes, engine.full_at(part), now, need, engine.interval)
+                    tat = sch.charge(holes, tat, now, need, engine.interval, start)
                     self._set_tat(engine, part, now, tat)
             self._tidy(state, now)
 
@@ -1096,21 +1099,23 @@ class TotalStore(MemoryStore):
                 self._set_tat(engine, part, now, tat)
         self._tidy_all(None, now)
 
-    def charge(self, key: Hashable, amount: Amount) -> None:
+    def charge(self, key: Hashable, amount: Amount, ticket: Ticket | None = None) -> None:
         """See :meth:`limitor.backends.base.Store.charge`: debt on the key and the totals."""
         with self._lock:
             now = self._clock_now() - self._epoch
             state = self._state_for(key, now)
+            start = None if ticket is None or ticket.at <= now else ticket.at
             for i, (engine, part, owner, index) in enumerate(self._lines(state)):
                 units = amount[i % self._parts]
                 if units <= 0.0:
                     continue
-                holes = self._holes_of(owner, index)
-                if not holes:
+                tat = engine.full_at(part)
+                if not self._holes_of(owner, index) and (start is None or tat >= start):
                     engine.charge(part, now, units)
                 else:
+                    holes = self._extra(owner).holes[index]
                     need = units * engine.interval
-                    tat = sch.charge(holes, engine.full_at(part), now, need, engine.interval)
+                    tat = sch.charge(holes, tat, now, need, engine.interval, start)
                     self._set_tat(engine, part, now, tat)
             self._tidy_all(state, now)
 

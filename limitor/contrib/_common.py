@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from limitor.configs import BucketConfig, parse_rate
+from limitor.configs import BucketConfig, as_rate
 from limitor.errors import ConfigError, ConfigTypeError
 from limitor.per_user import PerUserLimiter
 
@@ -57,17 +57,7 @@ def keyed_limiter(
             raise ConfigError(f"burst={burst!r} applies to rate=, not to an existing limiter")
         chosen = limiter
     else:
-        if isinstance(rate, str):
-            config = parse_rate(rate, burst=burst)
-        elif isinstance(rate, BucketConfig):
-            if burst is not None:
-                config = BucketConfig(rate.capacity, rate.seconds, burst=burst)
-            else:
-                config = rate
-        else:
-            raise ConfigTypeError(
-                f"rate must be a string such as '10/s' or a BucketConfig, got {rate!r}"
-            )
+        config = as_rate(rate, burst)
         chosen = PerUserLimiter(config, algorithm=algorithm, max_users=max_keys, clock=clock)
     if name is not None and name != chosen.name:
         chosen.name = name  # a limit in a shared backend is named when it is made

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
-from limitor.configs import BucketConfig, parse_rate
+from limitor.configs import BucketConfig, as_rate
 from limitor.contrib._common import missing
 from limitor.errors import ConfigError, ConfigTypeError
 from limitor.limiter import Limiter
@@ -61,10 +61,7 @@ class LimitorRateLimiter(BaseRateLimiter):
         if limiter is None:
             from limitor.per_user import PerUserLimiter
 
-            config = parse_rate(rate) if isinstance(rate, str) else rate
-            if not isinstance(config, BucketConfig):
-                raise ConfigTypeError(f"rate must be a rate string, got {rate!r}")
-            limiter = PerUserLimiter(config, algorithm="gcra", clock=clock)
+            limiter = PerUserLimiter(as_rate(rate), algorithm="gcra", clock=clock)
         if not isinstance(limiter, Limiter):
             raise ConfigTypeError(f"limiter must be a limitor limiter, got {limiter!r}")
         self.limiter = limiter
@@ -74,16 +71,16 @@ class LimitorRateLimiter(BaseRateLimiter):
     def acquire(self, *, blocking: bool = True) -> bool:
         """Take one request: wait for it (``blocking``) or take it only if free now."""
         if blocking:
-            self.limiter._acquire_sync(self.key, self._unit, None)
+            self.limiter.verbs.acquire(self._unit, key=self.key)
             return True
-        return self.limiter._police_or_raise(self.key, self._unit)
+        return self.limiter.verbs.try_acquire(self._unit, key=self.key)
 
     async def aacquire(self, *, blocking: bool = True) -> bool:
         """As :meth:`acquire`, awaiting (never blocking the event loop)."""
         if blocking:
-            await self.limiter._acquire_async(self.key, self._unit, None)
+            await self.limiter.verbs.acquire_async(self._unit, key=self.key)
             return True
-        return await self.limiter._police_or_raise_async(self.key, self._unit)
+        return await self.limiter.verbs.try_acquire_async(self._unit, key=self.key)
 
 
 def _counts_tokens(limiter: Any) -> bool:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from limitor._checks import check_timeout
+from limitor._checks import OnBackendError, check_name, check_on_backend_error, check_timeout
 from limitor.clock import Clock
 from limitor.configs import BucketConfig, parse_rate
 from limitor.errors import ConfigError, ConfigTypeError
@@ -32,7 +32,6 @@ __all__ = (
 )
 
 OnLimit = Literal["wait", "raise"]
-OnBackendError = Literal["raise", "allow"]
 
 
 def default_name(func: Any) -> str:
@@ -102,12 +101,8 @@ class DecoratorOptions:
                 raise ConfigTypeError(f"{option} must be callable, got {callback!r}")
         if clock is not None and isinstance(clock, type):
             raise ConfigTypeError(f"clock must be a clock object, not the class {clock!r}")
-        if name is not None and (not isinstance(name, str) or not name):
-            raise ConfigTypeError(f"name must be a non-empty string, got {name!r}")
-        if on_backend_error is not None and on_backend_error not in ("raise", "allow"):
-            raise ConfigError(
-                f"on_backend_error must be 'raise' or 'allow', got {on_backend_error!r}"
-            )
+        named = check_name(name)
+        policy = None if on_backend_error is None else check_on_backend_error(on_backend_error)
         max_wait = None if timeout is None else check_timeout(timeout)
         return cls(
             police=police,
@@ -117,8 +112,8 @@ class DecoratorOptions:
             key=key,  # type: ignore[arg-type]
             clock=clock,  # type: ignore[arg-type]
             backend=backend,
-            name=name,
-            on_backend_error=on_backend_error,
+            name=named,
+            on_backend_error=policy,
         )
 
     def limiter_arguments(self, func: Any) -> dict[str, Any]:

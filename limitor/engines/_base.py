@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
+
+from limitor._decision import Decision
 
 __all__ = ("Decision", "Engine", "EngineState")
 
@@ -57,20 +58,6 @@ class EngineState:
 
 
 S = TypeVar("S", bound=EngineState)
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """The outcome of one admission decision (see :meth:`Engine.decide`)."""
-
-    admitted: bool
-    """True when the request was admitted and committed to the state."""
-
-    delay: float
-    """Seconds from the decision until the request may go (0 means now, or refused)."""
-
-    retry_after: float
-    """Seconds until the amount would be admitted without waiting (when refused)."""
 
 
 class Engine(ABC, Generic[S]):

@@ -43,7 +43,10 @@ them on the line as near ``now`` as the line allows takes the free line that a n
 could otherwise use right now, so the next callers are held back by exactly what was
 over-used, soonest. Charging at the end instead would leave the holes before it free
 for new requests at once, on top of the over-use: more actual use in the same window.
-With no holes both are ``tat = max(tat, now) + n*T``, the engines' own charge.
+With no holes both are ``tat = max(tat, now) + n*T``, the engines' own charge. A debt
+learned before its grant's time (a reconcile made at once) goes no earlier than that
+time: the units are used when the call runs, and line before its admission filled by
+them would let others go around the admission, beside the over-use.
 
 **Memory is bounded** (:func:`tidy`): holes before ``now`` are dropped, neighbours
 coalesce, a hole that reaches ``tat`` is absorbed into it, no sliver shorter than the
@@ -330,13 +333,31 @@ def release(
     return tat
 
 
-def charge(holes: list[Piece], tat: float, now: float, need: float, interval: float) -> float:
+def charge(
+    holes: list[Piece],
+    tat: float,
+    now: float,
+    need: float,
+    interval: float,
+    start: float | None = None,
+) -> float:
     """Occupy ``need`` seconds without any check (debt); returns the new ``tat``.
 
     The earliest free line from ``now`` on is taken: holes first, then the end.
     ``holes`` is changed in place.
+
+    ``start`` (a grant's admission time) puts the debt no earlier than that: a call
+    that learns its overrun before its own time has come uses those units when it
+    runs, so its debt must not fill free line before its admission (which would let
+    others use the line around the admission and over-admit there). Free line between
+    ``max(tat, now)`` and ``start`` stays free, as a hole.
     """
     tol = tolerance(interval)
+    if start is not None and start > now:
+        if need > tol and start - max(tat, now) > tol:
+            add_hole(holes, max(tat, now), start, tol)
+            tat = start
+        now = start
     i = first_after(holes, now)
     while need > tol and i < len(holes):
         s, e = holes[i]

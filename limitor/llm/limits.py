@@ -27,7 +27,7 @@ from limitor.llm.headers import ProviderReport, parse_rate_limit_headers
 from limitor.llm.raw import response_headers
 from limitor.results import Reservation, Stats, Status
 
-__all__ = ("SAFETY_MARGIN", "UNITS", "Cost", "LLMLimiter", "Limit")
+__all__ = ("SAFETY_MARGIN", "UNITS", "Cost", "CostAmounts", "LLMLimiter", "Limit")
 
 log = logging.getLogger("limitor")
 
@@ -154,6 +154,183 @@ def as_cost(value: object, name: str = "amount") -> tuple[Cost, bool]:
     return cost, split
 
 
+class CostAmounts:
+    """What an amount is for several limits at once: a :class:`Cost`, as one number per limit.
+
+    The amounts policy (:mod:`limitor.amounts`) of the LLM limiters. A valid amount is a
+    tuple with one number per limit, in the order of ``limits``. A plain number is a
+    number of tokens (and one request); a :class:`Cost` or a mapping says more.
+
+    Args:
+        limits: the limits, in the order amounts list them.
+    """
+
+    __slots__ = ("_limits", "_split_units", "_tokens_burst", "_unit_names")
+
+    def __init__(self, limits: Sequence[Limit]) -> None:
+        self._limits = tuple(limits)
+        self._unit_names = tuple(limit.unit for limit in self._limits)
+        self._tokens_burst = min(
+            (limit.max_burst for limit in self._limits if limit.unit == "tokens"),
+            default=math.inf,
+        )
+        self._split_units = any(
+            limit.unit in ("input_tokens", "output_tokens") for limit in self._limits
+        )
+
+    def cost_vector(self, cost: Cost) -> tuple[float, ...]:
+        """``cost`` as one number per limit (no checks)."""
+        return tuple(float(cost.units(limit.unit)) for limit in self._limits)
+
+    def vector(self, amount: Any) -> tuple[float, ...]:
+        """A valid amount as the store sees it (it is one already)."""
+        vector: tuple[float, ...] = amount
+        return vector
+
+    def check_estimate(self, estimated: object) -> Any:
+        """A valid estimate: as :meth:`check`."""
+        return self.check(estimated)
+
+    def probe(self, amount: object) -> Any:
+        """A valid amount to ask about (``status``): any size."""
+        cost, _ = as_cost(amount)
+        return self.cost_vector(cost)
+
+    def check(self, amount: object) -> Any:
+        """``amount`` (tokens, a Cost or a mapping) as a vector every limit could admit.
+
+        Raises:
+            AmountTypeError: not a number, Cost or mapping (see :func:`as_cost`).
+            AmountError: a field is invalid, a limit could never admit it, or the limits
+                count input and output tokens and the amount does not split them.
+        """
+        kind = type(amount)
+        if (kind is int or kind is float) and not self._split_units:
+            # The common case, a plain number of tokens: no Cost object needed.
+            if 0.0 <= amount <= self._tokens_burst and amount < _FLOAT_MAX:  # type: ignore[operator]
+                tokens = float(amount)  # type: ignore[arg-type]  # NaN was refused above
+                return tuple(1.0 if unit == "requests" else tokens for unit in self._unit_names)
+        elif isinstance(amount, Cost) and amount.tokens is None:
+            vector = self._fast_vector(amount)
+            if vector is not None:
+                return vector
+        cost, split = as_cost(amount)
+        if self._split_units and not split:
+            raise AmountError(
+                "these limits count input and output tokens separately: give "
+                "Cost(input_tokens=..., output_tokens=...)"
+            )
+        vector = self.cost_vector(cost)
+        for limit, units in zip(self._limits, vector, strict=True):
+            if units > limit.max_burst:
+                raise AmountError(
+                    f"{units:g} {limit.unit} is more than {limit.name} allows at once "
+                    f"({limit.max_burst:g}) and can never be admitted"
+                )
+        return vector
+
+    def _fast_vector(self, cost: Cost) -> tuple[float, ...] | None:
+        """The vector of an estimate whose fields are plain, valid numbers (else None)."""
+        inputs, outputs, requests = cost.input_tokens, cost.output_tokens, cost.requests
+        if not (
+            type(inputs) is float
+            and type(outputs) is float
+            and type(requests) is float
+            and 0.0 <= inputs < math.inf
+            and 0.0 <= outputs < math.inf
+            and 0.0 <= requests < math.inf
+        ):
+            return None
+        vector = tuple(
+            requests
+            if unit == "requests"
+            else inputs + outputs
+            if unit == "tokens"
+            else inputs
+            if unit == "input_tokens"
+            else outputs
+            for unit in self._unit_names
+        )
+        for units, limit in zip(vector, self._limits, strict=True):
+            if units > limit.max_burst:
+                return None  # let the full check raise the error
+        return vector
+
+    def check_actual(self, actual: object, reserved: Any) -> Any:
+        """A call's real usage as a vector; requests stay as ``reserved`` (no burst bound)."""
+        kind = type(actual)
+        if kind is int or kind is float:
+            tokens = float(actual)  # type: ignore[arg-type]
+            if 0.0 <= tokens < math.inf:  # a plain total: only "tokens" limits take it
+                return tuple(
+                    tokens if unit == "tokens" else reserved[index]
+                    for index, unit in enumerate(self._unit_names)
+                )
+        if isinstance(actual, Cost):
+            fast = self._fast_actual(actual, reserved)
+            if fast is not None:
+                return fast
+        cost, split = as_cost(actual, "actual")
+        vector = self.cost_vector(cost)
+        return tuple(
+            reserved_units
+            if limit.unit == "requests" or (limit.unit != "tokens" and not split)
+            else units  # requests stay as reserved; input/output need the split
+            for limit, units, reserved_units in zip(self._limits, vector, reserved, strict=True)
+        )
+
+    def _fast_actual(self, cost: Cost, reserved: tuple[float, ...]) -> tuple[float, ...] | None:
+        """The actual vector of a usage whose fields are plain, valid floats (else None)."""
+        inputs, outputs, total = cost.input_tokens, cost.output_tokens, cost.tokens
+        if total is None:
+            total = inputs + outputs
+        if not (
+            type(inputs) is float
+            and type(outputs) is float
+            and type(total) is float
+            and 0.0 <= inputs < math.inf
+            and 0.0 <= outputs < math.inf
+            and 0.0 <= total < math.inf
+        ):
+            return None
+        return tuple(
+            total
+            if unit == "tokens"
+            else inputs
+            if unit == "input_tokens"
+            else outputs
+            if unit == "output_tokens"
+            else reserved[index]  # requests stay as reserved
+            for index, unit in enumerate(self._unit_names)
+        )
+
+    def is_nothing(self, amount: Any) -> bool:
+        """True when no limit takes anything."""
+        return not any(amount)
+
+    def describe(self, amount: Any) -> str:
+        """``"1 requests, 900 tokens"``."""
+        return ", ".join(
+            f"{units:g} {limit.unit}" for limit, units in zip(self._limits, amount, strict=True)
+        )
+
+    def split(self, actual: Any, reserved: Any) -> tuple[Any, Any]:
+        """``(extra, unused)`` per limit; None where no limit has any."""
+        extra: list[float] = []
+        unused: list[float] = []
+        for a, r in zip(actual, reserved, strict=True):
+            extra.append(a - r if a > r else 0.0)
+            unused.append(r - a if r > a else 0.0)
+        return (tuple(extra) if any(extra) else None), (tuple(unused) if any(unused) else None)
+
+    def nothing(self) -> tuple[float, ...]:
+        """Zero for every limit."""
+        return tuple(0.0 for _ in self._limits)
+
+    def __repr__(self) -> str:
+        return f"CostAmounts({', '.join(limit.name for limit in self._limits)})"
+
+
 SAFETY_MARGIN = 0.2
 """The ``safety_margin`` to give when the limits equal the provider's: 0.2 s of refill.
 
@@ -203,7 +380,7 @@ class MultiLimitBase(Limiter):
             the provider's).
     """
 
-    __slots__ = ("_limits", "_split_units", "_tokens_burst", "_unit_names")
+    __slots__ = ("_limits",)
 
     def __init__(
         self,
@@ -261,168 +438,29 @@ class MultiLimitBase(Limiter):
             max_keys=check_count("max_keys", max_keys),
             ttl=None if ttl is None else check_positive("ttl", ttl),
         )
-        super().__init__(spec, clock, backend=backend, on_backend_error=on_backend_error)
-        self._limits = tuple(all_limits)
-        self._unit_names = tuple(limit.unit for limit in all_limits)
-        self._tokens_burst = min(
-            (limit.max_burst for limit in all_limits if limit.unit == "tokens"), default=math.inf
+        super().__init__(
+            spec,
+            clock,
+            backend=backend,
+            on_backend_error=on_backend_error,
+            amounts=CostAmounts(all_limits),
         )
+        self._limits = tuple(all_limits)
         if any(limit.unit == "requests" and limit.max_burst < 1 for limit in all_limits):
             raise ConfigError("a requests limit needs a burst of at least 1 request")
-        self._split_units = any(
-            limit.unit in ("input_tokens", "output_tokens") for limit in all_limits
-        )
 
     @property
     def limits(self) -> tuple[Limit, ...]:
         """The limits, in the order amounts list them."""
         return self._limits
 
-    # -- amounts ---------------------------------------------------------------------
-
-    def _cost_vector(self, cost: Cost) -> tuple[float, ...]:
-        return tuple(float(cost.units(limit.unit)) for limit in self._limits)
-
-    def _vector(self, amount: Any) -> tuple[float, ...]:
-        vector: tuple[float, ...] = amount  # amounts are vectors already
-        return vector
-
-    def _check_estimate(self, estimated: object) -> Any:
-        return self._check(estimated)
-
-    def _check(self, amount: object) -> Any:
-        kind = type(amount)
-        if (kind is int or kind is float) and not self._split_units:
-            # The common case, a plain number of tokens: no Cost object needed.
-            if 0.0 <= amount <= self._tokens_burst and amount < _FLOAT_MAX:  # type: ignore[operator]
-                tokens = float(amount)  # type: ignore[arg-type]  # NaN was refused above
-                return tuple(1.0 if unit == "requests" else tokens for unit in self._unit_names)
-        elif isinstance(amount, Cost) and amount.tokens is None:
-            vector = self._fast_vector(amount)
-            if vector is not None:
-                return vector
-        cost, split = as_cost(amount)
-        if self._split_units and not split:
-            raise AmountError(
-                "these limits count input and output tokens separately: give "
-                "Cost(input_tokens=..., output_tokens=...)"
-            )
-        vector = self._cost_vector(cost)
-        for limit, units in zip(self._limits, vector, strict=True):
-            if units > limit.max_burst:
-                raise AmountError(
-                    f"{units:g} {limit.unit} is more than {limit.name} allows at once "
-                    f"({limit.max_burst:g}) and can never be admitted"
-                )
-        return vector
-
-    def _fast_vector(self, cost: Cost) -> tuple[float, ...] | None:
-        """The vector of an estimate whose fields are plain, valid numbers (else None)."""
-        inputs, outputs, requests = cost.input_tokens, cost.output_tokens, cost.requests
-        if not (
-            type(inputs) is float
-            and type(outputs) is float
-            and type(requests) is float
-            and 0.0 <= inputs < math.inf
-            and 0.0 <= outputs < math.inf
-            and 0.0 <= requests < math.inf
-        ):
-            return None
-        vector = tuple(
-            requests
-            if unit == "requests"
-            else inputs + outputs
-            if unit == "tokens"
-            else inputs
-            if unit == "input_tokens"
-            else outputs
-            for unit in self._unit_names
-        )
-        for units, limit in zip(vector, self._limits, strict=True):
-            if units > limit.max_burst:
-                return None  # let the full check raise the error
-        return vector
-
-    def _check_actual(self, actual: object, reserved: Any) -> Any:
-        kind = type(actual)
-        if kind is int or kind is float:
-            tokens = float(actual)  # type: ignore[arg-type]
-            if 0.0 <= tokens < math.inf:  # a plain total: only "tokens" limits take it
-                return tuple(
-                    tokens if unit == "tokens" else reserved[index]
-                    for index, unit in enumerate(self._unit_names)
-                )
-        if isinstance(actual, Cost):
-            fast = self._fast_actual(actual, reserved)
-            if fast is not None:
-                return fast
-        cost, split = as_cost(actual, "actual")
-        vector = self._cost_vector(cost)
-        return tuple(
-            reserved_units
-            if limit.unit == "requests" or (limit.unit != "tokens" and not split)
-            else units  # requests stay as reserved; input/output need the split
-            for limit, units, reserved_units in zip(self._limits, vector, reserved, strict=True)
-        )
-
-    def _fast_actual(self, cost: Cost, reserved: tuple[float, ...]) -> tuple[float, ...] | None:
-        """The actual vector of a usage whose fields are plain, valid floats (else None)."""
-        inputs, outputs, total = cost.input_tokens, cost.output_tokens, cost.tokens
-        if total is None:
-            total = inputs + outputs
-        if not (
-            type(inputs) is float
-            and type(outputs) is float
-            and type(total) is float
-            and 0.0 <= inputs < math.inf
-            and 0.0 <= outputs < math.inf
-            and 0.0 <= total < math.inf
-        ):
-            return None
-        return tuple(
-            total
-            if unit == "tokens"
-            else inputs
-            if unit == "input_tokens"
-            else outputs
-            if unit == "output_tokens"
-            else reserved[index]  # requests stay as reserved
-            for index, unit in enumerate(self._unit_names)
-        )
-
-    def _is_nothing(self, amount: Any) -> bool:
-        return not any(amount)
-
-    def _describe(self, amount: Any) -> str:
-        return ", ".join(
-            f"{units:g} {limit.unit}" for limit, units in zip(self._limits, amount, strict=True)
-        )
-
-    def _split(self, actual: Any, reserved: Any) -> tuple[Any, Any]:
-        extra: list[float] = []
-        unused: list[float] = []
-        for a, r in zip(actual, reserved, strict=True):
-            extra.append(a - r if a > r else 0.0)
-            unused.append(r - a if r > a else 0.0)
-        return (tuple(extra) if any(extra) else None), (tuple(unused) if any(unused) else None)
-
     def status(self, key: Hashable = None, amount: object = 0) -> dict[str, Status]:
         """Each limit's live state, by limit name; changes nothing."""
-        cost, _ = as_cost(amount)
-        return self._statuses(self._peek(key, self._cost_vector(cost)))
+        return self._statuses(self._peek(key, self._amounts.probe(amount)))
 
     async def status_async(self, key: Hashable = None, amount: object = 0) -> dict[str, Status]:
         """:meth:`status` for tasks (never blocks the event loop)."""
-        cost, _ = as_cost(amount)
-        return self._statuses(await self._peek_async(key, self._cost_vector(cost)))
-
-    def _status(self, key: Hashable, amount: object) -> Status:
-        cost, _ = as_cost(amount)  # the first limit's (``limiter.verbs.status``)
-        return self._as_status(self._peek(key, self._cost_vector(cost)))
-
-    async def _status_async(self, key: Hashable, amount: object) -> Status:
-        cost, _ = as_cost(amount)
-        return self._as_status(await self._peek_async(key, self._cost_vector(cost)))
+        return self._statuses(await self._peek_async(key, self._amounts.probe(amount)))
 
     def _statuses(self, parts: tuple[PartStatus, ...]) -> dict[str, Status]:
         return {
@@ -491,7 +529,7 @@ class MultiLimitBase(Limiter):
         """
         report = parse_rate_limit_headers(response_headers(headers) or (), strict=False)
         if report.remaining:
-            believed = self._peek(key, self._nothing(), unknown=None)
+            believed = self._peek(key, self._amounts.nothing(), unknown=None)
             debt = None if believed is None else self._header_debt(report, believed)
             if debt is not None:
                 self._call(key, debt, None, "charge", key, debt)
@@ -505,16 +543,13 @@ class MultiLimitBase(Limiter):
         """:meth:`update_from_headers` for tasks (never blocks the event loop)."""
         report = parse_rate_limit_headers(headers, strict=False)
         if report.remaining:
-            believed = await self._peek_async(key, self._nothing(), unknown=None)
+            believed = await self._peek_async(key, self._amounts.nothing(), unknown=None)
             debt = None if believed is None else self._header_debt(report, believed)
             if debt is not None:
                 await self._acall(key, debt, None, "charge", key, debt)
         if report.retry_after:
             await self._hold_async(key, report.retry_after)
         return report
-
-    def _nothing(self) -> tuple[float, ...]:
-        return tuple(0.0 for _ in self._limits)
 
     def _header_debt(
         self, report: ProviderReport, believed: tuple[PartStatus, ...]

@@ -47,7 +47,8 @@ def test_give_back_table_through_the_memory_store(
             assert given == pytest.approx(step[4]), f"step {index}"
         else:
             amounts = step[2]
-            store.charge(None, tuple(map(float, amounts)))
+            ticket = tickets[step[3]] if len(step) > 3 else None  # type: ignore[index]
+            store.charge(None, tuple(map(float, amounts)), ticket)
         extra = store._shared.extra
         if extra is not None:
             assert all(len(holes) <= MemoryStore.piece_cap for holes in extra.holes)

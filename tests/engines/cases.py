@@ -125,6 +125,9 @@ CASES = [
 #     give back ``amounts`` of that grant (the unused part after reconciling).
 # ``("charge", time, amounts)``
 #     debt: consume ``amounts`` more without any check.
+# ``("charge", time, amounts, step)``
+#     the debt of the grant made at step number ``step`` (its ticket goes with it): no
+#     earlier than that grant's time.
 #
 # ``cap`` is the number of free pieces a part keeps at most (``None``: the default).
 
@@ -259,6 +262,20 @@ GIVE_BACK_CASES = [
             ("charge", 0.0, (1,)),  # takes [4, 5)
             ("reserve", 0.0, (1,), INF, 2.0),  # [5, 6)
             ("reserve", 0.0, (1,), INF, 5.0),  # the end: [8, 9)
+        ],
+    ),
+    GiveBackCase(
+        "a debt learned before its grant's time goes no earlier than the grant",
+        parts=[(1, 4)],
+        steps=[
+            ("reserve", 0.0, (4,), INF, 0.0),  # [0, 4)
+            ("reserve", 0.0, (2,), INF, 2.0),  # [4, 6), admitted at 2
+            ("refund", 0.0, 0, (4,), 4.0),  # [0, 4) free again
+            ("charge", 0.0, (1,), 1),  # step 1's overrun: [2, 3), not [0, 1)
+            # free [1.5, 2) and [3, 4) hold 1.5 of 2: at 3, [3, 4) and [6, 7) (from now,
+            # the debt would have left [1.5, 4) free, and 2 more would go at 1.5, beside
+            # the debtor's 3 units at 2: 5 in half a second, over 4 + 0.5)
+            ("reserve", 1.5, (2,), INF, 1.5),
         ],
     ),
     GiveBackCase(

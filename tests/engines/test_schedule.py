@@ -67,12 +67,14 @@ class Line:
         self.tidy(now)
         return given
 
-    def charge(self, now: float, amounts: tuple[float, ...]) -> None:
+    def charge(self, now: float, amounts: tuple[float, ...], ticket: Any = None) -> None:
+        """Debt; with a grant's ticket, no earlier than its time."""
         self.tidy(now)
+        start = None if ticket is None else ticket[0]
         for p, units in enumerate(amounts):
             if units > 0:
                 t = self.intervals[p]
-                self.tats[p] = sch.charge(self.holes[p], self.tats[p], now, units * t, t)
+                self.tats[p] = sch.charge(self.holes[p], self.tats[p], now, units * t, t, start)
         self.tidy(now)
 
 
@@ -95,7 +97,8 @@ def test_give_back_table(case: GiveBackCase) -> None:
             got_back = line.give_back(now, tickets[target], amounts)  # type: ignore[index,arg-type]
             assert got_back == pytest.approx(given), f"step {index}"
         else:
-            line.charge(now, step[2])  # type: ignore[arg-type]
+            ticket = tickets[step[3]] if len(step) > 3 else None  # type: ignore[index]
+            line.charge(now, step[2], ticket)  # type: ignore[arg-type]
         for holes, tat in zip(line.holes, line.tats, strict=True):
             assert len(holes) <= line.cap
             assert all(s < e for s, e in holes)

@@ -102,7 +102,8 @@ def test_give_back_table_through_the_scripts(
             given_back, tickets[target] = store.give_back(None, back, tickets[target], cancel=False)
             assert given_back == pytest.approx(step[4], abs=1e-6), f"step {index}"
         else:
-            store.charge(None, tuple(map(float, step[2])))  # type: ignore[call-overload]
+            ticket = tickets[step[3]] if len(step) > 3 else None  # type: ignore[index]
+            store.charge(None, tuple(map(float, step[2])), ticket)  # type: ignore[call-overload]
         assert all(len(pieces) <= cap for pieces in holes_of(any_backend, store).values())
 
 

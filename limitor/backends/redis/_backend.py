@@ -487,7 +487,7 @@ class RedisStore:
         self._intervals = tuple(max(US / part.rate, MIN_INTERVAL) for part in spec.parts)
         self._head = self._head_of(spec.parts)
         self._lock = threading.Lock()
-        self._counts = [0, 0, 0.0, 0, 0, 0]  # admitted, waited, total_wait, rejected...
+        self._counts = [0, 0, 0.0, 0, 0]  # admitted, waited, total_wait, rejected, cancelled
         self._now_us: float | None = None
         """Tests only: a fixed server time in microseconds instead of ``TIME``."""
 
@@ -544,11 +544,7 @@ class RedisStore:
         return (" ".join((self._now_arg(), self._head, *verb_args)),)
 
     def _run(self, verb: str, keys: Sequence[str], args: Sequence[str]) -> bytes:
-        try:
-            return self._backend.run(SCRIPTS[verb], keys, args)
-        except BackendError:
-            self._failed()
-            raise
+        return self._backend.run(SCRIPTS[verb], keys, args)
 
     async def _arun(
         self,
@@ -557,15 +553,7 @@ class RedisStore:
         args: Sequence[str],
         undo: Undo | None = None,
     ) -> bytes:
-        try:
-            return await self._backend.arun(SCRIPTS[verb], keys, args, undo)
-        except BackendError:
-            self._failed()
-            raise
-
-    def _failed(self) -> None:
-        with self._lock:
-            self._counts[5] += 1
+        return await self._backend.arun(SCRIPTS[verb], keys, args, undo)
 
     # -- reserve -------------------------------------------------------------------
 
@@ -699,15 +687,22 @@ class RedisStore:
 
     # -- charge, peek, hold, reset -------------------------------------------------
 
-    def charge(self, key: Hashable, amount: Amount) -> None:
-        """Consume ``amount`` now without any check (debt)."""
-        args = self._args(*map(str, self._units(amount)))
+    def charge(self, key: Hashable, amount: Amount, ticket: Ticket | None = None) -> None:
+        """Consume ``amount`` now without any check (debt).
+
+        With a grant's ``ticket``: no earlier than the grant's time.
+        """
+        args = self._charge_args(self._units(amount), ticket)
         self._run("charge", self._keys(key), args)
 
-    async def acharge(self, key: Hashable, amount: Amount) -> None:
+    async def acharge(self, key: Hashable, amount: Amount, ticket: Ticket | None = None) -> None:
         """:meth:`charge` for async callers."""
-        args = self._args(*map(str, self._units(amount)))
+        args = self._charge_args(self._units(amount), ticket)
         await self._arun("charge", self._keys(key), args)
+
+    def _charge_args(self, amount: Amount, ticket: Ticket | None) -> tuple[str]:
+        start = "-1" if ticket is None else repr(float(ticket.at))
+        return self._args(*map(str, amount), start)
 
     @staticmethod
     def _statuses(reply: bytes) -> tuple[PartStatus, ...]:
@@ -742,16 +737,12 @@ class RedisStore:
 
     def reset(self, key: object) -> None:
         """Forget ``key``'s state (full again); :data:`ALL_KEYS` forgets every user's too."""
-        try:
-            if key is ALL_KEYS:
-                self._backend.delete((self._key_none, self.holes_key(None)), self.name)
-                with self._lock:
-                    self._counts = [0, 0, 0.0, 0, 0, 0]
-                return
-            self._backend.delete((self.redis_key(key), self.holes_key(key)))
-        except BackendError:
-            self._failed()
-            raise
+        if key is ALL_KEYS:
+            self._backend.delete((self._key_none, self.holes_key(None)), self.name)
+            with self._lock:
+                self._counts = [0, 0, 0.0, 0, 0]
+            return
+        self._backend.delete((self.redis_key(key), self.holes_key(key)))
 
     async def areset(self, key: object) -> None:
         """:meth:`reset` for async callers (in a worker thread: it may scan many keys)."""
@@ -759,16 +750,19 @@ class RedisStore:
             await anyio.to_thread.run_sync(self.reset, key)
 
     def counts(self) -> StoreCounts:
-        """What this store decided in this process (Redis keeps no per-process counts)."""
+        """What this store decided in this process (Redis keeps no per-process counts).
+
+        Failures are counted once, by the limiter that applies the backend-failure
+        policy (``stats.backend_errors``).
+        """
         with self._lock:
-            admitted, waited, total_wait, rejected, cancelled, errors = self._counts
+            counts = tuple(self._counts)
         return StoreCounts(
-            admitted=int(admitted),
-            waited=int(waited),
-            total_wait=float(total_wait),
-            rejected=int(rejected),
-            cancelled=int(cancelled),
-            backend_errors=int(errors),
+            admitted=int(counts[0]),
+            waited=int(counts[1]),
+            total_wait=float(counts[2]),
+            rejected=int(counts[3]),
+            cancelled=int(counts[4]),
         )
 
     def __repr__(self) -> str:
@@ -837,17 +831,13 @@ class RedisTotalStore(RedisStore):
         What the key used still counts there; :data:`~limitor.backends.base.TOTAL`
         forgets the totals only; :data:`ALL_KEYS` forgets every key and the totals.
         """
-        try:
-            if key is ALL_KEYS:
-                keys = (self._key_none, self.holes_key(None))
-                self._backend.delete(keys, self.name, tagged=True)
-                with self._lock:
-                    self._counts = [0, 0, 0.0, 0, 0, 0]
-                return
-            self._backend.delete((self.redis_key(key), self.holes_key(key)))
-        except BackendError:
-            self._failed()
-            raise
+        if key is ALL_KEYS:
+            keys = (self._key_none, self.holes_key(None))
+            self._backend.delete(keys, self.name, tagged=True)
+            with self._lock:
+                self._counts = [0, 0, 0.0, 0, 0]
+            return
+        self._backend.delete((self.redis_key(key), self.holes_key(key)))
 
     def __repr__(self) -> str:
         return f"<RedisTotalStore {self._key_none!r} on {self._backend.label}>"

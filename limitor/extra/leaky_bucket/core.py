@@ -64,14 +64,14 @@ class AsyncLeakyBucket(LeakRate, AsyncBucket):
     @property
     def max_size(self) -> int:
         """The most callers in the queue at once, or 0 for no bound."""
-        return 0 if self._room is None else self._room._limit
+        return 0 if self._room is None else self._room.limit
 
     def _room_opens(self) -> float:
         """The earliest time a caller arriving now can get into the queue (lower bound)."""
         room = self._room
         assert room is not None
         with self._room_lock:
-            if room.active < room._limit and not room.waiting:
+            if room.active < room.limit and not room.waiting:
                 return -math.inf
             times = self._admissions
             if not times:
@@ -83,9 +83,9 @@ class AsyncLeakyBucket(LeakRate, AsyncBucket):
         room = self._room
         if room is None:
             return await super()._acquire_async(key, amount, timeout)
-        n = self._check(amount)
+        n = self._amounts.check(amount)
         max_wait = check_timeout(timeout)
-        if self._is_nothing(n):
+        if self._amounts.is_nothing(n):
             return self._zero(key, n)
         start = self._now()
         if max_wait < math.inf:
@@ -97,8 +97,8 @@ class AsyncLeakyBucket(LeakRate, AsyncBucket):
                     event = LimitEvent(self._spec.name, key, n, retry_after=soonest)
                     notify(self._listeners, "on_rejected", event)
                 raise AcquireTimeout(
-                    f"amount {self._describe(n)} would wait at least {soonest:.6g}s (the queue "
-                    f"is full, max_size={room._limit}), more than the timeout "
+                    f"amount {self._amounts.describe(n)} would wait at least {soonest:.6g}s "
+                    f"(the queue is full, max_size={room.limit}), more than the timeout "
                     f"({max_wait:g}s): retry in {soonest:.6g}s",
                     retry_after=soonest,
                 )

@@ -266,10 +266,18 @@ local function release(holes, tat, pieces, now, T)
     return tat
 end
 
--- Occupy need without any check (debt): the earliest free line from now on. Returns the
+-- Occupy need without any check (debt): the earliest free line from now on, or from start
+-- (a grant's time, nil: none) when later; free line before start stays free. Returns the
 -- new tat; holes change.
-local function charge(holes, tat, now, need, T)
+local function charge(holes, tat, now, need, T, start)
     local tol = tolerance_of(T)
+    if start ~= nil and start > now then
+        if need > tol and start - math.max(tat, now) > tol then
+            add_hole(holes, math.max(tat, now), start, tol)
+            tat = start
+        end
+        now = start
+    end
     local i = first_after(holes, now)
     while need > tol and i <= #holes do
         local s, e = holes[i][1], holes[i][2]
