@@ -165,8 +165,8 @@ def test_random_sequences_with_a_total_decide_as_the_memory_store(
                     cancel = False
                     if used > 1.0:  # above the estimate: debt, on the key and the total
                         extra = tuple(a * (used - 1) for a in grant["amounts"])
-                        store.charge(grant["key"], extra)
-                        memory.charge(grant["key"], extra)
+                        store.charge(grant["key"], extra, grant["redis"])  # as reconcile does
+                        memory.charge(grant["key"], extra, grant["memory"])
                         continue
                 got_back, grant["redis"] = store.give_back(
                     grant["key"], back, grant["redis"], cancel=cancel
