@@ -26,6 +26,7 @@ PEERS = (
     "pyrate-limiter==4.5.1",
     "throttled-py[redis]==3.5.0",
     "redis>=5",
+    "trio>=0.22",  # the total section's virtual clock (trio.testing.MockClock)
 )
 OPTIONAL_PEERS = ("token-throttle==14.0.0",)
 """Installed one by one after the rest; a failure leaves a "not installed" row, no error."""

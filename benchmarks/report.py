@@ -51,6 +51,13 @@ SECTIONS = {
         "4 processes on one key at 100/s, burst 10, for 1.2 s: admitted vs allowed (130) and "
         "most in any 1 s vs rate + burst (110); above 1.00 is over-admission",
     ),
+    "total": (
+        "6. A total over per-key limits (limitor only)",
+        "decision: microseconds per try_acquire on a per-key limit with a total that never "
+        "binds, x ref = ratio to the same without a total (same repeat); light key p99 wait: "
+        "virtual seconds a light key waits behind a heavy key's backlog of 300 under a total "
+        "of 10/s, fair=True against FIFO, x ref = ratio to its fair-share wait (0.2 s)",
+    ),
 }
 
 

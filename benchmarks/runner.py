@@ -26,7 +26,7 @@ from benchmarks.worker import BOOTSTRAP
 
 ROOT = envs.ROOT
 RESULTS = ROOT / "benchmarks" / "results"
-SECTIONS = ("overhead", "shaping", "fairness", "keys", "redis")
+SECTIONS = ("overhead", "shaping", "fairness", "keys", "redis", "total")
 CURRENT_LIBRARIES = (
     "floor_ref",
     "limitor_dev",
@@ -233,14 +233,22 @@ def main(argv: list[str] | None = None) -> int:
     records: list[dict[str, Any]] = []
     metas: dict[str, dict[str, Any]] = {}
     server = RedisServer()
+    redis_tried, redis_url = False, None
     started = time.perf_counter()
     try:
         with tempfile.TemporaryDirectory(prefix="limitor-bench-") as tmp:
             workdir = Path(tmp)
             for section in sections:
                 section_settings = dict(settings)
+                if section in ("redis", "total") and not redis_tried:
+                    redis_tried, redis_url = True, server.start()
+                if section == "total":  # memory always; Redis when a server started
+                    if redis_url is None:
+                        notes.append("total section: no redis-server on PATH, memory only")
+                    else:
+                        section_settings["redis_url"] = redis_url
                 if section == "redis":
-                    url = server.start()
+                    url = redis_url
                     if url is None:
                         message = (
                             "Redis section skipped: no redis-server on PATH "

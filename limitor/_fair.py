@@ -47,7 +47,7 @@ import anyio.lowlevel
 
 from limitor.backends.base import Grant, check_fits_totals, total_parts_of
 from limitor.clock import AnyioClock, MonotonicClock
-from limitor.errors import AcquireTimeout, ConfigError, ConfigTypeError
+from limitor.errors import AcquireTimeout, BackendError, ConfigError, ConfigTypeError
 
 if TYPE_CHECKING:
     from limitor.limiter import Limiter
@@ -67,7 +67,7 @@ def check_weight(weight: object) -> Callable[[Hashable], float] | None:
 class _Waiter:
     """One caller waiting for its turn."""
 
-    __slots__ = ("amount", "event", "grant", "key", "seq", "tag", "wake")
+    __slots__ = ("amount", "error", "event", "grant", "key", "seq", "tag", "wake")
 
     def __init__(self, key: Hashable, amount: Any, tag: float, seq: int) -> None:
         self.key = key
@@ -75,6 +75,8 @@ class _Waiter:
         self.tag = tag
         self.seq = seq
         self.grant: Grant | None = None
+        self.error: BackendError | None = None
+        """The backend's failure at this waiter's turn (it leaves with it)."""
         self.event: Any = None
         self.wake: Callable[[], None] = _nothing
 
@@ -247,7 +249,14 @@ class FairQueue:
                     break
             if head is None:
                 break
-            grant = store.reserve(head.key, limiter.amounts.vector(head.amount), 0.0)
+            try:
+                grant = store.reserve(head.key, limiter.amounts.vector(head.amount), 0.0)
+                blocks = not grant.admitted and self._total_blocks(head.key, head.amount)
+            except BackendError as error:  # its turn failed: it leaves with the error
+                head.error = error
+                self._remove(head)
+                head.wake()
+                continue
             if grant.admitted:
                 if head.tag > self._vtime:
                     self._vtime = head.tag
@@ -258,7 +267,7 @@ class FairQueue:
             retry = grant.now + grant.retry_after
             if retry < next_try:
                 next_try = retry
-            if self._total_blocks(head.key, head.amount):
+            if blocks:
                 break  # nobody may pass the head the total holds back
             skipped.add(head.key)  # held back by its own limit: the others may go
         self._next_try = next_try
@@ -350,9 +359,10 @@ class FairQueue:
             return
         waiter.grant = None  # handed but never returned: give it back whole
         limiter = self._limiter
-        limiter.store.give_back(
-            waiter.key, limiter.amounts.vector(waiter.amount), grant.ticket, cancel=False
-        )
+        with contextlib.suppress(BackendError):  # the backend failed: it stays taken
+            limiter.store.give_back(
+                waiter.key, limiter.amounts.vector(waiter.amount), grant.ticket, cancel=False
+            )
         if self._queues:
             self._dispatch()
 
@@ -391,6 +401,9 @@ class FairQueue:
                     if waiter.grant is not None:
                         handed = True
                         return waiter.grant
+                    if waiter.error is not None:
+                        handed = True  # out of its queue already
+                        raise waiter.error
                     wait = self._timeout(waiter, deadline)
                     if wait is None:
                         raise self._timed_out(waiter, amount, max_wait)
@@ -425,6 +438,9 @@ class FairQueue:
                     if waiter.grant is not None:
                         handed = True
                         return waiter.grant
+                    if waiter.error is not None:
+                        handed = True  # out of its queue already
+                        raise waiter.error
                     wait = self._timeout(waiter, deadline)
                     if wait is None:
                         raise self._timed_out(waiter, amount, max_wait)

@@ -549,7 +549,11 @@ class Limiter:
         if self._amounts.is_nothing(n):
             return self._zero(key, n)
         if self._fair is not None:
-            return self._fair_turn(key, n, self._fair.acquire(key, n, max_wait))
+            try:
+                grant = self._fair.acquire(key, n, max_wait)
+            except BackendError as error:
+                grant = self._failed(key, n, error)
+            return self._fair_turn(key, n, grant)
         reservation = self._commit(key, n, max_wait, waiter=True)
         if reservation.delay > 0:
             try:
@@ -565,7 +569,11 @@ class Limiter:
         if self._amounts.is_nothing(n):
             return self._zero(key, n)
         if self._fair is not None:
-            return self._fair_turn(key, n, await self._fair.acquire_async(key, n, max_wait))
+            try:
+                grant = await self._fair.acquire_async(key, n, max_wait)
+            except BackendError as error:
+                grant = self._failed(key, n, error)
+            return self._fair_turn(key, n, grant)
         reservation = await self._commit_async(key, n, max_wait, waiter=True)
         if reservation.delay > 0:
             try:

@@ -76,7 +76,7 @@ class PerUserLimiter(Limiter):
         on_backend_error: ``"raise"`` (default) or ``"allow"`` (fail open).
         total: one more limit shared by every key (a rate string such as ``"100/s"``
             or a :class:`BucketConfig`): a request is admitted only when its key's limit
-            and the total both allow it, in one decision. Kept in memory.
+            and the total both allow it, in one decision (on Redis: one script).
         total_burst: the total's burst (default: its amount per period).
         fair: while the total binds, admit waiting callers across keys in weighted round
             robin, each key FIFO within itself (needs ``total``); ``False`` (default):

@@ -92,11 +92,14 @@ def test_an_amount_above_the_total_burst_can_never_fit(clock: FakeClock) -> None
         limiter.acquire("a", 5)
 
 
-def test_totals_are_not_on_redis_yet() -> None:
+def test_a_total_binds_to_redis_and_needs_a_name() -> None:
+    """Issue 19 on Redis (tests/redis/test_redis_total.py): made without a round trip."""
     redis_backend = pytest.importorskip("limitor.backends.redis")
     backend = redis_backend.RedisBackend.from_url("redis://127.0.0.1:1")
-    with pytest.raises(ConfigError, match="memory only"):
-        PerUserLimiter("10/s", total="100/s", backend=backend, name="t")
+    limiter = PerUserLimiter("10/s", total="100/s", backend=backend, name="t")
+    assert isinstance(limiter.store, redis_backend.RedisTotalStore)
+    with pytest.raises(ConfigError, match="name"):
+        PerUserLimiter("10/s", total="100/s", backend=backend)
 
 
 # -- one decision over both lines -------------------------------------------------------

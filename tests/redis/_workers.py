@@ -129,3 +129,51 @@ def llm_calls(
 def llm_calls_into(queue: Any, index: int, *args: Any) -> None:
     """:func:`llm_calls` in a process of its own, its calls put on ``queue``."""
     queue.put((index, llm_calls(*args)))
+
+
+def police_total(
+    url: str,
+    name: str,
+    key_rate: float,
+    key_burst: float,
+    total_rate: float,
+    total_burst: float,
+    gate: Gate,
+    seconds: float,
+    seed: int,
+) -> list[tuple[float, str]]:
+    """Ask for one unit of a random key of three under a total, as fast as is polite.
+
+    Returns each admission's server time (microseconds) and key.
+    """
+    from limitor.backends.redis import RedisBackend
+
+    backend = RedisBackend.from_url(url)
+    spec = LimitSpec(
+        (Part(key_rate, key_burst),),
+        name=name,
+        keyed=True,
+        totals=(Part(total_rate, total_burst),),
+    )
+    store = backend.bind(spec, MONOTONIC)
+    rng = random.Random(seed)
+    store.peek("a", (0.0,))  # connected before the start
+    start_at = wait_for_start(gate)
+    time.sleep(max(start_at - time.time(), 0.0))
+    end = start_at + seconds
+    admitted: list[tuple[float, str]] = []
+    while time.time() < end:
+        key = rng.choice("abc")
+        grant = store.reserve(key, (1.0,), 0.0)
+        if grant.admitted:
+            assert grant.ticket is not None
+            admitted.append((grant.ticket.at, key))
+        else:
+            time.sleep(0.002)
+    backend.close()
+    return admitted
+
+
+def police_total_into(queue: Any, index: int, *args: Any) -> None:
+    """:func:`police_total` in a process of its own, its admissions put on ``queue``."""
+    queue.put((index, police_total(*args)))

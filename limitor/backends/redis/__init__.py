@@ -6,7 +6,10 @@ server's ``TIME``, decides and commits atomically, for one limit or every limit 
 call at once. State is one number per limit part (its theoretical arrival time, in
 microseconds) in one string per key, ``prefix{name}`` or ``prefix{name:user}``: the hash
 tag keeps a decision in one Redis Cluster slot and spreads users over slots. Every key
-expires when its bucket is full again.
+expires when its bucket is full again. A limit under totals (``LimitSpec.totals``: a
+per-user limit with ``total=``) keeps every key in the limit's own tag instead
+(``prefix{name}``, ``prefix{name}:u:user``, ``prefix{name}:total``), and one script
+decides the key and the totals together (:class:`RedisTotalStore`).
 
 Giving back (the contract's schedule model, see :mod:`limitor.backends.base`): the latest
 span rolls the limit back exactly, then past every hole that ends where it now ends;
@@ -24,6 +27,7 @@ from limitor.backends.redis._backend import (
     DEFAULT_TIMEOUT,
     RedisBackend,
     RedisStore,
+    RedisTotalStore,
 )
 
-__all__ = ("DEFAULT_PREFIX", "DEFAULT_TIMEOUT", "RedisBackend", "RedisStore")
+__all__ = ("DEFAULT_PREFIX", "DEFAULT_TIMEOUT", "RedisBackend", "RedisStore", "RedisTotalStore")

@@ -19,9 +19,11 @@ import anyio.to_thread
 from limitor.backends._keys import redis_escape, redis_part
 from limitor.backends.base import (
     ALL_KEYS,
+    TOTAL,
     Amount,
     Grant,
     LimitSpec,
+    Part,
     PartStatus,
     StoreCounts,
     Ticket,
@@ -46,7 +48,7 @@ except ImportError as error:  # pragma: no cover - exercised by a test that hide
         "limitor.backends.redis needs the redis package: pip install 'limitor[redis]'"
     ) from error
 
-__all__ = ("DEFAULT_PREFIX", "DEFAULT_TIMEOUT", "RedisBackend", "RedisStore")
+__all__ = ("DEFAULT_PREFIX", "DEFAULT_TIMEOUT", "RedisBackend", "RedisStore", "RedisTotalStore")
 
 DEFAULT_PREFIX = "limitor:"
 """Every key starts with this unless ``prefix=`` says otherwise."""
@@ -261,10 +263,7 @@ class RedisBackend:
     def bind(self, spec: LimitSpec, clock: Clock) -> RedisStore:
         """A store for ``spec`` on this server; ``spec.name`` must be set (the key)."""
         if spec.totals:
-            raise ConfigError(
-                "a total over per-key limits (total=) is kept in memory only for now; "
-                "leave backend= unset"
-            )
+            return RedisTotalStore(self, spec, clock)
         return RedisStore(self, spec, clock)
 
     @property
@@ -376,15 +375,22 @@ class RedisBackend:
             return reply.encode()
         return reply  # type: ignore[no-any-return]
 
-    def delete(self, keys: Sequence[str], name: str | None = None) -> None:
-        """Delete ``keys``, and with ``name`` every key of that limit's users."""
+    def delete(self, keys: Sequence[str], name: str | None = None, *, tagged: bool = False) -> None:
+        """Delete ``keys``, and with ``name`` every key of that limit's users.
+
+        ``tagged``: the limit's keys all carry the tag ``{name}`` (a limit under totals).
+        """
         client = self._sync
         try:
             for key in keys:  # one by one: on a cluster they may live on different nodes
                 client.delete(key)
             if name is not None:
                 # The name is escaped (no ':' in it): limit "a" never matches limit "a:b".
-                pattern = self.prefix + "{" + _glob_escape(redis_escape(name)) + ":*}*"
+                escaped = _glob_escape(redis_escape(name))
+                if tagged:
+                    pattern = self.prefix + "{" + escaped + "}*"
+                else:
+                    pattern = self.prefix + "{" + escaped + ":*}*"
                 for found in client.scan_iter(match=pattern, count=1000):
                     client.delete(found)
         except _DRIVER_ERRORS as error:
@@ -479,15 +485,24 @@ class RedisStore:
         # At least MIN_INTERVAL: a unit must be many doubles long at the scripts' times
         # (1/64 us apart), or the schedule cannot tell two units apart (admits less above).
         self._intervals = tuple(max(US / part.rate, MIN_INTERVAL) for part in spec.parts)
-        head = [str(len(spec.parts))]
-        for part, interval in zip(spec.parts, self._intervals, strict=True):
-            head += [repr(interval), repr(part.burst * interval)]
-        head.append(str(self.piece_cap))
-        self._head = " ".join(head)
+        self._head = self._head_of(spec.parts)
         self._lock = threading.Lock()
         self._counts = [0, 0, 0.0, 0, 0]  # admitted, waited, total_wait, rejected, cancelled
         self._now_us: float | None = None
         """Tests only: a fixed server time in microseconds instead of ``TIME``."""
+
+    def _head_of(self, parts: Sequence[Part]) -> str:
+        """The limit as the scripts read it: lines, intervals and tolerances, the cap.
+
+        The number of lines, each line's interval and tolerance (microseconds), and the
+        free pieces kept per line at most.
+        """
+        head = [str(len(parts))]
+        for part in parts:
+            interval = max(US / part.rate, MIN_INTERVAL)
+            head += [repr(interval), repr(part.burst * interval)]
+        head.append(str(self.piece_cap))
+        return " ".join(head)
 
     @property
     def does_io(self) -> bool:
@@ -587,19 +602,28 @@ class RedisStore:
                 counts[2] += delay
         return Grant(True, delay, 0.0, Ticket(at, tuple(spans)), now)
 
+    def _keys(self, key: Hashable) -> tuple[str, ...]:
+        """The Redis keys a decision for ``key`` reads and writes: its state and pieces."""
+        state = self._key_none if key is None else self.redis_key(key)
+        return (state, state + ":holes")  # the holes_key
+
+    def _units(self, amount: Amount) -> Amount:
+        """The units per line of a decision (one line per part)."""
+        return amount
+
     def reserve(self, key: Hashable, amount: Amount, max_wait: float) -> Grant:
         """Admit ``amount`` at the earliest time it fits, or refuse beyond ``max_wait``."""
-        state = self._key_none if key is None else self.redis_key(key)
-        keys = (state, state + ":holes")  # the holes_key
-        reply = self._run("reserve", keys, self._reserve_args(amount, max_wait))
-        return self._grant(reply, amount)
+        units = self._units(amount)
+        reply = self._run("reserve", self._keys(key), self._reserve_args(units, max_wait))
+        return self._grant(reply, units)
 
     async def areserve(self, key: Hashable, amount: Amount, max_wait: float) -> Grant:
         """:meth:`reserve` for async callers; a caller cancelled meanwhile gives the grant back."""
-        keys = (self.redis_key(key), self.holes_key(key))
-        args = self._reserve_args(amount, max_wait)
-        reply = await self._arun("reserve", keys, args, partial(self._undo_reserve, key, amount))
-        return self._grant(reply, amount)
+        units = self._units(amount)
+        args = self._reserve_args(units, max_wait)
+        undo = partial(self._undo_reserve, key, units)
+        reply = await self._arun("reserve", self._keys(key), args, undo)
+        return self._grant(reply, units)
 
     def _undo_reserve(
         self, key: Hashable, amount: Amount, reply: bytes
@@ -609,7 +633,7 @@ class RedisStore:
         if grant.ticket is None:
             return None
         give = self._give_back_args(amount, grant.ticket, _REVOKE)
-        return SCRIPTS["give_back"], (self.redis_key(key), self.holes_key(key)), give
+        return SCRIPTS["give_back"], self._keys(key), give
 
     # -- give back -----------------------------------------------------------------
 
@@ -648,9 +672,8 @@ class RedisStore:
         """
         if ticket is None and cancel:
             return 0.0, None
-        args = self._give_back_args(amount, ticket, _CANCEL if cancel else _REFUND)
-        keys = (self.redis_key(key), self.holes_key(key))
-        return self._given(self._run("give_back", keys, args), ticket, cancel)
+        args = self._give_back_args(self._units(amount), ticket, _CANCEL if cancel else _REFUND)
+        return self._given(self._run("give_back", self._keys(key), args), ticket, cancel)
 
     async def agive_back(
         self, key: Hashable, amount: Amount, ticket: Ticket | None, *, cancel: bool
@@ -658,9 +681,8 @@ class RedisStore:
         """:meth:`give_back` for async callers."""
         if ticket is None and cancel:
             return 0.0, None
-        args = self._give_back_args(amount, ticket, _CANCEL if cancel else _REFUND)
-        keys = (self.redis_key(key), self.holes_key(key))
-        reply = await self._arun("give_back", keys, args)
+        args = self._give_back_args(self._units(amount), ticket, _CANCEL if cancel else _REFUND)
+        reply = await self._arun("give_back", self._keys(key), args)
         return self._given(reply, ticket, cancel)
 
     # -- charge, peek, hold, reset -------------------------------------------------
@@ -670,13 +692,13 @@ class RedisStore:
 
         With a grant's ``ticket``: no earlier than the grant's time.
         """
-        args = self._charge_args(amount, ticket)
-        self._run("charge", (self.redis_key(key), self.holes_key(key)), args)
+        args = self._charge_args(self._units(amount), ticket)
+        self._run("charge", self._keys(key), args)
 
     async def acharge(self, key: Hashable, amount: Amount, ticket: Ticket | None = None) -> None:
         """:meth:`charge` for async callers."""
-        args = self._charge_args(amount, ticket)
-        await self._arun("charge", (self.redis_key(key), self.holes_key(key)), args)
+        args = self._charge_args(self._units(amount), ticket)
+        await self._arun("charge", self._keys(key), args)
 
     def _charge_args(self, amount: Amount, ticket: Ticket | None) -> tuple[str]:
         start = "-1" if ticket is None else repr(float(ticket.at))
@@ -692,26 +714,26 @@ class RedisStore:
 
     def peek(self, key: Hashable, amount: Amount) -> tuple[PartStatus, ...]:
         """Each part's live state for ``amount``; changes nothing."""
-        args = self._args(*map(str, amount))
-        return self._statuses(self._run("peek", (self.redis_key(key), self.holes_key(key)), args))
+        args = self._args(*map(str, self._units(amount)))
+        return self._statuses(self._run("peek", self._keys(key), args))
 
     async def apeek(self, key: Hashable, amount: Amount) -> tuple[PartStatus, ...]:
         """:meth:`peek` for async callers."""
-        args = self._args(*map(str, amount))
-        reply = await self._arun("peek", (self.redis_key(key), self.holes_key(key)), args)
+        args = self._args(*map(str, self._units(amount)))
+        reply = await self._arun("peek", self._keys(key), args)
         return self._statuses(reply)
 
-    def _hold_args(self, seconds: float) -> tuple[str]:
-        return self._args(repr(max(float(seconds), 0.0) * US))
+    def _hold_call(self, key: Hashable, seconds: float) -> tuple[tuple[str, ...], tuple[str]]:
+        """The keys and argument of the hold script for ``key``."""
+        return (self.redis_key(key),), self._args(repr(max(float(seconds), 0.0) * US))
 
     def hold(self, key: Hashable, seconds: float) -> None:
         """Admit nothing for ``key`` during the next ``seconds`` (a longer hold wins)."""
-        self._run("hold", (self.redis_key(key),), self._hold_args(seconds))
+        self._run("hold", *self._hold_call(key, seconds))
 
     async def ahold(self, key: Hashable, seconds: float) -> None:
         """:meth:`hold` for async callers."""
-        args = self._hold_args(seconds)
-        await self._arun("hold", (self.redis_key(key),), args)
+        await self._arun("hold", *self._hold_call(key, seconds))
 
     def reset(self, key: object) -> None:
         """Forget ``key``'s state (full again); :data:`ALL_KEYS` forgets every user's too."""
@@ -745,3 +767,77 @@ class RedisStore:
 
     def __repr__(self) -> str:
         return f"<RedisStore {self._key_none!r} on {self._backend.label}>"
+
+
+class RedisTotalStore(RedisStore):
+    """Per-key limits under totals every key shares, on a Redis server.
+
+    Each verb is one script over the key's state and free pieces and the totals' (four
+    Redis keys): a decision checks the key's lines and the totals' lines together, all or
+    nothing, at the earliest time every line has room (``earliest_all``), and occupies
+    pieces on each, as :class:`~limitor.backends.memory.TotalStore` does in memory. A
+    ticket holds the key's pieces, then the totals'; a peek reports the key's parts, then
+    the totals. Every key of the limit carries the tag ``{name}`` (``prefix{name}`` for the
+    key ``None``, ``prefix{name}:u:<key>`` for a user, ``prefix{name}:total`` for the
+    totals), so on a Redis Cluster the whole limit lives in one slot.
+    """
+
+    __slots__ = ("_head_key", "_head_total", "_key_total")
+
+    def __init__(self, backend: RedisBackend, spec: LimitSpec, clock: Clock) -> None:
+        super().__init__(backend, spec, clock)
+        if len(spec.totals) != len(spec.parts):
+            raise ConfigError(
+                f"a limit of {len(spec.parts)} parts needs as many totals, got {len(spec.totals)}"
+            )
+        lines = (*spec.parts, *spec.totals)
+        self._intervals = tuple(max(US / part.rate, MIN_INTERVAL) for part in lines)
+        self._head_key = self._head
+        self._head_total = self._head_of(spec.totals)
+        self._head = self._head_of(lines)
+        self._key_user = self._key_none + ":u:"
+        self._key_total = self._key_none + ":total"
+
+    def redis_key(self, key: Hashable) -> str:
+        """The Redis key holding ``key``'s state, in the tag ``{name}``.
+
+        ``prefix{name}`` for ``None``, ``prefix{name}:u:<key>`` for a user, and for
+        :data:`~limitor.backends.base.TOTAL` the totals' ``prefix{name}:total``. The key
+        is encoded as :meth:`RedisStore.redis_key` encodes it (``:`` is escaped, so no
+        user's key is the totals' nor another user's).
+        """
+        if key is None:
+            return self._key_none
+        if key is TOTAL:
+            return self._key_total
+        return self._key_user + redis_part(key)
+
+    def _keys(self, key: Hashable) -> tuple[str, ...]:
+        state = self._key_none if key is None else self.redis_key(key)
+        total = self._key_total
+        return (state, state + ":holes", total, total + ":holes")
+
+    def _units(self, amount: Amount) -> Amount:
+        return (*amount, *amount)
+
+    def _hold_call(self, key: Hashable, seconds: float) -> tuple[tuple[str, ...], tuple[str]]:
+        head = self._head_total if key is TOTAL else self._head_key
+        micros = repr(max(float(seconds), 0.0) * US)
+        return (self.redis_key(key),), (" ".join((self._now_arg(), head, micros)),)
+
+    def reset(self, key: object) -> None:
+        """Forget ``key``'s state (full again) and leave the totals as they are.
+
+        What the key used still counts there; :data:`~limitor.backends.base.TOTAL`
+        forgets the totals only; :data:`ALL_KEYS` forgets every key and the totals.
+        """
+        if key is ALL_KEYS:
+            keys = (self._key_none, self.holes_key(None))
+            self._backend.delete(keys, self.name, tagged=True)
+            with self._lock:
+                self._counts = [0, 0, 0.0, 0, 0]
+            return
+        self._backend.delete((self.redis_key(key), self.holes_key(key)))
+
+    def __repr__(self) -> str:
+        return f"<RedisTotalStore {self._key_none!r} on {self._backend.label}>"

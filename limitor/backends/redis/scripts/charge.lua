@@ -2,7 +2,7 @@
 -- earliest free line from now on, free pieces first, then the end (schedule.lua: charge);
 -- a[A+P] a grant's time (-1: none): the debt goes no earlier than that.
 -- Reply: "now".
-local tat, tokens, hold = load()
+local tat, tokens, hold, hold2 = load()
 local holes, had = load_holes()
 local start = tonumber(a[A + P])
 if start <= now then
@@ -24,5 +24,5 @@ for i = 1, P do
     end
 end
 tidy_all(holes, tat, tokens)
-store_holes(holes, had, store(tat, tokens, hold))
+store_holes(holes, had, store(tat, tokens, hold, hold2))
 return nows

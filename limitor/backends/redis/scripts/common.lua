@@ -5,6 +5,8 @@
 -- in microseconds since the epoch below ("-" when it is in the past), then the hold
 -- (nothing admitted before it) if one is still running. An absent key means "full".
 -- A one-part limit without a hold is just its TAT: "96117155990908.5".
+-- KEYS[3] and KEYS[4], for a limit under totals (LimitSpec.totals), hold the totals'
+-- state and free pieces in the same forms: a decision reads and writes both at once.
 -- KEYS[2] (every verb but hold) holds the free pieces before each part's TAT ("holes",
 -- see schedule.lua), in the same hash tag (so the same Cluster slot) and with the same
 -- expiry; absent while there are none (the common case).
@@ -43,6 +45,12 @@ else
 end
 
 local P = tonumber(a[2])
+-- Under totals (KEYS[3] and KEYS[4]: the totals' state and free pieces, in the key's hash
+-- tag) the P lines are the key's K parts, then one total per part: K = P / 2.
+local K = P
+if #KEYS >= 4 then
+    K = P / 2
+end
 local A = 4 + 2 * P -- index of the verb's first argument
 
 local function fmt(x)
@@ -57,38 +65,53 @@ local function tolerance(i)
     return tonumber(a[2 + 2 * i])
 end
 
--- Every part's TAT (nil: in the past), the tokens they were read from, and the hold.
-local function load()
-    local tat, tokens, hold = {}, {}, nil
-    local raw = redis.call('GET', key)
+-- Every part's TAT (nil: in the past), the tokens they were read from, and the holds.
+-- Lines first..last are read from key k ("tat1 tat2 ... [hold]"); returns its hold and
+-- the hold's token.
+local function load_from(k, first, last, tat, tokens)
+    local raw = redis.call('GET', k)
     if not raw then
-        return tat, tokens, nil
+        return nil, nil
     end
     local single = tonumber(raw)
-    if single and P == 1 then
-        tat[1], tokens[1] = single, raw
-        return tat, tokens, nil
+    if single and first == last then
+        tat[first], tokens[first] = single, raw
+        return nil, nil
     end
+    local n = last - first + 1
     local i = 0
+    local hold, token = nil, nil
     for x in string.gmatch(raw, '%S+') do
         i = i + 1
-        if i <= P then
+        if i <= n then
             if x ~= '-' then
-                tat[i], tokens[i] = tonumber(x), x
+                tat[first + i - 1], tokens[first + i - 1] = tonumber(x), x
             end
         else
-            hold, tokens.hold = tonumber(x), x
+            hold, token = tonumber(x), x
         end
     end
-    return tat, tokens, hold
+    return hold, token
 end
 
--- Write the state back, expiring when every part is full again and the hold is over
--- (rounded up to the millisecond); delete it when that is already so. Returns the
--- expiry set, in milliseconds (0: deleted).
-local function store(tat, tokens, hold)
+-- The key's lines (1..K, in KEYS[1]) and, under totals, the totals' (K+1..P, in KEYS[3]);
+-- the key's hold and the totals' (nil without totals).
+local function load()
+    local tat, tokens = {}, {}
+    local hold, hold2
+    hold, tokens.hold = load_from(key, 1, K, tat, tokens)
+    if K < P then
+        hold2, tokens.hold2 = load_from(KEYS[3], K + 1, P, tat, tokens)
+    end
+    return tat, tokens, hold, hold2
+end
+
+-- Write lines first..last and `hold` back to key k, expiring when every one of them is
+-- full again and the hold is over (rounded up to the millisecond); delete it when that is
+-- already so. Returns the expiry set, in milliseconds (0: deleted).
+local function store_to(k, first, last, tat, tokens, hold, htoken)
     local full = now
-    for i = 1, P do
+    for i = first, last do
         local v = tat[i]
         if v and v > full then
             full = v
@@ -100,26 +123,35 @@ local function store(tat, tokens, hold)
     end
     local ms = math.ceil((full - now) / 1000)
     if ms <= 0 then
-        redis.call('DEL', key)
+        redis.call('DEL', k)
         return 0
     end
-    if P == 1 and not held then
+    if first == last and not held then
         -- a number argument: Redis writes it exactly (shortest round trip, or %.17g)
-        redis.call('SET', key, tokens[1] or tat[1], 'PX', ms)
+        redis.call('SET', k, tokens[first] or tat[first], 'PX', ms)
         return ms
     end
     local values = {}
-    for i = 1, P do
+    for i = first, last do
         local v = tat[i]
         if v and v > now then
-            values[i] = tokens[i] or fmt(v)
+            values[#values + 1] = tokens[i] or fmt(v)
         else
-            values[i] = '-'
+            values[#values + 1] = '-'
         end
     end
     if held then
-        values[P + 1] = tokens.hold or fmt(hold)
+        values[#values + 1] = htoken or fmt(hold)
     end
-    redis.call('SET', key, table.concat(values, ' '), 'PX', ms)
+    redis.call('SET', k, table.concat(values, ' '), 'PX', ms)
+    return ms
+end
+
+-- Write the state back (the key's, then under totals the totals'); returns the expiries.
+local function store(tat, tokens, hold, hold2)
+    local ms = store_to(key, 1, K, tat, tokens, hold, tokens.hold)
+    if K < P then
+        return ms, store_to(KEYS[3], K + 1, P, tat, tokens, hold2, tokens.hold2)
+    end
     return ms
 end

@@ -3,8 +3,9 @@
 -- time; then per part: amount, k, and the k pieces the grant occupies "s1 e1 ... sk ek".
 -- Frees exactly those pieces (schedule.lua: split_latest, release): a refund its latest
 -- `amount` first, a cancel all of them (the amount is all the grant holds).
--- Reply: "given now" then per part "#k s1 e1 ..." (what the grant still holds); given
--- is the units given back, summed over the parts.
+-- Reply: "given now" then per line "#k s1 e1 ..." (what the grant still holds); given
+-- is the units given back, summed over the key's parts (under totals the totals' lines
+-- K+1..P are freed alike but not counted again).
 local mode = tonumber(a[A])
 local at = tonumber(a[A + 1])
 local units, held = {}, {}
@@ -28,7 +29,7 @@ if mode == 1 and now >= at then -- its time has come: its caller may have gone
     return table.concat(reply, ' ')
 end
 
-local tat, tokens, hold = load()
+local tat, tokens, hold, hold2 = load()
 local holes, had = load_holes()
 local tats = lines(tat)
 local given = 0
@@ -45,7 +46,9 @@ for i = 1, P do
             if after ~= tats[i] then
                 tat[i], tokens[i] = after, nil
             end
-            given = given + n
+            if i <= K then
+                given = given + n
+            end
         end
     elseif n > 0 and #held[i] > 0 then
         local tol = tolerance_of(T)
@@ -55,10 +58,12 @@ for i = 1, P do
         for _, piece in ipairs(held[i]) do
             holds = holds + (piece[2] - piece[1])
         end
-        if length <= holds + tol then
-            given = given + n
-        else -- a refund of more than the grant holds gives what it holds
-            given = given + holds / T
+        if i <= K then -- the units given back are the key's (a total's line: not again)
+            if length <= holds + tol then
+                given = given + n
+            else -- a refund of more than the grant holds gives what it holds
+                given = given + holds / T
+            end
         end
         local after = release(holes[i], tats[i], freed, now, T)
         if after ~= tats[i] then
@@ -68,7 +73,7 @@ for i = 1, P do
     end
 end
 tidy_all(holes, tat, tokens)
-store_holes(holes, had, store(tat, tokens, hold))
+store_holes(holes, had, store(tat, tokens, hold, hold2))
 local reply = { fmt(given), nows }
 if mode ~= 3 then
     for i = 1, P do

@@ -2,15 +2,20 @@
 -- Reply: "now remaining1 retry_after1 reset_after1 ..." (units, microseconds).
 -- With free pieces (or a hold) the wait is schedule.lua's earliest() from now (or the
 -- hold's end) and the remaining units the free line within one burst from now; a hold
--- is not consumption: remaining is what the line holds, the wait says when.
-local tat, _, hold = load()
+-- is not consumption: remaining is what the line holds, the wait says when. Under
+-- totals a line is held by its owner's hold (the key's, or the totals').
+local tat, _, hold1, hold2 = load()
 local holes = load_holes()
-local held = 0
-if hold and hold > now then
-    held = hold - now
-end
 local reply = { nows }
 for i = 1, P do
+    local hold = hold1
+    if i > K then
+        hold = hold2
+    end
+    local held = 0
+    if hold and hold > now then
+        held = hold - now
+    end
     local n = tonumber(a[A + i - 1])
     local T, tau = interval(i), tolerance(i)
     local backlog = 0

@@ -7,11 +7,11 @@
 -- pieces: plain GCRA, the common case) one token, "=" for now or the TAT it started
 -- from: the caller computes at = now + delay and the one piece
 -- x = max(start, at), x + amount * interval, the same doubles this script stored.
-local tat, tokens, hold = load()
+local tat, tokens, hold, hold2 = load()
 local holes, had = load_holes()
 local max_wait = tonumber(a[A + P])
 
-if P == 1 and not had then
+if P == 1 and not had[1] then
     -- no free pieces: earliest() and occupy() reduce to these two expressions (GCRA)
     local wait = 0
     if hold and hold - now > wait then
@@ -53,10 +53,55 @@ if P == 1 and not had then
     return table.concat(reply, ' ')
 end
 
+if not had[1] and not had[2] and not (hold and hold > now) and not (hold2 and hold2 > now) then
+    -- No free pieces nor holds (the common case of several lines: an LLM call's parts,
+    -- a key and its total): when every line fits now, earliest_all() is now and occupy()
+    -- takes [max(tat, now), + need) on each; decided here without their lists.
+    local fits = true
+    for i = 1, P do
+        local T = interval(i)
+        local need = tonumber(a[A + i - 1]) * T
+        if need > 0 then
+            local x = tat[i] or now
+            if x < now then
+                x = now
+            end
+            if x + need > now + tolerance(i) + tolerance_of(T) then
+                fits = false
+                break
+            end
+        end
+    end
+    if fits then
+        local reply = { '1', '0', nows }
+        for i = 1, P do
+            local T = interval(i)
+            local need = tonumber(a[A + i - 1]) * T
+            if need <= 0 then
+                reply[#reply + 1] = '-'
+            elseif need <= tolerance_of(T) then
+                reply[#reply + 1] = '#0' -- within rounding of nothing: occupies nothing
+            else
+                local x = tat[i] or now
+                if x < now then
+                    x = now
+                end
+                tat[i], tokens[i] = x + need, nil
+                reply[#reply + 1] = '#1 ' .. fmt(x) .. ' ' .. fmt(x + need)
+            end
+        end
+        store(tat, tokens, hold, hold2)
+        return table.concat(reply, ' ')
+    end
+end
+
 tidy_all(holes, tat, tokens)
 local start = now
 if hold and hold > start then
     start = hold
+end
+if hold2 and hold2 > start then -- the totals' hold
+    start = hold2
 end
 local tats = lines(tat)
 local needs, taus, intervals = {}, {}, {}
@@ -86,5 +131,5 @@ for i = 1, P do
     end
 end
 tidy_all(holes, tat, tokens)
-store_holes(holes, had, store(tat, tokens, hold))
+store_holes(holes, had, store(tat, tokens, hold, hold2))
 return table.concat(reply, ' ')

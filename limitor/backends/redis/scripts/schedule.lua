@@ -333,15 +333,13 @@ end
 
 -- The holes key (KEYS[2]): for each part that has free pieces, "part count s1 e1 ...";
 -- absent when no part has any (the common case: nothing more is read or written).
--- Every part gets a list, empty when it has none; `had` is true when the key existed.
-local function load_holes()
-    local holes = {}
-    for i = 1, P do
-        holes[i] = {}
-    end
-    local raw = redis.call('GET', KEYS[2])
+-- Under totals KEYS[4] holds the totals' in the same form (part i is line K + i).
+-- Every line gets a list, empty when it has none; had[1] (had[2]) is true when KEYS[2]
+-- (KEYS[4]) existed.
+local function parse_holes(k, offset, holes)
+    local raw = redis.call('GET', k)
     if not raw then
-        return holes, false
+        return false
     end
     local list = {}
     for x in string.gmatch(raw, '%S+') do
@@ -350,13 +348,25 @@ local function load_holes()
     local j = 1
     while j <= #list do
         local part, count = list[j], list[j + 1]
-        local into = holes[part] or {}
-        for k = 1, count do
-            into[k] = { list[j + 2 * k], list[j + 2 * k + 1] }
+        local into = holes[offset + part] or {}
+        for k2 = 1, count do
+            into[k2] = { list[j + 2 * k2], list[j + 2 * k2 + 1] }
         end
         j = j + 2 + 2 * count
     end
-    return holes, true
+    return true
+end
+
+local function load_holes()
+    local holes = {}
+    for i = 1, P do
+        holes[i] = {}
+    end
+    local had = { parse_holes(KEYS[2], 0, holes), false }
+    if K < P then
+        had[2] = parse_holes(KEYS[4], K, holes)
+    end
+    return holes, had
 end
 
 -- Every part's TAT as a number (now for a TAT in the past: the same to every function).
@@ -385,22 +395,31 @@ local function tidy_all(holes, tat, tokens)
     end
 end
 
--- Write the holes back, expiring with the state (`ms`: what store() set; 0: deleted).
-local function store_holes(holes, had, ms)
+-- Write the holes of lines first..last back to key k, expiring with their state (`ms`:
+-- what store() set; 0: deleted).
+local function store_holes_to(k, first, last, holes, had, ms)
     local out = {}
-    for i = 1, P do
+    for i = first, last do
         local part = holes[i]
         if #part > 0 then
-            out[#out + 1] = i .. ' ' .. #part
+            out[#out + 1] = (i - first + 1) .. ' ' .. #part
             for _, hole in ipairs(part) do
                 out[#out + 1] = fmt(hole[1]) .. ' ' .. fmt(hole[2])
             end
         end
     end
     if #out > 0 and ms > 0 then
-        redis.call('SET', KEYS[2], table.concat(out, ' '), 'PX', ms)
+        redis.call('SET', k, table.concat(out, ' '), 'PX', ms)
     elseif had then
-        redis.call('DEL', KEYS[2])
+        redis.call('DEL', k)
+    end
+end
+
+-- Write the holes back (`ms`, `ms2`: the expiries store() returned).
+local function store_holes(holes, had, ms, ms2)
+    store_holes_to(KEYS[2], 1, K, holes, had[1], ms)
+    if K < P then
+        store_holes_to(KEYS[4], K + 1, P, holes, had[2], ms2)
     end
 end
 
