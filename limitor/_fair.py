@@ -20,7 +20,8 @@ stops the round: nobody may pass it. The earliest time a refused head could fit 
 remembered, and one waiter, the *keeper*, sleeps until then to dispatch again; the
 others sleep until they are woken (or their deadline). A woken waiter finds its grant
 ready (delay 0): its ticket is an ordinary one, so ``reconcile`` and ``cancel`` work as
-usual.
+usual. With a backend that does I/O (Redis), a task makes these decisions in a worker
+thread (``anyio.to_thread``), so the event loop never waits on the server.
 
 **Waking.** A thread waits on a :class:`threading.Event`. A task waits on an
 :class:`anyio.Event` set from its own event loop: directly from that loop's thread, or
@@ -40,7 +41,7 @@ import math
 import threading
 from collections import deque
 from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -55,6 +56,9 @@ if TYPE_CHECKING:
 __all__ = ("FairQueue", "check_weight")
 
 INF = math.inf
+
+
+_T = TypeVar("_T")
 
 
 def check_weight(weight: object) -> Callable[[Hashable], float] | None:
@@ -421,20 +425,46 @@ class FairQueue:
                     self._leave(waiter)
             raise
 
+    async def _locked_async(self, work: Callable[[], _T]) -> _T:
+        """``work()`` under the lock, in a worker thread when the store does I/O.
+
+        The queue's decisions are sync store calls: a slow backend must never block the
+        event loop. A store without I/O is asked right here.
+        """
+        if not self._limiter.store.does_io:
+            with self._lock:
+                return work()
+
+        def locked() -> _T:
+            with self._lock:
+                return work()
+
+        return await anyio.to_thread.run_sync(locked)
+
     async def acquire_async(self, key: Hashable, amount: Any, max_wait: float) -> Grant:
         """:meth:`acquire` for tasks: the event loop is never blocked."""
         clock = self._limiter.clock
         deadline = clock.now() + max_wait
         event = anyio.Event()
-        with self._lock:
+        wake = _task_waker(event)
+        entered: list[_Waiter] = []
+
+        def enter() -> None:
             waiter = self._enter(key, amount, max_wait)
-            waiter.event = event
-            waiter.wake = _task_waker(event)
+            waiter.event, waiter.wake = event, wake
+            entered.append(waiter)
             self._dispatch()
+
+        def dispatch() -> None:
+            if entered[0].grant is None:
+                self._dispatch()
+
         handed = False
         try:
+            await self._locked_async(enter)
+            waiter = entered[0]
             while True:
-                with self._lock:
+                with self._lock:  # no store call here
                     if waiter.grant is not None:
                         handed = True
                         return waiter.grant
@@ -442,24 +472,25 @@ class FairQueue:
                         handed = True  # out of its queue already
                         raise waiter.error
                     wait = self._timeout(waiter, deadline)
-                    if wait is None:
-                        raise self._timed_out(waiter, amount, max_wait)
-                    if event.is_set():
+                    if wait is not None and event.is_set():
                         event = anyio.Event()
                         waiter.event = event
                         waiter.wake = _task_waker(event)
+                if wait is None:
+                    handed = True  # it leaves, giving back a grant handed meanwhile
+                    raise await self._locked_async(
+                        lambda: self._timed_out(waiter, amount, max_wait)
+                    )
                 if self._timed_by_events or wait == INF:
                     with anyio.move_on_after(wait):
                         await event.wait()
                 else:
                     await clock.asleep(wait)
-                with self._lock:
-                    if waiter.grant is None:
-                        self._dispatch()
+                await self._locked_async(dispatch)
         except BaseException:
-            if not handed:
-                with self._lock:
-                    self._leave(waiter)
+            if entered and not handed:
+                with anyio.CancelScope(shield=True):
+                    await self._locked_async(lambda: self._leave(entered[0]))
             raise
 
     @property

@@ -22,6 +22,8 @@ from contextvars import ContextVar
 from dataclasses import replace
 from typing import Any, overload
 
+import anyio
+
 from limitor import _fork
 from limitor._checks import INF, check_name, check_on_backend_error, check_quantity, check_timeout
 from limitor._checks import OnBackendError as OnBackendError  # its former home
@@ -146,6 +148,19 @@ class Limiter:
         """Line was given back: fair waiters may go sooner."""
         if self._fair is not None:
             self._fair.poke()
+
+    async def _poke_async(self) -> None:
+        """:meth:`_poke` for tasks.
+
+        With a store that does I/O the fair queue's decisions are made in a worker
+        thread, so a slow backend never blocks the event loop.
+        """
+        fair = self._fair
+        if fair is not None:
+            if self._store.does_io:
+                await anyio.to_thread.run_sync(fair.poke)
+            else:
+                fair.poke()
 
     def _fast_path(self) -> Any:
         """The store's admit-now shortcut, when there is one and nothing listens.
@@ -397,6 +412,8 @@ class Limiter:
 
     async def _decide_async(self, key: Hashable, amount: Any, max_wait: float) -> Grant:
         store = self._store
+        if self._fair is not None and store.does_io:  # its queue's lock and sync verbs
+            return await anyio.to_thread.run_sync(self._decide, key, amount, max_wait)
         if not store.does_io or self._fair is not None:
             return self._decide(key, amount, max_wait)
         try:
@@ -656,7 +673,7 @@ class Limiter:
             reservation.key, amount, (0.0, ticket), "give_back",
             reservation.key, self._amounts.vector(amount), ticket, cancel=True,
         )  # fmt: skip
-        self._poke()
+        await self._poke_async()
         return float(given)
 
     def _reconcile_plan(self, reservation: Reservation, actual: object) -> tuple[Any, Any, Any]:
@@ -736,7 +753,7 @@ class Limiter:
             )  # fmt: skip
             if reservation is not None:
                 reservation.ticket = after
-            self._poke()
+            await self._poke_async()
         if extra is not None:
             await self._acall(key, extra, None, "charge", *self._debt_args(reservation, key, extra))
 
@@ -791,10 +808,13 @@ class Limiter:
         self._after_reset(key, self._call(key, None, _FAILED, "reset", key))
 
     async def _reset_async(self, key: object = ALL_KEYS) -> None:
-        self._after_reset(key, await self._acall(key, None, _FAILED, "reset", key))
+        outcome = await self._acall(key, None, _FAILED, "reset", key)
+        await self._poke_async()
+        self._after_reset(key, outcome, poke=False)
 
-    def _after_reset(self, key: object, outcome: object) -> None:
-        self._poke()
+    def _after_reset(self, key: object, outcome: object, *, poke: bool = True) -> None:
+        if poke:
+            self._poke()
         if key is ALL_KEYS and outcome is not _FAILED:  # a failed reset forgot nothing
             with self._wait_lock:
                 self._backend_errors = 0

@@ -396,6 +396,12 @@ async def _prepared(
         await bucket.reserve(95)
         waiting = await bucket.reserve(10)
         return waiting.cancel_async
+    if path in ("fair_acquire", "fair_try_acquire"):
+        limiter = PerUserLimiter("100/s", total="100/s", fair=True, backend=backend, name=name)
+        await limiter.acquire_async("a")  # connected, scripts loaded
+        if path == "fair_acquire":
+            return lambda: limiter.acquire_async("b")
+        return lambda: limiter.try_acquire_async("b")
     if path == "cancelled_waiter":
         bucket = AsyncLeakyBucket(rate="2/s", burst=1, backend=backend, name=name)
         await bucket.acquire()
@@ -503,6 +509,8 @@ PATHS = (
     "asgi_headers",
     "httpx",
     "httpx_busy",
+    "fair_acquire",
+    "fair_try_acquire",
 )
 
 
