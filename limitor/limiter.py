@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator, Hashable, Iterator
+from collections.abc import AsyncIterator, Callable, Hashable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import replace
@@ -129,14 +129,14 @@ class Limiter:
             else amounts
         )
         self._listeners: tuple[Listener, ...] = ()
+        self._fair: FairQueue | None = None
+        """The waiting room of a limiter with ``fair=True`` (see :mod:`limitor._fair`)."""
         self._admit_now = self._fast_path()
         self._fail_open = fail_open
         self._max_waiting: int | None = None
         self._waiting = self._backend_errors = 0
         self._logged_at = -INF
         self._wait_lock = threading.Lock()
-        self._fair: FairQueue | None = None
-        """The waiting room of a limiter with ``fair=True`` (see :mod:`limitor._fair`)."""
         _fork.register(self)
 
     def _after_fork(self) -> None:
@@ -171,9 +171,14 @@ class Limiter:
         store = self._store
         if type(self._amounts) is not ScalarAmounts:
             return None
-        if self._listeners or len(self._spec.parts) > 1 or self._spec.totals:
-            return None
+        if self._listeners or len(self._spec.parts) > 1 or self._fair is not None:
+            return None  # a fair queue decides who goes: admitting at once would pass it
         return getattr(store, "admit_now", None)  # a store that has one says so
+
+    def _make_fair(self, weight: Callable[[Hashable], float] | None) -> None:
+        """Serve waiters across keys in weighted turns (``fair=True``, with totals)."""
+        self._fair = FairQueue(self, weight)
+        self._admit_now = None
 
     # -- listeners (see limitor.listeners) ---------------------------------------------
     # Every decision goes through _decide / _decide_async, which notify the listeners

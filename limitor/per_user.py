@@ -25,7 +25,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from limitor._checks import check_count, check_name, check_quantity
-from limitor._fair import FairQueue, check_weight
+from limitor._fair import check_weight
 from limitor.backends.base import ALL_KEYS, TOTAL, Backend, LimitSpec, Part, PartStatus
 from limitor.configs import BucketConfig, as_config, check_positive, parse_rate
 from limitor.engines import ENGINES
@@ -154,7 +154,7 @@ class PerUserLimiter(Limiter):
         super().__init__(spec, clock, backend=backend, on_backend_error=on_backend_error)
         self._config = config
         if fair:
-            self._fair = FairQueue(self, weigh)
+            self._make_fair(weigh)
 
     def _as_status(self, parts: tuple[PartStatus, ...]) -> Status:
         if len(parts) == 1:

@@ -456,6 +456,7 @@ def test_the_admit_now_shortcut_decides_as_the_general_path(ops: list[Any], algo
         for clock in clocks
     ]
     limiters[1]._store = GeneralPathOnly(limiters[1].backend_spec, clocks[1])
+    limiters[1]._admit_now = limiters[1]._fast_path()  # the new store's (it never admits)
     for key, amount, what, step in ops:
         outcomes = []
         for clock, limiter in zip(clocks, limiters, strict=True):

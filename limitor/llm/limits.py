@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from limitor._checks import check_count, check_name, check_quantity
-from limitor._fair import FairQueue, check_weight
+from limitor._fair import check_weight
 from limitor.backends.base import TOTAL, Backend, LimitSpec, Part, PartStatus
 from limitor.configs import check_positive, check_rate
 from limitor.errors import AmountError, AmountTypeError, ConfigError, ConfigTypeError
@@ -795,7 +795,7 @@ class LLMLimiter(MultiLimitBase):
             total_limits=totals,
         )
         if fair:
-            self._fair = FairQueue(self, weigh)
+            self._make_fair(weigh)
 
     # -- the verbs -------------------------------------------------------------------
 

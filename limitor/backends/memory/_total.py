@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from limitor.backends.base import (
@@ -45,7 +45,7 @@ class TotalStore(MemoryStore):
             engine_type(part.rate, part.burst) for part in spec.totals
         )
         self._total = self._new_state_of(self._total_engines)
-        self.admit_now = no_fast_path
+        self.admit_now = total_fast_path(self)
 
     @staticmethod
     def _new_state_of(engines: tuple[Engine[Any], ...]) -> EngineState:
@@ -352,3 +352,30 @@ class TotalStore(MemoryStore):
 
     def __repr__(self) -> str:
         return f"<TotalStore {self._spec!r}>"
+
+
+def total_fast_path(store: TotalStore) -> Callable[[Hashable, Any], bool]:
+    """The fast path of one part under one total.
+
+    Admits ``amount`` if both lines have it now (neither with free pieces nor a hold);
+    anything else returns False and takes :meth:`TotalStore.reserve`.
+    """
+    if store._parts != 1 or len(store._total_engines) != 1:
+        return no_fast_path
+    epoch, now_of, state_for, admit_plain = (
+        store._epoch,
+        store._clock_now,
+        store._state_for,
+        store._admit_plain,
+    )
+
+    def admit(key: Hashable, amount: Any) -> bool:
+        with store._lock:
+            now_abs = now_of()
+            now = now_abs - epoch
+            state = store._shared if key is None else state_for(key, now)
+            if state.extra is None and store._total.extra is None:
+                return admit_plain(state, now, now_abs, amount) is not None
+        return False
+
+    return admit
