@@ -323,11 +323,31 @@ class _AsyncManager(_Proxy):
             await self._self_tally.finish_async()
 
 
+_KINDS: dict[type, str | None] = {}
+"""What :func:`_kind` found per type (at most :data:`_KINDS_KEPT`): every call's result
+is asked, and the answer depends on its class only."""
+_KINDS_KEPT = 256
+
+
 def _kind(value: Any) -> str | None:
     """``"sync"``/``"async"`` stream, ``"sync-manager"``/``"async-manager"``, or None."""
-    if value is None or isinstance(value, (str, bytes, Mapping, list, tuple)):
+    if value is None:
         return None
     cls = type(value)
+    try:
+        return _KINDS[cls]
+    except KeyError:
+        pass
+    kind = _kind_of(cls)
+    if len(_KINDS) < _KINDS_KEPT:
+        _KINDS[cls] = kind
+    return kind
+
+
+def _kind_of(cls: type) -> str | None:
+    """:func:`_kind` for a class."""
+    if issubclass(cls, (str, bytes, Mapping, list, tuple)):
+        return None
     names = [klass.__name__ for klass in cls.__mro__]
     if any(name.endswith("StreamManager") for name in names):
         if hasattr(cls, "__aenter__"):
