@@ -92,6 +92,14 @@ def _nothing() -> None:
     return None
 
 
+def _result(waiter: _Waiter) -> Grant:
+    """A waiter's outcome once its turn came: its grant, or its backend error raised."""
+    if waiter.error is not None:
+        raise waiter.error
+    assert waiter.grant is not None
+    return waiter.grant
+
+
 def _thread_waker(event: threading.Event) -> Callable[[], None]:
     return event.set
 
@@ -402,12 +410,9 @@ class FairQueue:
         try:
             while True:
                 with self._lock:
-                    if waiter.grant is not None:
-                        handed = True
-                        return waiter.grant
-                    if waiter.error is not None:
+                    if waiter.grant is not None or waiter.error is not None:
                         handed = True  # out of its queue already
-                        raise waiter.error
+                        return _result(waiter)
                     wait = self._timeout(waiter, deadline)
                     if wait is None:
                         raise self._timed_out(waiter, amount, max_wait)
@@ -465,12 +470,9 @@ class FairQueue:
             waiter = entered[0]
             while True:
                 with self._lock:  # no store call here
-                    if waiter.grant is not None:
-                        handed = True
-                        return waiter.grant
-                    if waiter.error is not None:
+                    if waiter.grant is not None or waiter.error is not None:
                         handed = True  # out of its queue already
-                        raise waiter.error
+                        return _result(waiter)
                     wait = self._timeout(waiter, deadline)
                     if wait is not None and event.is_set():
                         event = anyio.Event()

@@ -17,7 +17,7 @@ from limitor.backends.base import (
     total_parts_of,
 )
 from limitor.backends.memory._states import INF, Extra, MultiState
-from limitor.backends.memory._store import Line, MemoryStore, no_fast_path
+from limitor.backends.memory._store import Line, MemoryStore, no_fast_path, part_status
 from limitor.clock import Clock
 from limitor.engines import ENGINES, Engine, EngineState
 from limitor.engines import schedule as sch
@@ -316,25 +316,7 @@ class TotalStore(MemoryStore):
                 extra: Extra | None = owner.extra
                 hold = -INF if extra is None else extra.hold
                 holes = self._holes_of(owner, index)
-                if hold > now or holes:
-                    t0 = hold if hold > now else now
-                    tat = engine.full_at(part)
-                    need = units * engine.interval
-                    fit = sch.earliest(holes, tat, engine.tolerance, need, t0, engine.interval)
-                    wait = fit - now
-                    free = sch.free_in(holes, tat, now, now + engine.tolerance)
-                    remaining = 0.0 if hold > now else free * engine.rate
-                else:
-                    wait = engine.wait_time(part, now, units)
-                    remaining = engine.remaining(part, now)
-                full = engine.full_at(part)
-                statuses.append(
-                    PartStatus(
-                        remaining=max(0.0, remaining),
-                        retry_after=max(0.0, wait),
-                        reset_after=max(0.0, full - now, hold - now),
-                    )
-                )
+                statuses.append(part_status(engine, part, holes, hold, now, units))
             return tuple(statuses)
 
     def reset(self, key: object) -> None:
