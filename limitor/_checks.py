@@ -135,3 +135,20 @@ def check_on_backend_error(value: object) -> OnBackendError:
     if value == "raise" or value == "allow":
         return value
     raise ConfigError(f"on_backend_error must be 'raise' or 'allow', got {show(value)}")
+
+
+def check_not_negative(name: str, value: object) -> float:
+    """``value`` as a float if it is a finite real number of zero or more (a setting).
+
+    The settings' twin of :func:`check_quantity`, which raises the amount errors.
+
+    Raises:
+        ConfigTypeError: ``value`` is not a real number (bools and strings included).
+        ConfigError: negative, NaN, infinite, or too large for a float (``10**400``).
+    """
+    if not is_number(value):
+        raise ConfigTypeError(f"{name} must be a number, got {show(value)}")
+    number = as_float(value)
+    if number is None or not math.isfinite(number) or number < 0:
+        raise ConfigError(f"{name} must be a finite number of zero or more, got {show(value)}")
+    return number
