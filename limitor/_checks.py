@@ -146,9 +146,9 @@ def check_not_negative(name: str, value: object) -> float:
         ConfigTypeError: ``value`` is not a real number (bools and strings included).
         ConfigError: negative, NaN, infinite, or too large for a float (``10**400``).
     """
-    if not is_number(value):
-        raise ConfigTypeError(f"{name} must be a number, got {show(value)}")
-    number = as_float(value)
-    if number is None or not math.isfinite(number) or number < 0:
-        raise ConfigError(f"{name} must be a finite number of zero or more, got {show(value)}")
-    return number
+    try:
+        return check_quantity(name, value)
+    except AmountTypeError as error:
+        raise ConfigTypeError(*error.args) from None
+    except AmountError as error:
+        raise ConfigError(*error.args) from None

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from limitor.errors import LimitorError
 from limitor.simulation import (
+    Mode,
     Pattern,
     SimulationResult,
     Timeline,
@@ -28,7 +29,7 @@ from limitor.simulation import (
 
 __all__ = ("MODES", "simulate_command", "sparkline")
 
-MODES = {
+MODES: dict[str, Mode] = {
     "wait": "wait",
     "shape": "wait",
     "raise": "raise",
@@ -150,23 +151,18 @@ def simulate_command(args: argparse.Namespace, out: TextIO, *, progress_from: in
         require_pyplot(headless=True)  # a missing matplotlib is said before the work
     update, close = _progress(expected, progress_from)
     try:
-        result = simulate(
-            arrivals,
-            rate,
-            algorithm=args.algorithm,
-            mode=mode,  # type: ignore[arg-type]
-            timeout=args.timeout,
-            per_key=args.per_key,
-            total=args.total,
-            fair=args.fair,
-            window=args.window,
-            max_arrivals=args.max_arrivals,
-            progress=update,
-            **llm,
-        )
+        result = simulate(arrivals, rate, mode=mode, progress=update, **_given(args), **llm)
     finally:
         close()
     _report(result, args, described, out)
+
+
+_PASSED = ("algorithm", "timeout", "per_key", "total", "fair", "window", "max_arrivals")
+"""The arguments passed to :func:`~limitor.simulate` as they are."""
+
+
+def _given(args: argparse.Namespace) -> dict[str, Any]:
+    return {name: getattr(args, name) for name in _PASSED}
 
 
 def _arrivals(args: argparse.Namespace) -> tuple[Any, float | None, str]:

@@ -183,24 +183,17 @@ def llm_limit(
     bounds = tuple((each.unit, each.rate, each.max_burst) for each in limiter.limits)
     totals = tuple((each.unit, each.rate, each.max_burst) for each in limiter.totals)
     tokens = [burst for unit, _, burst in bounds if unit == "tokens"]
-    return Limit(
-        limiter=limiter,
-        clock=clock,
-        is_llm=True,
-        per_key=per_key,
-        fair=turns["fair"],
-        algorithm="gcra",
-        bounds=bounds,
-        total_bounds=totals,
-        words=", ".join(
-            f"{each.capacity:g} {each.unit}/{'minute' if each.seconds == 60 else 'day'}"
-            for each in limiter.limits
-        ),
-        total_words=", ".join(f"{each.capacity:g} {each.unit}/minute" for each in limiter.totals)
-        if totals
-        else None,
-        largest=min(tokens) if tokens else math.inf,
+    words = ", ".join(
+        f"{each.capacity:g} {each.unit}/{'minute' if each.seconds == 60 else 'day'}"
+        for each in limiter.limits
     )
+    total_words = (
+        ", ".join(f"{each.capacity:g} {each.unit}/minute" for each in limiter.totals)
+        if totals
+        else None
+    )
+    described = (bounds, totals, words, total_words, min(tokens) if tokens else math.inf)
+    return Limit(limiter, clock, True, per_key, turns["fair"], "gcra", *described)
 
 
 def bucket_limit(
@@ -240,19 +233,9 @@ def bucket_limit(
         if total_burst is not None or turns["fair"] or turns["weight"] is not None:
             raise ConfigError("total_burst=, fair= and weight= go with total=")
         limiter = _BUCKETS[algorithm](config, clock=clock)
-    return Limit(
-        limiter=limiter,
-        clock=clock,
-        is_llm=False,
-        per_key=per_key,
-        fair=turns["fair"],
-        algorithm=algorithm,
-        bounds=(("units", config.rate, config.max_burst),),
-        total_bounds=totals,
-        words=_limit_words(config),
-        total_words=total_words,
-        largest=largest,
-    )
+    bounds: tuple[Bound, ...] = (("units", config.rate, config.max_burst),)
+    described = (bounds, totals, _limit_words(config), total_words, largest)
+    return Limit(limiter, clock, False, per_key, turns["fair"], algorithm, *described)
 
 
 def config_of(

@@ -13,11 +13,11 @@ import json
 import math
 import os
 import re
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, AnyStr, Literal
 
 from limitor._checks import as_float, is_number
 from limitor.errors import ConfigError
@@ -290,24 +290,25 @@ def read_trace(
     return lines()
 
 
-def _too_long(line: int) -> TraceError:
-    return TraceError(f"line longer than {MAX_LINE_BYTES // (1 << 20)} MiB", line)
+def _limited(readline: Callable[[int], AnyStr]) -> Iterator[tuple[int, AnyStr]]:
+    """``(line number, line)`` read with a size limit, so memory is bounded by the longest."""
+    line = 0
+    while True:
+        data = readline(MAX_LINE_BYTES + 1)
+        if not data:
+            return
+        line += 1
+        if len(data) > MAX_LINE_BYTES:
+            raise TraceError(f"line longer than {MAX_LINE_BYTES // (1 << 20)} MiB", line)
+        yield line, data
 
 
 def _bounded_lines(handle: Any, name: str) -> Iterator[str]:
     """The lines of a binary file as text, each read with a size limit.
 
-    Memory is bounded by the longest allowed line. UTF-8 (a BOM is skipped), never
-    binary data (a NUL byte).
+    UTF-8 (a BOM is skipped), never binary data (a NUL byte).
     """
-    line = 0
-    while True:
-        data = handle.readline(MAX_LINE_BYTES + 1)
-        if not data:
-            return
-        line += 1
-        if len(data) > MAX_LINE_BYTES:
-            raise _too_long(line)
+    for line, data in _limited(handle.readline):
         if line == 1 and data.startswith(b"\xef\xbb\xbf"):  # a BOM (Excel) is skipped
             data = data[3:]
         if b"\x00" in data:
@@ -320,15 +321,7 @@ def _bounded_lines(handle: Any, name: str) -> Iterator[str]:
 
 def _bounded_text_lines(handle: io.TextIOBase) -> Iterator[str]:
     """The lines of an open text file, each read with a size limit."""
-    line = 0
-    while True:
-        text = handle.readline(MAX_LINE_BYTES + 1)
-        if not text:
-            return
-        line += 1
-        if len(text) > MAX_LINE_BYTES:
-            raise _too_long(line)
-        yield text
+    return (text for _, text in _limited(handle.readline))
 
 
 def from_iterable(arrivals: Iterable[Any]) -> Iterator[tuple[float, float, Hashable]]:
