@@ -7,56 +7,32 @@ was admitted, delayed and rejected, with a timeline, as JSON or as a plot.
 
 Bad input never shows a traceback: it is refused with one line on stderr and exit
 status 2. A closed pipe (``| head``) and Ctrl-C end quietly.
+
+This module holds the parser (with its validators) and the dispatch; each command is a
+module of :mod:`limitor.cli`: ``limitor.cli.demo`` (the demo, sync and async) and
+``limitor.cli.simulate`` (the simulate command: progress, JSON, plot, sparklines).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import NoReturn, TextIO
 
-import anyio
-import anyio.lowlevel
-
-from limitor.base import SyncBucket
-from limitor.clock import Clock
-from limitor.configs import BucketConfig
+from limitor.cli.demo import ALGORITHMS as ALGORITHMS
+from limitor.cli.demo import ASYNC_EXTRA_TASKS as ASYNC_EXTRA_TASKS
+from limitor.cli.demo import demo, demo_seconds
+from limitor.cli.simulate import MODES, simulate_command, sparkline
 from limitor.errors import LimitorError
-from limitor.generic_cell_rate.core import SyncLeakyBucketGCRA, SyncVirtualSchedulingGCRA
-from limitor.leaky_bucket.core import AsyncLeakyBucket, SyncLeakyBucket
-from limitor.simulation import (
-    ALGORITHMS as SIMULATED,
-)
-from limitor.simulation import (
-    MAX_ARRIVALS,
-    Pattern,
-    SimulationResult,
-    Timeline,
-    parse_limit,
-    plot,
-    require_pyplot,
-    simulate,
-)
+from limitor.simulation import ALGORITHMS as SIMULATED
+from limitor.simulation import MAX_ARRIVALS
 from limitor.testing import FakeClock
-from limitor.token_bucket.core import SyncTokenBucket
 
 __all__ = ("demo", "demo_seconds", "main", "sparkline")
-
-ALGORITHMS: tuple[tuple[str, type[SyncBucket]], ...] = (
-    ("leaky bucket", SyncLeakyBucket),
-    ("token bucket", SyncTokenBucket),
-    ("GCRA (virtual scheduling)", SyncVirtualSchedulingGCRA),
-    ("GCRA (leaky bucket form)", SyncLeakyBucketGCRA),
-)
-
-ASYNC_EXTRA_TASKS = 4
-"""The async part of the demo: ``burst + 4`` tasks, so four of them wait."""
 
 DEMO_LONGEST = 120.0
 """The longest live demo accepted, in seconds (``--virtual`` has no limit)."""
@@ -69,159 +45,7 @@ EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
 
 
-# -- demo --------------------------------------------------------------------------------
-
-
-def _bar(offset: float, scale: float, width: int = 36) -> str:
-    filled = min(width, round(offset / scale * width)) if scale > 0 else 0
-    return "#" * filled + "." * (width - filled)
-
-
-def demo_seconds(calls: int = 10, rate: float = 5.0, burst: int = 4) -> float:
-    """How long the live demo takes by its schedule (each algorithm, then the async part)."""
-    per_algorithm = max(calls - burst, 0) / rate
-    return len(ALGORITHMS) * per_algorithm + ASYNC_EXTRA_TASKS / rate
-
-
-def demo(
-    calls: int = 10,
-    rate: float = 5.0,
-    burst: int = 4,
-    *,
-    out: TextIO = sys.stdout,
-    clock: Clock | None = None,
-) -> float:
-    """Shape ``calls`` calls made back to back through each algorithm, printing each one.
-
-    Returns the total (clock) time the demonstration took.
-    """
-    config = BucketConfig(capacity=rate, seconds=1, burst=burst)
-    span = max(calls - burst, 0) / rate
-    now = time.monotonic if clock is None else clock.now
-    print(
-        f"limitor demo: one thread makes {calls} calls back to back against {rate:g} "
-        f"calls/s with bursts of {burst}.\nEach algorithm lets the burst through at once, "
-        f"then one call every {1 / rate:.3g} s: the same schedule, kept by different "
-        f"bookkeeping. About {demo_seconds(calls, rate, burst):.1f} s in all.\n",
-        file=out,
-        flush=True,
-    )
-    begun = now()
-    for name, bucket_type in ALGORITHMS:
-        bucket = bucket_type(config, clock=clock)
-        print(f"{name}", file=out, flush=True)
-        start = now()
-        for call in range(1, calls + 1):
-            bucket.acquire()
-            offset = now() - start
-            print(f"  call {call:2d}  +{offset:6.3f} s  {_bar(offset, span)}", file=out, flush=True)
-        stats = bucket.stats
-        print(
-            f"  admitted {stats.admitted}, {stats.waited} waited "
-            f"(mean {stats.mean_wait:.3f} s each, as scheduled)\n",
-            file=out,
-            flush=True,
-        )
-    _demo_async(rate, burst, out=out, clock=clock)
-    took = now() - begun
-    print(f"the demo took {took:.1f} s", file=out, flush=True)
-    return took
-
-
-def _demo_async(rate: float, burst: int, *, out: TextIO, clock: Clock | None) -> None:
-    bucket = AsyncLeakyBucket(BucketConfig(capacity=rate, seconds=1, burst=burst), clock=clock)
-    now = time.monotonic if clock is None else clock.now
-    tasks = burst + ASYNC_EXTRA_TASKS
-    print(
-        f"async: {tasks} tasks ask at once and go in the order they asked; the event "
-        "loop is never blocked",
-        file=out,
-        flush=True,
-    )
-    ticks = 0
-
-    async def caller(index: int, start: float) -> None:
-        await bucket.acquire()
-        print(f"  task {index:2d}  +{now() - start:6.3f} s", file=out, flush=True)
-
-    async def ticker(done: anyio.Event) -> None:
-        nonlocal ticks
-        while not done.is_set():
-            ticks += 1
-            await anyio.sleep(0.01)
-
-    async def main() -> None:
-        start = now()
-        done = anyio.Event()
-        async with anyio.create_task_group() as outer:
-            outer.start_soon(ticker, done)
-            async with anyio.create_task_group() as tg:
-                for index in range(1, tasks + 1):
-                    tg.start_soon(caller, index, start)
-                    await anyio.lowlevel.checkpoint()
-            done.set()
-
-    anyio.run(main)
-    if clock is None:
-        print(f"  meanwhile a ticker task ran {ticks} times", file=out, flush=True)
-    print(file=out, flush=True)
-
-
-# -- simulate: output ------------------------------------------------------------------
-
-_BLOCKS = " ▁▂▃▄▅▆▇█"
-_ASCII = " .:-=+*#@"
-
-
-def sparkline(values: Sequence[float], top: float, *, ascii_only: bool = False) -> str:
-    """One character per value, scaled to ``top``: blank for 0, the lowest block for a little."""
-    blocks = _ASCII if ascii_only else _BLOCKS
-    steps = len(blocks) - 1
-    chars = []
-    for value in values:
-        if value <= 0 or top <= 0:
-            chars.append(blocks[0])
-        else:
-            chars.append(blocks[max(1, min(steps, math.ceil(value / top * steps - 1e-9)))])
-    return "".join(chars)
-
-
-def _can_print(out: TextIO, text: str) -> bool:
-    encoding = getattr(out, "encoding", None) or "utf-8"
-    try:
-        text.encode(encoding)
-    except (UnicodeEncodeError, LookupError):
-        return False
-    return True
-
-
-def _timeline_lines(line: Timeline, columns: int, out: TextIO) -> list[str]:
-    merged = line.merged(columns)
-    if not merged.arrived:
-        return []
-    top = max(max(merged.arrived), max(merged.admitted), max(merged.rejected))
-    ascii_only = not _can_print(out, _BLOCKS)
-    end = merged.start + merged.width * len(merged.arrived)
-    lines = [
-        f"timeline: units per {merged.width:g} s, from {merged.start:.4g} s to {end:.4g} s "
-        f"(full height {top:g})",
-        f"  arrived  |{sparkline(merged.arrived, top, ascii_only=ascii_only)}|",
-        f"  admitted |{sparkline(merged.admitted, top, ascii_only=ascii_only)}|",
-    ]
-    if any(merged.rejected):
-        lines.append(f"  rejected |{sparkline(merged.rejected, top, ascii_only=ascii_only)}|")
-    return lines
-
-
-def _mode_words(result: SimulationResult) -> str:
-    if result.mode == "raise":
-        return "raise (refuse at once)"
-    if result.mode == "timeout":
-        return f"wait up to {result.timeout:g} s, refuse beyond"
-    return "wait"
-
-
-# -- simulate: arguments ---------------------------------------------------------------
+# -- arguments -----------------------------------------------------------------------------
 
 
 def _number(text: str) -> float:
@@ -279,15 +103,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
-_MODES = {
-    "wait": "wait",
-    "shape": "wait",
-    "raise": "raise",
-    "police": "raise",
-    "timeout": "timeout",
-}
-
-
 def _parser(prog: str) -> argparse.ArgumentParser:
     parser = _Parser(
         prog=prog,
@@ -305,12 +120,22 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         "--burst", type=_whole(1, 1000), default=4, help="calls admitted at once (1-1000)"
     )
     demo_parser.add_argument("--virtual", action="store_true", help="run in virtual time (instant)")
-
     sim = commands.add_parser(
         "simulate",
         help="replay a trace or a pattern of arrivals through a limit, in virtual time",
         description="Replay arrivals through the real limiter on a virtual clock.",
     )
+    _limit_arguments(sim)
+    _arrival_arguments(sim)
+    report = sim.add_argument_group("the report")
+    report.add_argument("--window", type=_positive, default=1.0, help="busiest window, seconds")
+    report.add_argument("--json", action="store_true", help="print the summary as JSON")
+    report.add_argument("--plot", type=Path, metavar="FILE", help="draw to FILE.png or FILE.svg")
+    report.add_argument("--columns", type=_whole(8, 500), default=64, help="width of the timeline")
+    return parser
+
+
+def _limit_arguments(sim: argparse.ArgumentParser) -> None:
     limit = sim.add_argument_group("the limit")
     limit.add_argument("--rate", default=None, help="e.g. 10/s, 600/minute, 1e3/s (default 10/s)")
     limit.add_argument("--burst", type=_positive, default=None, help="default: the rate's amount")
@@ -321,7 +146,7 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     limit.add_argument("--algorithm", choices=sorted(SIMULATED), default="leaky_bucket")
     limit.add_argument(
         "--mode",
-        choices=sorted(_MODES),
+        choices=sorted(MODES),
         default="wait",
         help="wait (shape), raise (police: refuse at once) or timeout",
     )
@@ -335,6 +160,9 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     limit.add_argument(
         "--fair", action="store_true", help="with --total: waiting keys take turns (needs trio)"
     )
+
+
+def _arrival_arguments(sim: argparse.ArgumentParser) -> None:
     traffic = sim.add_argument_group("the arrivals")
     traffic.add_argument(
         "--trace", type=Path, metavar="FILE", help="a CSV or JSON-lines file: time, amount, key"
@@ -366,128 +194,9 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         default=MAX_ARRIVALS,
         help=f"refuse more calls than this (default {MAX_ARRIVALS:,})",
     )
-    report = sim.add_argument_group("the report")
-    report.add_argument("--window", type=_positive, default=1.0, help="busiest window, seconds")
-    report.add_argument("--json", action="store_true", help="print the summary as JSON")
-    report.add_argument("--plot", type=Path, metavar="FILE", help="draw to FILE.png or FILE.svg")
-    report.add_argument("--columns", type=_whole(8, 500), default=64, help="width of the timeline")
-    return parser
 
 
-def _progress(total: float | None) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
-    """A tqdm progress bar on stderr when it is a terminal and tqdm is installed."""
-    nothing: tuple[None, Callable[[], None]] = (None, lambda: None)
-    if total is not None and total < PROGRESS_FROM:
-        return nothing
-    if not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()):
-        return nothing
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return nothing
-    bar = tqdm(total=total, unit=" calls", unit_scale=True, leave=False, file=sys.stderr)
-    seen = 0
-
-    def update(calls: int) -> None:
-        nonlocal seen
-        bar.update(calls - seen)
-        seen = calls
-
-    return update, bar.close
-
-
-def _simulate_command(args: argparse.Namespace, out: TextIO) -> None:
-    llm = {
-        name: getattr(args, name)
-        for name in (
-            "requests_per_minute",
-            "tokens_per_minute",
-            "requests_per_day",
-            "tokens_per_day",
-        )
-        if getattr(args, name) is not None
-    }
-    if llm and (args.rate is not None or args.burst is not None):
-        raise LimitorError("give --rate/--burst or the LLM limits (--tokens-per-minute...)")
-    rate = None if llm else parse_limit(args.rate or "10/s", burst=args.burst)
-    mode = _MODES[args.mode]
-    if args.timeout is not None and mode == "raise":
-        raise LimitorError("--timeout applies to waiting calls, not to --mode raise")
-    if mode == "timeout" and args.timeout is None:
-        raise LimitorError("--mode timeout needs --timeout SECONDS")
-    arrivals: Any
-    if args.trace is not None:
-        arrivals = args.trace
-        if args.format is not None:
-            from limitor.simulation import read_trace
-
-            arrivals = read_trace(args.trace, format=args.format)
-        size = args.trace.stat().st_size if args.trace.is_file() else 0
-        expected: float | None = None if size > 8_000_000 else 0.0
-        described = f"trace {args.trace}"
-    else:
-        kind: Any = "bursts" if args.arrivals == "burst" else args.arrivals
-        every = args.duration if args.arrivals == "burst" else args.every
-        if args.depth > 1:
-            raise LimitorError(f"--depth must be between 0 and 1, got {args.depth:g}")
-        arrivals = Pattern(
-            kind,
-            args.arrival_rate,
-            args.duration,
-            amount=args.amount,
-            every=every,
-            depth=args.depth,
-            period=args.period,
-            keys=args.keys,
-            seed=args.seed,
-        )
-        expected = arrivals.expected
-        described = f"{args.arrivals} at {args.arrival_rate:g}/s for {args.duration:g} s" + (
-            f" over {args.keys} keys" if args.keys else ""
-        )
-        if args.arrivals == "poisson" or args.arrivals == "daily" or args.keys:
-            described += f", seed {args.seed}"
-    if args.plot is not None:
-        if args.plot.suffix.lower() not in (".png", ".svg"):
-            raise LimitorError(f"--plot must name a .png or .svg file, got {str(args.plot)!r}")
-        require_pyplot(headless=True)  # a missing matplotlib is said before the work
-    update, close = _progress(expected)
-    try:
-        result = simulate(
-            arrivals,
-            rate,
-            algorithm=args.algorithm,
-            mode=mode,  # type: ignore[arg-type]
-            timeout=args.timeout,
-            per_key=args.per_key,
-            total=args.total,
-            fair=args.fair,
-            window=args.window,
-            max_arrivals=args.max_arrivals,
-            progress=update,
-            **llm,
-        )
-    finally:
-        close()
-    if args.json:
-        print(json.dumps({"arrivals": described, **result.to_dict()}, indent=2), file=out)
-    else:
-        print(
-            f"limit {result.limit}, {result.algorithm}, {_mode_words(result)}"
-            + (", per key" if result.per_key else "")
-            + (f", total {result.total}" if result.total else "")
-            + (", fair" if result.fair else "")
-            + f"\narrivals: {described}; {result.calls} calls (virtual time)\n",
-            file=out,
-        )
-        print(result.summary(), file=out)
-        lines = _timeline_lines(result.timeline, args.columns, out)
-        if lines:
-            print("\n" + "\n".join(lines), file=out)
-    if args.plot is not None:
-        plot(result, args.plot)
-        if not args.json:
-            print(f"\nplot written to {args.plot}", file=out)
+# -- dispatch ----------------------------------------------------------------------------
 
 
 def _prog() -> str:
@@ -525,7 +234,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
                 clock=FakeClock() if args.virtual else None,
             )
         else:
-            _simulate_command(args, stream)
+            simulate_command(args, stream, progress_from=PROGRESS_FROM)
         stream.flush()
     except LimitorError as error:
         return _fail(prog, str(error))

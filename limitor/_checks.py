@@ -135,3 +135,20 @@ def check_on_backend_error(value: object) -> OnBackendError:
     if value == "raise" or value == "allow":
         return value
     raise ConfigError(f"on_backend_error must be 'raise' or 'allow', got {show(value)}")
+
+
+def check_not_negative(name: str, value: object) -> float:
+    """``value`` as a float if it is a finite real number of zero or more (a setting).
+
+    The settings' twin of :func:`check_quantity`, which raises the amount errors.
+
+    Raises:
+        ConfigTypeError: ``value`` is not a real number (bools and strings included).
+        ConfigError: negative, NaN, infinite, or too large for a float (``10**400``).
+    """
+    try:
+        return check_quantity(name, value)
+    except AmountTypeError as error:
+        raise ConfigTypeError(*error.args) from None
+    except AmountError as error:
+        raise ConfigError(*error.args) from None
