@@ -16,7 +16,7 @@ import numbers
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from limitor._checks import check_count, check_name, check_quantity
 from limitor._fair import FairQueue, check_weight
@@ -356,32 +356,49 @@ def _held_back(limit: Limit, margin: float) -> float:
     return kept
 
 
-def _named_limits(
-    requests_per_minute: float | None,
-    tokens_per_minute: float | None,
-    input_tokens_per_minute: float | None,
-    output_tokens_per_minute: float | None,
-    requests_per_day: float | None,
-    tokens_per_day: float | None,
-    *,
-    prefix: str = "",
-) -> list[Limit]:
-    """The limits given by name (``requests_per_minute=500``...), in that order."""
-    named = [
-        ("requests", requests_per_minute, 60.0),
-        ("tokens", tokens_per_minute, 60.0),
-        ("input_tokens", input_tokens_per_minute, 60.0),
-        ("output_tokens", output_tokens_per_minute, 60.0),
-        ("requests", requests_per_day, 86400.0),
-        ("tokens", tokens_per_day, 86400.0),
-    ]
+class NamedLimits(TypedDict, total=False):
+    """The limits an LLM limiter takes by name, each an amount per minute or per day."""
+
+    requests_per_minute: float | None
+    tokens_per_minute: float | None
+    input_tokens_per_minute: float | None
+    output_tokens_per_minute: float | None
+    requests_per_day: float | None
+    tokens_per_day: float | None
+
+
+class NamedTotals(TypedDict, total=False):
+    """The totals an LLM limiter takes by name: ``total_`` and a :class:`NamedLimits` name."""
+
+    total_requests_per_minute: float | None
+    total_tokens_per_minute: float | None
+    total_input_tokens_per_minute: float | None
+    total_output_tokens_per_minute: float | None
+    total_requests_per_day: float | None
+    total_tokens_per_day: float | None
+
+
+LIMIT_NAMES: tuple[str, ...] = tuple(NamedLimits.__annotations__)
+"""``"requests_per_minute"``, ..., ``"tokens_per_day"``: the :class:`NamedLimits`, in order."""
+TOTAL_NAMES: tuple[str, ...] = tuple(NamedTotals.__annotations__)
+"""``"total_requests_per_minute"``, ...: the :class:`NamedTotals`, in order."""
+_SECONDS = {period: seconds for seconds, period in _PERIODS.items()}
+
+
+def _named_limits(given: Mapping[str, Any], *, total: bool = False) -> list[Limit]:
+    """The limits given by name (``requests_per_minute=500``...), in :data:`LIMIT_NAMES` order.
+
+    ``total``: read the ``total_`` names instead (:data:`TOTAL_NAMES`).
+    """
     found = []
-    for unit, amount, seconds in named:
+    for name in LIMIT_NAMES:
+        amount = given.get(f"total_{name}" if total else name)
         if amount is not None:
+            unit, period = name.rsplit("_per_", 1)
             try:
-                found.append(Limit(unit, amount, seconds))  # type: ignore[arg-type]
+                found.append(Limit(unit, amount, _SECONDS[period]))  # type: ignore[arg-type]
             except ConfigError as error:  # say which: "total tokens limit: ..."
-                raise type(error)(f"{prefix}{error}") from None
+                raise type(error)(f"total {error}" if total else str(error)) from None
     return found
 
 
@@ -472,12 +489,14 @@ class MultiLimitBase(Limiter):
             kind = ConfigTypeError if isinstance(error, TypeError) else ConfigError
             raise kind(str(error)) from None
         all_limits = _named_limits(
-            requests_per_minute,
-            tokens_per_minute,
-            input_tokens_per_minute,
-            output_tokens_per_minute,
-            requests_per_day,
-            tokens_per_day,
+            {
+                "requests_per_minute": requests_per_minute,
+                "tokens_per_minute": tokens_per_minute,
+                "input_tokens_per_minute": input_tokens_per_minute,
+                "output_tokens_per_minute": output_tokens_per_minute,
+                "requests_per_day": requests_per_day,
+                "tokens_per_day": tokens_per_day,
+            }
         )
         for limit in limits:
             if not isinstance(limit, Limit):
@@ -758,13 +777,15 @@ class LLMLimiter(MultiLimitBase):
         weight: Callable[[Hashable], float] | None = None,
     ) -> None:
         totals = _named_limits(
-            total_requests_per_minute,
-            total_tokens_per_minute,
-            total_input_tokens_per_minute,
-            total_output_tokens_per_minute,
-            total_requests_per_day,
-            total_tokens_per_day,
-            prefix="total ",
+            {
+                "total_requests_per_minute": total_requests_per_minute,
+                "total_tokens_per_minute": total_tokens_per_minute,
+                "total_input_tokens_per_minute": total_input_tokens_per_minute,
+                "total_output_tokens_per_minute": total_output_tokens_per_minute,
+                "total_requests_per_day": total_requests_per_day,
+                "total_tokens_per_day": total_tokens_per_day,
+            },
+            total=True,
         )
         totals.extend((total_limits,) if isinstance(total_limits, Limit) else total_limits)
         if not isinstance(fair, bool):
