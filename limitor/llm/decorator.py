@@ -16,8 +16,8 @@ from limitor.decorators import (
     param_key,
     target_of,
 )
+from limitor.decorators._forms import KeyOf
 from limitor.decorators._options import BACKEND_DEFAULTS, BackendKeywords, FairKeywords
-from limitor.decorators._wrapper import KeyOf
 from limitor.errors import ConfigTypeError
 from limitor.llm.limits import (
     LIMIT_NAMES,
