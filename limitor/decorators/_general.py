@@ -28,7 +28,7 @@ from limitor.decorators._outcome import (
 from limitor.decorators._proxy import Wrapper
 from limitor.results import Reservation
 
-__all__ = ("Plan", "general")
+__all__ = ("Plan", "general", "plan_of")
 
 
 @dataclass(frozen=True)
@@ -47,12 +47,22 @@ class Plan:
     stream_of: StreamOf | None
 
     @property
+    def simple(self) -> bool:
+        """One unit a call, with nothing to reconcile, report or stream."""
+        return (
+            self.token_estimate is None
+            and self.token_reconcile is None
+            and self.on_outcome is None
+            and self.stream_of is None
+        )
+
+    @property
     def keep(self) -> bool:
         """Keep a reservation after the call (to reconcile it, or its stream)."""
         return self.token_reconcile is not None or self.stream_of is not None
 
 
-def general(
+def plan_of(
     adapter: Adapter,
     options: DecoratorOptions,
     *,
@@ -63,17 +73,12 @@ def general(
     on_outcome: Callable[[Any, Any], Any] | None,
     on_outcome_async: Callable[[Any, Any], Awaitable[None]] | None = None,
     stream_of: StreamOf | None = None,
-) -> Wrapper:
-    """The wrapt wrapper that does everything: key, estimate, wait or police, reconcile.
-
-    A result that is a stream (``stream_of`` recognises it) is returned as a proxy that
-    reconciles when the stream ends; ``token_reconcile`` and ``on_outcome`` may return
-    awaitables in async code (awaited).
-    """
+) -> Plan:
+    """The :class:`Plan` of one decorated function (see :func:`~limitor.decorators.decorate`)."""
     token_reconcile = options.token_reconcile
     if is_async and token_reconcile is not None:  # usage_tokens reads async raw responses
         token_reconcile = getattr(token_reconcile, "_limitor_async", token_reconcile)
-    plan = Plan(
+    return Plan(
         adapter=adapter,
         func=func,
         key_of=key_of,
@@ -85,6 +90,15 @@ def general(
         on_outcome_async=on_outcome_async,
         stream_of=stream_of,
     )
+
+
+def general(plan: Plan, is_async: bool) -> Wrapper:
+    """The wrapt wrapper that does everything: key, estimate, wait or police, reconcile.
+
+    A result that is a stream (``plan.stream_of`` recognises it) is returned as a proxy
+    that reconciles when the stream ends; ``token_reconcile`` and ``on_outcome`` may
+    return awaitables in async code (awaited).
+    """
     return _general_async(plan) if is_async else _general_sync(plan)
 
 

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from limitor.base import AsyncBucket, Bucket
-from limitor.decorators._adapters import Adapter, Foreign, Ours, adapter_for
+from limitor.decorators._adapters import Foreign, Ours, adapter_for
 from limitor.decorators._callables import (
     coroutine_shim,
     is_async_callable,
@@ -26,7 +26,7 @@ from limitor.decorators._callables import (
     target_of,
 )
 from limitor.decorators._forms import KeyOf, context_forms, gated, keyed_forms, wait_forms
-from limitor.decorators._general import general
+from limitor.decorators._general import Plan, general, plan_of
 from limitor.decorators._options import DecoratorOptions, check_one_unit_fits
 from limitor.decorators._outcome import StreamOf
 from limitor.decorators._proxy import RateLimitedFunction, Wrapper
@@ -41,32 +41,15 @@ def _unit_amount_fits(limiter: Any, token_estimate: object) -> None:
         check_one_unit_fits(limiter.burst, token_estimate)
 
 
-def _call_forms(
-    adapter: Adapter,
-    options: DecoratorOptions,
-    *,
-    func: Any,
-    is_async: bool,
-    key_of: KeyOf | None,
-    token_estimate: Callable[..., Any] | None,
-    on_outcome: Callable[[Any, Any], Any] | None,
-    on_outcome_async: Callable[[Any, Any], Awaitable[None]] | None = None,
-    stream_of: StreamOf | None = None,
-) -> tuple[Wrapper, Callable[..., Any] | None]:
-    """The wrapt wrapper and the direct closure (None: the wrapper's) for one configuration.
+def _call_forms(plan: Plan, is_async: bool) -> tuple[Wrapper, Callable[..., Any] | None]:
+    """The wrapt wrapper and the direct closure (None: the wrapper's) for one plan.
 
     One unit with nothing to reconcile or report gets closures with only the wait in them.
     """
-    timeout = options.max_wait
-    simple = (
-        token_estimate is None
-        and options.token_reconcile is None
-        and on_outcome is None
-        and stream_of is None
-    )
-    if simple and options.police and key_of is None and isinstance(adapter, Ours):
+    adapter, key_of, timeout, func = plan.adapter, plan.key_of, plan.timeout, plan.func
+    if plan.simple and plan.police and key_of is None and isinstance(adapter, Ours):
         return wait_forms(adapter.one_unit_police(is_async), func, is_async)
-    if simple and not options.police:
+    if plan.simple and not plan.police:
         if key_of is None and isinstance(adapter, Ours):
             run = adapter.one_unit_async(timeout) if is_async else adapter.one_unit(timeout)
             return wait_forms(run, func, is_async)
@@ -77,18 +60,7 @@ def _call_forms(
         elif key_of is not None and isinstance(adapter, Ours):
             go = adapter.keyed_async() if is_async else adapter.keyed()
             return keyed_forms(go, key_of, timeout, func, is_async)
-    wrapper = general(
-        adapter,
-        options,
-        func=func,
-        is_async=is_async,
-        key_of=key_of,
-        token_estimate=token_estimate,
-        on_outcome=on_outcome,
-        on_outcome_async=on_outcome_async,
-        stream_of=stream_of,
-    )
-    return wrapper, None
+    return general(plan, is_async), None
 
 
 def decorate(
@@ -127,7 +99,6 @@ def decorate(
     if token_estimate is None:
         token_estimate = options.token_estimate
     _unit_amount_fits(limiter, token_estimate)
-    adapter = adapter_for(limiter, is_async)
     if (
         is_async
         and not marked_async(func)
@@ -138,8 +109,8 @@ def decorate(
         )
     ):
         func = coroutine_shim(func)  # async behind a plain wrapper (the SDKs' methods)
-    wrapper, call = _call_forms(
-        adapter,
+    plan = plan_of(
+        adapter_for(limiter, is_async),
         options,
         func=func,
         is_async=is_async,
@@ -149,6 +120,7 @@ def decorate(
         on_outcome_async=on_outcome_async,
         stream_of=stream_of,
     )
+    wrapper, call = _call_forms(plan, is_async)
     gate = limiter.gate if isinstance(limiter, AsyncBucket) else None
     if gate is not None and is_async:
         if call is None:
