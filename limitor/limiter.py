@@ -135,7 +135,7 @@ class Limiter:
         self._wait_lock = threading.Lock()
         self._fair: FairQueue | None = None
         """The waiting room of a limiter with ``fair=True`` (see :mod:`limitor._fair`)."""
-        _fork.register(self)
+        _fork.register(self, type(self)._after_fork)
 
     def _after_fork(self) -> None:
         self._wait_lock = threading.Lock()

@@ -352,7 +352,7 @@ class MemoryStore(SyncStoreAsyncTwins):
         ``amount`` must be a positive number of at most the burst; anything else (or a
         state with holes or a hold) returns False, and the caller takes :meth:`reserve`.
         """
-        _fork.register(self)
+        _fork.register(self, type(self)._after_fork)
 
     def _after_fork(self) -> None:
         self._lock = threading.Lock()

@@ -76,8 +76,8 @@ def plan_of(
 ) -> Plan:
     """The :class:`Plan` of one decorated function (see :func:`~limitor.decorators.decorate`)."""
     token_reconcile = options.token_reconcile
-    if is_async and token_reconcile is not None:  # usage_tokens reads async raw responses
-        token_reconcile = getattr(token_reconcile, "_limitor_async", token_reconcile)
+    if is_async and token_reconcile is not None:  # its async twin, if it names one
+        token_reconcile = getattr(token_reconcile, "limitor_async", token_reconcile)
     return Plan(
         adapter=adapter,
         func=func,
