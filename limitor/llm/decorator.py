@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from limitor._binding import ArgumentBinder
@@ -78,6 +78,41 @@ def _rate_limits(requests: object, tokens: object) -> list[Limit]:
             config = parse_rate(rate)
             found.append(Limit(unit, config.capacity, config.seconds))  # type: ignore[arg-type]
     return found
+
+
+def _feedback(
+    read_headers: Callable[[Any], Any], limiter: Callable[[], LLMLimiter]
+) -> tuple[Callable[[Any, Any], Any], Callable[[Any, Any], Awaitable[None]]]:
+    """``on_outcome`` and ``on_outcome_async``: the provider's headers, applied to the limits.
+
+    ``read_headers`` is ``rate_limit_headers`` (it may be async); ``limiter()`` is the
+    decorator's limiter, made on first use.
+    """
+
+    def apply(call_key: Any, headers: Any) -> None:
+        headers = response_headers(headers)  # a raw response, an SDK error...
+        if headers is not None:
+            limiter().update_from_headers(headers, key=call_key)
+
+    async def feedback_async(call_key: Any, outcome: Any) -> None:
+        headers = read_headers(outcome)
+        if hasattr(type(headers), "__await__"):  # an async rate_limit_headers
+            headers = await headers
+        headers = response_headers(headers)  # a raw response, an SDK error...
+        if headers is not None:
+            await limiter().update_from_headers_async(headers, key=call_key)
+
+    async def apply_later(call_key: Any, pending: Any) -> None:
+        apply(call_key, await pending)
+
+    def feedback(call_key: Any, outcome: Any) -> Any:
+        headers = read_headers(outcome)
+        if hasattr(type(headers), "__await__"):  # an async rate_limit_headers
+            return apply_later(call_key, headers)
+        apply(call_key, headers)
+        return None
+
+    return feedback, feedback_async
 
 
 def _limiter_or_maker(
@@ -271,33 +306,10 @@ def llm_rate_limit(
     key_of = _key_of(key)
     estimate_of = None if token_estimate is not None else _default_estimate
     shared, make = _limiter_or_maker(given, checked)
-    feedback = feedback_async = None
     read_headers = given["rate_limit_headers"]
-    if read_headers is not None:
-
-        def apply(call_key: Any, headers: Any) -> None:
-            headers = response_headers(headers)  # a raw response, an SDK error...
-            if headers is not None:
-                decorator.limiter.update_from_headers(headers, key=call_key)
-
-        async def feedback_async(call_key: Any, outcome: Any) -> None:
-            headers = read_headers(outcome)
-            if hasattr(type(headers), "__await__"):  # an async rate_limit_headers
-                headers = await headers
-            headers = response_headers(headers)  # a raw response, an SDK error...
-            if headers is not None:
-                await decorator.limiter.update_from_headers_async(headers, key=call_key)
-
-        async def apply_later(call_key: Any, pending: Any) -> None:
-            apply(call_key, await pending)
-
-        def feedback(call_key: Any, outcome: Any) -> Any:
-            headers = read_headers(outcome)
-            if hasattr(type(headers), "__await__"):  # an async rate_limit_headers
-                return apply_later(call_key, headers)
-            apply(call_key, headers)
-            return None
-
+    feedback, feedback_async = (
+        (None, None) if read_headers is None else _feedback(read_headers, lambda: decorator.limiter)
+    )
     decorator = Decorator(
         checked,
         limiter=shared,
