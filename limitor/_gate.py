@@ -48,7 +48,7 @@ class ConcurrencyGate:
         self._active = 0
         self._waiters: deque[_Waiter] = deque()
         self._lock = threading.Lock()
-        _fork.register(self)
+        _fork.register(self, type(self)._after_fork)
 
     def _after_fork(self) -> None:
         # A child forked while another thread held the lock must not wait for it forever.

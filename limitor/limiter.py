@@ -137,7 +137,7 @@ class Limiter:
         self._waiting = self._backend_errors = 0
         self._logged_at = -INF
         self._wait_lock = threading.Lock()
-        _fork.register(self)
+        _fork.register(self, type(self)._after_fork)
 
     def _after_fork(self) -> None:
         self._wait_lock = threading.Lock()

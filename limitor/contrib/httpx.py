@@ -40,9 +40,10 @@ import logging
 import threading
 from collections.abc import Callable, Hashable, Iterable
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, overload
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, overload
 
 from limitor._checks import check_timeout
+from limitor._keywords import Keywords
 from limitor.configs import BucketConfig, check_positive
 from limitor.contrib._common import keyed_limiter, missing
 from limitor.contrib._headers import (
@@ -86,19 +87,20 @@ LIBRARIES = _libraries()
 if TYPE_CHECKING:
     import httpx
     import httpx2
+    from typing_extensions import Unpack
 
     Request: TypeAlias = httpx.Request | httpx2.Request
     Response: TypeAlias = httpx.Response | httpx2.Response
 
-    class _SyncBase(httpx.BaseTransport, httpx2.BaseTransport):  # type: ignore[misc]
+    class SyncBase(httpx.BaseTransport, httpx2.BaseTransport):  # type: ignore[misc]
         """A transport for clients of both libraries."""
 
-    class _AsyncBase(httpx.AsyncBaseTransport, httpx2.AsyncBaseTransport):  # type: ignore[misc]
+    class AsyncBase(httpx.AsyncBaseTransport, httpx2.AsyncBaseTransport):  # type: ignore[misc]
         """An async transport for clients of both libraries."""
 
 else:
-    _SyncBase = type("_SyncBase", tuple(lib.BaseTransport for lib in LIBRARIES), {})
-    _AsyncBase = type("_AsyncBase", tuple(lib.AsyncBaseTransport for lib in LIBRARIES), {})
+    SyncBase = type("SyncBase", tuple(lib.BaseTransport for lib in LIBRARIES), {})
+    AsyncBase = type("AsyncBase", tuple(lib.AsyncBaseTransport for lib in LIBRARIES), {})
 
 __all__ = ("AsyncRateLimitedTransport", "RateLimitedTransport", "host_key")
 
@@ -163,47 +165,105 @@ class Inner:
             return [self._given] if self._given is not None else list(self._by_library.values())
 
 
-class _Limits:
-    """What both transports share: the limiter, the key, the policy and the retry rule."""
+class TransportKeywords(TypedDict, total=False):
+    """The keywords of every transport of limitor (these and the LLM ones)."""
 
-    def __init__(
-        self,
-        rate: str | BucketConfig | None,
-        burst: float | None,
-        limiter: PerUserLimiter | None,
-        key: Callable[[Request], Hashable] | None,
-        algorithm: str,
-        on_limit: str,
-        timeout: float | None,
-        retries: int,
-        retry_statuses: Iterable[int],
-        max_retry_after: float,
-        retry_backoff: float,
-        use_headers: bool,
-        max_hosts: int,
-        name: str | None,
-        clock: object,
-    ) -> None:
-        self.limiter = keyed_limiter(
-            rate, burst, limiter, algorithm=algorithm, max_keys=max_hosts, clock=clock, name=name
-        )
+    key: Callable[[Request], Hashable] | None
+    timeout: float | None
+    retries: int
+    max_retry_after: float
+    retry_backoff: float
+    use_headers: bool
+    name: str | None
+    clock: object
+
+
+TRANSPORT_DEFAULTS: dict[str, object] = {
+    "retries": 0,
+    "max_retry_after": 60.0,
+    "retry_backoff": 1.0,
+    "use_headers": True,
+}
+"""The defaults of :class:`TransportKeywords` that are not ``None``."""
+
+
+class _RateKeywords(TypedDict, total=False):
+    rate: str | BucketConfig | None
+    burst: float | None
+    limiter: PerUserLimiter | None
+    algorithm: str
+    on_limit: Literal["wait", "raise"]
+    retry_statuses: Iterable[int]
+    max_hosts: int
+
+
+class RateLimitedTransportKeywords(_RateKeywords, TransportKeywords, total=False):
+    """The keywords of :class:`RateLimitedTransport` and :class:`AsyncRateLimitedTransport`."""
+
+
+_KEYWORDS = Keywords(
+    RateLimitedTransportKeywords,
+    {
+        **TRANSPORT_DEFAULTS,
+        "algorithm": "leaky_bucket",
+        "on_limit": "wait",
+        "retry_statuses": (429, 503),
+        "max_hosts": 10_000,
+    },
+)
+
+
+class RetryRule:
+    """What every transport checks the same way: the key, the timeout, the retries.
+
+    Args:
+        options: the transport's keywords, every one given (:meth:`Keywords.fill`).
+
+    Raises:
+        ConfigError: a value is invalid (``ConfigTypeError``: ``key`` is not callable).
+    """
+
+    def __init__(self, options: TransportKeywords) -> None:
+        key, timeout, retries = options["key"], options["timeout"], options["retries"]
         if key is not None and not callable(key):
             raise ConfigTypeError(f"key must be a function of the request, got {key!r}")
         self.key = host_key if key is None else key
-        if on_limit not in ("wait", "raise"):
-            raise ConfigError(f"on_limit must be 'wait' or 'raise', got {on_limit!r}")
-        self.police = on_limit == "raise"
         self.timeout = None if timeout is None else check_timeout(timeout)
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise ConfigError(f"retries must be a whole number of zero or more, got {retries!r}")
         self.retries = retries
-        statuses = frozenset(retry_statuses)
+        self.max_retry_after = check_positive("max_retry_after", options["max_retry_after"])
+        self.retry_backoff = check_positive("retry_backoff", options["retry_backoff"])
+        self.use_headers = bool(options["use_headers"])
+
+    def backoff(self, retries_left: int) -> float:
+        """The hold before a retry without ``Retry-After``: doubled on each retry."""
+        done = self.retries - retries_left
+        return min(self.retry_backoff * 2.0**done, self.max_retry_after)
+
+
+class _Limits(RetryRule):
+    """What both transports share: the limiter, the key, the policy and the retry rule."""
+
+    def __init__(self, options: RateLimitedTransportKeywords) -> None:
+        self.limiter = keyed_limiter(
+            options["rate"],
+            options["burst"],
+            options["limiter"],
+            algorithm=options["algorithm"],
+            max_keys=options["max_hosts"],
+            clock=options["clock"],
+            name=options["name"],
+        )
+        on_limit = options["on_limit"]
+        if on_limit not in ("wait", "raise"):
+            raise ConfigError(f"on_limit must be 'wait' or 'raise', got {on_limit!r}")
+        self.police = on_limit == "raise"
+        super().__init__(options)
+        statuses = frozenset(options["retry_statuses"])
         if not statuses <= RETRY_STATUSES | {500, 502, 504}:
             raise ConfigError(f"retry_statuses must be among 429, 500, 502, 503, 504: {statuses!r}")
         self.retry_statuses = statuses
-        self.max_retry_after = check_positive("max_retry_after", max_retry_after)
-        self.retry_backoff = check_positive("retry_backoff", retry_backoff)
-        self.use_headers = bool(use_headers)
 
     def refuse(self, key: Hashable) -> RateLimitExceeded:
         return self.refusal(key, self.limiter.status(key).retry_after)
@@ -274,13 +334,8 @@ class _Limits:
             return True
         return wait <= self.max_retry_after  # else the caller sees the 429
 
-    def backoff(self, retries_left: int) -> float:
-        """The hold before a retry without ``Retry-After``: doubled on each retry."""
-        done = self.retries - retries_left
-        return min(self.retry_backoff * 2.0**done, self.max_retry_after)
 
-
-class RateLimitedTransport(_SyncBase):
+class RateLimitedTransport(SyncBase):
     """A sync transport that waits for (or polices) a rate limit per host.
 
     Args:
@@ -308,32 +363,14 @@ class RateLimitedTransport(_SyncBase):
         clock: the time source (tests: ``limitor.testing.FakeClock``).
     """
 
+    @_KEYWORDS.signature
     def __init__(
         self,
         transport: httpx.BaseTransport | httpx2.BaseTransport | None = None,
-        *,
-        rate: str | BucketConfig | None = None,
-        burst: float | None = None,
-        limiter: PerUserLimiter | None = None,
-        key: Callable[[Request], Hashable] | None = None,
-        algorithm: str = "leaky_bucket",
-        on_limit: Literal["wait", "raise"] = "wait",
-        timeout: float | None = None,
-        retries: int = 0,
-        retry_statuses: Iterable[int] = (429, 503),
-        max_retry_after: float = 60.0,
-        retry_backoff: float = 1.0,
-        use_headers: bool = True,
-        max_hosts: int = 10_000,
-        name: str | None = None,
-        clock: object = None,
+        **options: Unpack[RateLimitedTransportKeywords],
     ) -> None:
         self._inner = Inner(transport, is_async=False)
-        self._limits = _Limits(
-            rate, burst, limiter, key, algorithm, on_limit, timeout, retries,
-            retry_statuses, max_retry_after, retry_backoff, use_headers, max_hosts, name,
-            clock,
-        )  # fmt: skip
+        self._limits = _Limits(_KEYWORDS.fill(options, "RateLimitedTransport.__init__"))
 
     @property
     def limiter(self) -> PerUserLimiter:
@@ -369,7 +406,7 @@ class RateLimitedTransport(_SyncBase):
             transport.close()
 
 
-class AsyncRateLimitedTransport(_AsyncBase):
+class AsyncRateLimitedTransport(AsyncBase):
     """The async twin of :class:`RateLimitedTransport` (asyncio and trio).
 
     It takes the same arguments, with an httpx or httpx2 ``AsyncBaseTransport`` to wrap
@@ -377,32 +414,14 @@ class AsyncRateLimitedTransport(_AsyncBase):
     the event loop.
     """
 
+    @_KEYWORDS.signature
     def __init__(
         self,
         transport: httpx.AsyncBaseTransport | httpx2.AsyncBaseTransport | None = None,
-        *,
-        rate: str | BucketConfig | None = None,
-        burst: float | None = None,
-        limiter: PerUserLimiter | None = None,
-        key: Callable[[Request], Hashable] | None = None,
-        algorithm: str = "leaky_bucket",
-        on_limit: Literal["wait", "raise"] = "wait",
-        timeout: float | None = None,
-        retries: int = 0,
-        retry_statuses: Iterable[int] = (429, 503),
-        max_retry_after: float = 60.0,
-        retry_backoff: float = 1.0,
-        use_headers: bool = True,
-        max_hosts: int = 10_000,
-        name: str | None = None,
-        clock: object = None,
+        **options: Unpack[RateLimitedTransportKeywords],
     ) -> None:
         self._inner = Inner(transport, is_async=True)
-        self._limits = _Limits(
-            rate, burst, limiter, key, algorithm, on_limit, timeout, retries,
-            retry_statuses, max_retry_after, retry_backoff, use_headers, max_hosts, name,
-            clock,
-        )  # fmt: skip
+        self._limits = _Limits(_KEYWORDS.fill(options, "AsyncRateLimitedTransport.__init__"))
 
     @property
     def limiter(self) -> PerUserLimiter:

@@ -48,19 +48,20 @@ import math
 import threading
 import zlib
 from collections.abc import AsyncIterator, Callable, Hashable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, overload
 
 import anyio
 
-from limitor._checks import check_timeout
+from limitor._keywords import Keywords
 from limitor.backends.base import Backend
-from limitor.configs import check_positive
 from limitor.contrib.httpx import (
     LIBRARIES,
+    TRANSPORT_DEFAULTS,
+    AsyncBase,
     Inner,
-    _AsyncBase,
-    _SyncBase,
-    host_key,
+    RetryRule,
+    SyncBase,
+    TransportKeywords,
     library_of,
 )
 from limitor.errors import BackendError, ConfigError, ConfigTypeError
@@ -72,6 +73,7 @@ from limitor.results import Reservation
 if TYPE_CHECKING:
     import httpx
     import httpx2
+    from typing_extensions import Unpack
 
     from limitor.contrib.httpx import Request, Response
 
@@ -408,26 +410,28 @@ def _observed(request: Request, response: Any, call: _Call) -> Any:
     )
 
 
-class _Policy:
+class _LLMKeywords(TypedDict, total=False):
+    rpm: float | None
+    tpm: float | None
+    limiter: LLMLimiter | None
+    provider: Literal["auto", "openai", "anthropic"]
+    estimate: Callable[[Mapping[str, Any]], object] | None
+    backend: Backend | None
+
+
+class LLMTransportKeywords(_LLMKeywords, TransportKeywords, total=False):
+    """The keywords of :class:`LLMTransport` and :class:`AsyncLLMTransport`."""
+
+
+_KEYWORDS = Keywords(LLMTransportKeywords, {**TRANSPORT_DEFAULTS, "provider": "auto"})
+
+
+class _Policy(RetryRule):
     """What both LLM transports share: the limiter, estimate, headers and retry rule."""
 
-    def __init__(
-        self,
-        rpm: float | None,
-        tpm: float | None,
-        limiter: LLMLimiter | None,
-        provider: str,
-        key: Callable[[Request], Hashable] | None,
-        estimate: Callable[[Mapping[str, Any]], object] | None,
-        timeout: float | None,
-        retries: int,
-        max_retry_after: float,
-        retry_backoff: float,
-        use_headers: bool,
-        backend: Backend | None,
-        name: str | None,
-        clock: object,
-    ) -> None:
+    def __init__(self, options: LLMTransportKeywords) -> None:
+        rpm, tpm, limiter = options["rpm"], options["tpm"], options["limiter"]
+        backend = options["backend"]
         if limiter is not None:
             if not isinstance(limiter, LLMLimiter):
                 raise ConfigTypeError(f"limiter must be an LLMLimiter, got {limiter!r}")
@@ -441,25 +445,18 @@ class _Policy:
                 requests_per_minute=rpm,
                 tokens_per_minute=tpm,
                 backend=backend,
-                name=name,
-                clock=clock,
+                name=options["name"],
+                clock=options["clock"],
             )
+        provider = options["provider"]
         if provider not in ("auto", "openai", "anthropic"):
             raise ConfigError(f"provider must be 'auto', 'openai' or 'anthropic', got {provider!r}")
         self.provider = provider
-        if key is not None and not callable(key):
-            raise ConfigTypeError(f"key must be a function of the request, got {key!r}")
-        self.key = host_key if key is None else key
+        super().__init__(options)
+        estimate = options["estimate"]
         if estimate is not None and not callable(estimate):
             raise ConfigTypeError(f"estimate must be a function of the body, got {estimate!r}")
         self.estimate = default_estimate if estimate is None else estimate
-        self.timeout = None if timeout is None else check_timeout(timeout)
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise ConfigError(f"retries must be a whole number of zero or more, got {retries!r}")
-        self.retries = retries
-        self.max_retry_after = check_positive("max_retry_after", max_retry_after)
-        self.retry_backoff = check_positive("retry_backoff", retry_backoff)
-        self.use_headers = bool(use_headers)
         self._tokens_burst = min(
             (limit.max_burst for limit in self.limiter.limits if limit.unit == "tokens"),
             default=math.inf,
@@ -580,8 +577,7 @@ class _Policy:
         """The hold before retrying without a Retry-After; None: nothing to hold."""
         if wait is not None:
             return None
-        done = self.retries - left
-        return min(self.retry_backoff * 2.0**done, self.max_retry_after)
+        return self.backoff(left)
 
     def _retry(self, response: Response, left: int, wait: float | None) -> bool:
         if left <= 0 or response.status_code not in _RETRY_STATUSES:
@@ -637,7 +633,7 @@ async def _settled_now_async(reservation: Reservation, response: Response) -> bo
     return True
 
 
-class LLMTransport(_SyncBase):
+class LLMTransport(SyncBase):
     """A sync transport that limits requests and tokens per minute for an LLM client.
 
     Args:
@@ -665,30 +661,14 @@ class LLMTransport(_SyncBase):
         clock: the time source (tests: ``limitor.testing.FakeClock``).
     """
 
+    @_KEYWORDS.signature
     def __init__(
         self,
         transport: httpx.BaseTransport | httpx2.BaseTransport | None = None,
-        *,
-        rpm: float | None = None,
-        tpm: float | None = None,
-        limiter: LLMLimiter | None = None,
-        provider: Literal["auto", "openai", "anthropic"] = "auto",
-        key: Callable[[Request], Hashable] | None = None,
-        estimate: Callable[[Mapping[str, Any]], object] | None = None,
-        timeout: float | None = None,
-        retries: int = 0,
-        max_retry_after: float = 60.0,
-        retry_backoff: float = 1.0,
-        use_headers: bool = True,
-        backend: Backend | None = None,
-        name: str | None = None,
-        clock: object = None,
+        **options: Unpack[LLMTransportKeywords],
     ) -> None:
         self._inner = Inner(transport, is_async=False)
-        self._policy = _Policy(
-            rpm, tpm, limiter, provider, key, estimate, timeout, retries, max_retry_after,
-            retry_backoff, use_headers, backend, name, clock,
-        )  # fmt: skip
+        self._policy = _Policy(_KEYWORDS.fill(options, "LLMTransport.__init__"))
 
     @property
     def limiter(self) -> LLMLimiter:
@@ -730,37 +710,21 @@ class LLMTransport(_SyncBase):
             transport.close()
 
 
-class AsyncLLMTransport(_AsyncBase):
+class AsyncLLMTransport(AsyncBase):
     """The async twin of :class:`LLMTransport` (asyncio and trio); same arguments.
 
     Use it under ``httpx2.AsyncClient`` (``openai.AsyncOpenAI(http_client=...)``,
     ``anthropic.AsyncAnthropic(http_client=...)``); waiting never blocks the event loop.
     """
 
+    @_KEYWORDS.signature
     def __init__(
         self,
         transport: httpx.AsyncBaseTransport | httpx2.AsyncBaseTransport | None = None,
-        *,
-        rpm: float | None = None,
-        tpm: float | None = None,
-        limiter: LLMLimiter | None = None,
-        provider: Literal["auto", "openai", "anthropic"] = "auto",
-        key: Callable[[Request], Hashable] | None = None,
-        estimate: Callable[[Mapping[str, Any]], object] | None = None,
-        timeout: float | None = None,
-        retries: int = 0,
-        max_retry_after: float = 60.0,
-        retry_backoff: float = 1.0,
-        use_headers: bool = True,
-        backend: Backend | None = None,
-        name: str | None = None,
-        clock: object = None,
+        **options: Unpack[LLMTransportKeywords],
     ) -> None:
         self._inner = Inner(transport, is_async=True)
-        self._policy = _Policy(
-            rpm, tpm, limiter, provider, key, estimate, timeout, retries, max_retry_after,
-            retry_backoff, use_headers, backend, name, clock,
-        )  # fmt: skip
+        self._policy = _Policy(_KEYWORDS.fill(options, "AsyncLLMTransport.__init__"))
 
     @property
     def limiter(self) -> LLMLimiter:

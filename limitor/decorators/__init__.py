@@ -17,6 +17,11 @@ The modules, one job each:
 - ``_proxy``: :class:`RateLimitedFunction`, the wrapt proxy a decorator returns;
 - ``_options``: :class:`DecoratorOptions`, the options every decorator shares, checked
   once; rate strings;
+- ``_callables``: sorting callables: :func:`is_async_callable`, :func:`target_of`;
+- ``_adapters``: how to wait on a limiter: limitor's own, or a limitor 0.6 style object;
+- ``_forms``: the plain forms of a call (wait, then call), for the common cases;
+- ``_outcome``: after a call: reconcile its amount, report its outcome, wrap its stream;
+- ``_general``: the general form of a call (key, amount, police, reconcile, report);
 - ``_wrapper``: :func:`decorate`, building the call around a function for one limiter;
 - ``_shared``: :class:`Decorator`, one configured decorator whose functions share one
   limiter;
@@ -30,6 +35,7 @@ decorators (``llm_rate_limit``) build on.
 
 from __future__ import annotations
 
+from limitor.decorators._callables import is_async_callable, target_of
 from limitor.decorators._limiters import custom_key, param_key, user_id_key
 from limitor.decorators._options import (
     CAPACITY,
@@ -43,7 +49,7 @@ from limitor.decorators._options import (
 from limitor.decorators._proxy import BoundRateLimitedFunction, RateLimitedFunction, limiter_of
 from limitor.decorators._public import async_rate_limit, rate_limit, rate_limit_per_user
 from limitor.decorators._shared import Decorator
-from limitor.decorators._wrapper import decorate, is_async_callable, target_of
+from limitor.decorators._wrapper import decorate
 
 __all__ = (
     "CAPACITY",

@@ -15,9 +15,10 @@ from typing import Any
 from limitor._binding import ArgumentBinder
 from limitor.base import AsyncBucket, Bucket, SyncBucket
 from limitor.configs import BucketConfig
+from limitor.decorators._callables import target_of
+from limitor.decorators._forms import KeyOf
 from limitor.decorators._options import DecoratorOptions, default_name
 from limitor.decorators._shared import MakeLimiter
-from limitor.decorators._wrapper import KeyOf, target_of
 from limitor.engines import ENGINES, Engine
 from limitor.errors import ConfigError, ConfigTypeError
 from limitor.generic_cell_rate.core import (

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from limitor._checks import OnBackendError, check_name, check_on_backend_error, check_timeout
 from limitor.clock import Clock
@@ -20,9 +20,14 @@ from limitor.configs import BucketConfig, parse_rate
 from limitor.errors import ConfigError, ConfigTypeError
 
 __all__ = (
+    "BACKEND_DEFAULTS",
+    "BUCKET_DEFAULTS",
     "CAPACITY",
     "SECONDS",
+    "BackendKeywords",
+    "BucketKeywords",
     "DecoratorOptions",
+    "FairKeywords",
     "OnBackendError",
     "OnLimit",
     "bucket_config",
@@ -32,6 +37,38 @@ __all__ = (
 )
 
 OnLimit = Literal["wait", "raise"]
+
+
+class BackendKeywords(TypedDict, total=False):
+    """The keywords of every decorator: how a call waits, and where its limit lives."""
+
+    timeout: float | None
+    on_limit: OnLimit
+    clock: Clock | None
+    backend: Any
+    name: str | None
+    on_backend_error: OnBackendError | None
+
+
+class _LimitKeywords(TypedDict, total=False):
+    rate: str | None
+    capacity: float
+    seconds: float
+    burst: float | None
+    algorithm: str | None
+    token_estimate: Callable[..., float] | None
+    token_reconcile: Callable[[Any], float] | None
+
+
+class BucketKeywords(_LimitKeywords, BackendKeywords, total=False):
+    """The keywords of ``rate_limit`` and ``rate_limit_per_user``: one bucket's limit."""
+
+
+class FairKeywords(TypedDict, total=False):
+    """The keywords of a decorator whose keys share a total: take turns, and by what weight."""
+
+    fair: bool
+    weight: Callable[[Hashable], float] | None
 
 
 def default_name(func: Any) -> str:
@@ -155,6 +192,11 @@ CAPACITY = _Default(10)
 """The default ``capacity`` of the decorators: 10 per ``seconds``."""
 SECONDS = _Default(1)
 """The default ``seconds`` of the decorators: 1."""
+
+BACKEND_DEFAULTS: dict[str, object] = {"on_limit": "wait"}
+"""The defaults of :class:`BackendKeywords` that are not ``None``."""
+BUCKET_DEFAULTS: dict[str, object] = {**BACKEND_DEFAULTS, "capacity": CAPACITY, "seconds": SECONDS}
+"""The defaults of :class:`BucketKeywords` that are not ``None``."""
 
 
 def given(value: object) -> object:

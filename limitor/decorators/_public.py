@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from typing import Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
-from limitor.clock import Clock
+from limitor._keywords import Keywords
 from limitor.configs import BucketConfig
 from limitor.decorators._limiters import bucket_maker, custom_key, engine_type, user_id_key
 from limitor.decorators._options import (
-    CAPACITY,
-    SECONDS,
+    BUCKET_DEFAULTS,
+    BucketKeywords,
     DecoratorOptions,
-    OnBackendError,
-    OnLimit,
+    FairKeywords,
     bucket_config,
     check_one_unit_fits,
-    given,
     no_settings_with_limiter,
 )
+from limitor.decorators._options import given as given_value
 from limitor.decorators._shared import Decorator
 from limitor.errors import ConfigError, ConfigTypeError
 from limitor.per_user import PerUserLimiter
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ("async_rate_limit", "rate_limit", "rate_limit_per_user")
 
@@ -36,52 +38,30 @@ def _split_first(_func: object) -> tuple[Any, str | None]:
     return _func, None
 
 
+class RateLimitKeywords(BucketKeywords, total=False):
+    """The keywords of :func:`rate_limit`."""
+
+    bucket_cls: Callable[..., Any] | None
+    limiter: Any
+    max_concurrent: int | None
+
+
+_RATE_LIMIT = Keywords(RateLimitKeywords, BUCKET_DEFAULTS)
+
+
 @overload
 def rate_limit(_func: Callable[P, R]) -> Callable[P, R]: ...
 
 
 @overload
 def rate_limit(
-    _func: str | None = None,
-    *,
-    rate: str | None = None,
-    capacity: float = CAPACITY,
-    seconds: float = SECONDS,
-    burst: float | None = None,
-    algorithm: str | None = None,
-    bucket_cls: Callable[..., Any] | None = None,
-    limiter: Any = None,
-    timeout: float | None = None,
-    on_limit: OnLimit = "wait",
-    clock: Clock | None = None,
-    max_concurrent: int | None = None,
-    token_estimate: Callable[..., float] | None = None,
-    token_reconcile: Callable[[Any], float] | None = None,
-    backend: Any = None,
-    name: str | None = None,
-    on_backend_error: OnBackendError | None = None,
+    _func: str | None = None, **options: Unpack[RateLimitKeywords]
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
 
+@_RATE_LIMIT.signature
 def rate_limit(
-    _func: Callable[P, R] | str | None = None,
-    *,
-    rate: str | None = None,
-    capacity: float = CAPACITY,
-    seconds: float = SECONDS,
-    burst: float | None = None,
-    algorithm: str | None = None,
-    bucket_cls: Callable[..., Any] | None = None,
-    limiter: Any = None,
-    timeout: float | None = None,
-    on_limit: OnLimit = "wait",
-    clock: Clock | None = None,
-    max_concurrent: int | None = None,
-    token_estimate: Callable[..., float] | None = None,
-    token_reconcile: Callable[[Any], float] | None = None,
-    backend: Any = None,
-    name: str | None = None,
-    on_backend_error: OnBackendError | None = None,
+    _func: Callable[P, R] | str | None = None, **options: Unpack[RateLimitKeywords]
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """Limit how often a function runs: ``capacity`` calls (or units) per ``seconds``.
 
@@ -133,40 +113,63 @@ def rate_limit(
         ...     return url
     """
     func, positional = _split_first(_func)
-    options = DecoratorOptions.check(
-        on_limit=on_limit,
-        timeout=timeout,
-        token_estimate=token_estimate,
-        token_reconcile=token_reconcile,
-        clock=clock,
-        backend=backend,
-        name=name,
-        on_backend_error=on_backend_error,
-    )
-    if limiter is not None:
+    given = _RATE_LIMIT.fill(options, "rate_limit")
+    checked = _check_options(given)
+    max_concurrent = given["max_concurrent"]
+    if given["limiter"] is not None:
         no_settings_with_limiter(
-            rate=positional or rate,
-            capacity=given(capacity),
-            seconds=given(seconds),
-            burst=burst,
-            algorithm=algorithm,
-            bucket_cls=bucket_cls,
+            **_limit_settings(given, positional),
+            bucket_cls=given["bucket_cls"],
             max_concurrent=max_concurrent,
-            **options.given_limiter_settings(),
+            **checked.given_limiter_settings(),
         )
-        decorator = Decorator(options, limiter=limiter)
+        decorator = Decorator(checked, limiter=given["limiter"])
     else:
-        config = bucket_config(rate, capacity, seconds, burst, positional=positional)
-        check_one_unit_fits(config.max_burst, token_estimate)
+        config = _bucket_config(given, positional)
         make = bucket_maker(
             config,
-            options,
-            algorithm=algorithm,
-            bucket_cls=bucket_cls,
+            checked,
+            algorithm=given["algorithm"],
+            bucket_cls=given["bucket_cls"],
             max_concurrent=max_concurrent,
         )
-        decorator = Decorator(options, make_limiter=make, check=_no_max_concurrent(max_concurrent))
-    return decorator if func is None else decorator(func)
+        decorator = Decorator(checked, make_limiter=make, check=_no_max_concurrent(max_concurrent))
+    return _applied(decorator, func)
+
+
+def _check_options(given: BucketKeywords, key: object = None) -> DecoratorOptions:
+    """The options around each call, checked."""
+    return DecoratorOptions.check(
+        on_limit=given["on_limit"],
+        timeout=given["timeout"],
+        token_estimate=given["token_estimate"],
+        token_reconcile=given["token_reconcile"],
+        key=key,
+        clock=given["clock"],
+        backend=given["backend"],
+        name=given["name"],
+        on_backend_error=given["on_backend_error"],
+    )
+
+
+def _limit_settings(given: BucketKeywords, positional: str | None) -> dict[str, object]:
+    """The limit's settings the user wrote (none may come with ``limiter=``)."""
+    return {
+        "rate": positional or given["rate"],
+        "capacity": given_value(given["capacity"]),
+        "seconds": given_value(given["seconds"]),
+        "burst": given["burst"],
+        "algorithm": given["algorithm"],
+    }
+
+
+def _bucket_config(given: BucketKeywords, positional: str | None) -> BucketConfig:
+    """The limit of one bucket, checked to admit a call of one unit."""
+    config = bucket_config(
+        given["rate"], given["capacity"], given["seconds"], given["burst"], positional=positional
+    )
+    check_one_unit_fits(config.max_burst, given["token_estimate"])
+    return config
 
 
 def _no_max_concurrent(max_concurrent: int | None) -> Callable[[Any, bool], None]:
@@ -181,64 +184,34 @@ async_rate_limit = rate_limit
 """The limitor 0.6 name of :func:`rate_limit` (which serves async functions too)."""
 
 
+class PerUserKeywords(BucketKeywords, FairKeywords, total=False):
+    """The keywords of :func:`rate_limit_per_user`."""
+
+    max_users: int
+    ttl: float | None
+    key: Callable[..., Hashable] | None
+    bucket_cls: type[Any] | None
+    limiter: PerUserLimiter | None
+    total: BucketConfig | str | None
+    total_burst: float | None
+
+
+_PER_USER = Keywords(PerUserKeywords, {**BUCKET_DEFAULTS, "max_users": 10_000, "fair": False})
+
+
 @overload
 def rate_limit_per_user(_func: Callable[P, R]) -> Callable[P, R]: ...
 
 
 @overload
 def rate_limit_per_user(
-    _func: str | None = None,
-    *,
-    rate: str | None = None,
-    capacity: float = CAPACITY,
-    seconds: float = SECONDS,
-    burst: float | None = None,
-    max_users: int = 10_000,
-    ttl: float | None = None,
-    key: Callable[..., Hashable] | None = None,
-    algorithm: str | None = None,
-    bucket_cls: type[Any] | None = None,
-    limiter: PerUserLimiter | None = None,
-    timeout: float | None = None,
-    on_limit: OnLimit = "wait",
-    clock: Clock | None = None,
-    token_estimate: Callable[..., float] | None = None,
-    token_reconcile: Callable[[Any], float] | None = None,
-    backend: Any = None,
-    name: str | None = None,
-    on_backend_error: OnBackendError | None = None,
-    total: BucketConfig | str | None = None,
-    total_burst: float | None = None,
-    fair: bool = False,
-    weight: Callable[[Hashable], float] | None = None,
+    _func: str | None = None, **options: Unpack[PerUserKeywords]
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
 
+@_PER_USER.signature
 def rate_limit_per_user(
-    _func: Callable[P, R] | str | None = None,
-    *,
-    rate: str | None = None,
-    capacity: float = CAPACITY,
-    seconds: float = SECONDS,
-    burst: float | None = None,
-    max_users: int = 10_000,
-    ttl: float | None = None,
-    key: Callable[..., Hashable] | None = None,
-    algorithm: str | None = None,
-    bucket_cls: type[Any] | None = None,
-    limiter: PerUserLimiter | None = None,
-    timeout: float | None = None,
-    on_limit: OnLimit = "wait",
-    clock: Clock | None = None,
-    token_estimate: Callable[..., float] | None = None,
-    token_reconcile: Callable[[Any], float] | None = None,
-    backend: Any = None,
-    name: str | None = None,
-    on_backend_error: OnBackendError | None = None,
-    total: BucketConfig | str | None = None,
-    total_burst: float | None = None,
-    fair: bool = False,
-    weight: Callable[[Hashable], float] | None = None,
+    _func: Callable[P, R] | str | None = None, **options: Unpack[PerUserKeywords]
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """Limit each user (or IP, API key, tenant...) separately: one bucket per key.
 
@@ -285,63 +258,50 @@ def rate_limit_per_user(
             and no ``key=`` is given (at decoration time).
     """
     func, positional = _split_first(_func)
-    options = DecoratorOptions.check(
-        on_limit=on_limit,
-        timeout=timeout,
-        token_estimate=token_estimate,
-        token_reconcile=token_reconcile,
-        key=key,
-        clock=clock,
-        backend=backend,
-        name=name,
-        on_backend_error=on_backend_error,
-    )
+    given = _PER_USER.fill(options, "rate_limit_per_user")
+    key = given["key"]
+    checked = _check_options(given, key=key)
     key_of = user_id_key if key is None else (lambda f: custom_key(f, key))
+    totals: dict[str, Any] = {
+        "total": given["total"],
+        "total_burst": given["total_burst"],
+        "fair": given["fair"],
+        "weight": given["weight"],
+    }
+    limiter = given["limiter"]
     if limiter is not None:
         if not isinstance(limiter, PerUserLimiter):
             raise ConfigTypeError(f"limiter must be a PerUserLimiter, got {limiter!r}")
         no_settings_with_limiter(
-            rate=positional or rate,
-            capacity=given(capacity),
-            seconds=given(seconds),
-            burst=burst,
-            algorithm=algorithm,
-            bucket_cls=bucket_cls,
-            ttl=ttl,
-            total=total,
-            total_burst=total_burst,
-            fair=fair or None,
-            weight=weight,
-            **options.given_limiter_settings(),
+            **_limit_settings(given, positional),
+            bucket_cls=given["bucket_cls"],
+            ttl=given["ttl"],
+            **{**totals, "fair": given["fair"] or None},
+            **checked.given_limiter_settings(),
         )
-        decorator = Decorator(options, limiter=limiter, key_of=key_of)
-    else:
-        engine = engine_type(algorithm, bucket_cls)
-        if engine is None:
-            raise ConfigError("rate_limit_per_user needs one of limitor's bucket classes")
-        config = bucket_config(rate, capacity, seconds, burst, positional=positional)
-        check_one_unit_fits(config.max_burst, token_estimate)
-        algorithm_name = engine.name
-        totals: dict[str, Any] = {
-            "total": total,
-            "total_burst": total_burst,
-            "fair": fair,
-            "weight": weight,
-        }
-        PerUserLimiter(  # check now
-            config, algorithm=algorithm_name, max_users=max_users, ttl=ttl, **totals
+        return _applied(Decorator(checked, limiter=limiter, key_of=key_of), func)
+    engine = engine_type(given["algorithm"], given["bucket_cls"])
+    if engine is None:
+        raise ConfigError("rate_limit_per_user needs one of limitor's bucket classes")
+    config = _bucket_config(given, positional)
+    arguments: dict[str, Any] = {
+        "algorithm": engine.name,
+        "max_users": given["max_users"],
+        "ttl": given["ttl"],
+        **totals,
+    }
+    PerUserLimiter(config, **arguments)  # check now
+
+    def make(func: Any, is_async: bool) -> PerUserLimiter:
+        return PerUserLimiter(
+            config, clock=checked.clock, **arguments, **checked.limiter_arguments(func)
         )
 
-        def make(func: Any, is_async: bool) -> PerUserLimiter:
-            return PerUserLimiter(
-                config,
-                algorithm=algorithm_name,
-                max_users=max_users,
-                ttl=ttl,
-                clock=options.clock,
-                **totals,
-                **options.limiter_arguments(func),
-            )
+    return _applied(Decorator(checked, make_limiter=make, key_of=key_of), func)
 
-        decorator = Decorator(options, make_limiter=make, key_of=key_of)
+
+def _applied(
+    decorator: Decorator, func: Callable[P, R] | None
+) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
+    """The decorator, or ``func`` decorated when it was given bare."""
     return decorator if func is None else decorator(func)

@@ -13,9 +13,12 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from limitor.decorators._callables import is_async_callable
+from limitor.decorators._forms import KeyOf
 from limitor.decorators._options import DecoratorOptions
+from limitor.decorators._outcome import StreamOf
 from limitor.decorators._proxy import RateLimitedFunction
-from limitor.decorators._wrapper import KeyOf, StreamOf, decorate, is_async_callable
+from limitor.decorators._wrapper import decorate
 
 __all__ = ("Decorator", "MakeLimiter")
 

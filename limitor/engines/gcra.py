@@ -86,11 +86,6 @@ class LctState(EngineState):
         super().__init__()
         self.x = 0.0
 
-    @property
-    def lct(self) -> float:
-        """The last conformance time."""
-        return self.stamp
-
 
 class GcraLeakyBucket(Engine[LctState]):
     """GCRA as a continuous-state leaky bucket: content and last conformance time."""

@@ -2,28 +2,37 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
-from typing import Any, ParamSpec, TypeVar, overload
+from collections.abc import Awaitable, Callable, Hashable, Mapping
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
 from limitor._binding import ArgumentBinder
-from limitor.clock import Clock
+from limitor._keywords import Keywords
 from limitor.configs import parse_rate
 from limitor.decorators import (
     Decorator,
     DecoratorOptions,
-    OnBackendError,
-    OnLimit,
     custom_key,
     no_settings_with_limiter,
     param_key,
     target_of,
 )
-from limitor.decorators._wrapper import KeyOf
+from limitor.decorators._forms import KeyOf
+from limitor.decorators._options import BACKEND_DEFAULTS, BackendKeywords, FairKeywords
 from limitor.errors import ConfigTypeError
-from limitor.llm.limits import Limit, LLMLimiter
+from limitor.llm.limits import (
+    LIMIT_NAMES,
+    TOTAL_NAMES,
+    Limit,
+    LLMLimiter,
+    NamedLimits,
+    NamedTotals,
+)
 from limitor.llm.raw import response_headers
 from limitor.llm.streams import wrap_stream
 from limitor.llm.tokens import OUTPUT_LIMIT_NAMES, estimate_tokens
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ("llm_rate_limit",)
 
@@ -71,6 +80,79 @@ def _rate_limits(requests: object, tokens: object) -> list[Limit]:
     return found
 
 
+def _feedback(
+    read_headers: Callable[[Any], Any], limiter: Callable[[], LLMLimiter]
+) -> tuple[Callable[[Any, Any], Any], Callable[[Any, Any], Awaitable[None]]]:
+    """``on_outcome`` and ``on_outcome_async``: the provider's headers, applied to the limits.
+
+    ``read_headers`` is ``rate_limit_headers`` (it may be async); ``limiter()`` is the
+    decorator's limiter, made on first use.
+    """
+
+    def apply(call_key: Any, headers: Any) -> None:
+        headers = response_headers(headers)  # a raw response, an SDK error...
+        if headers is not None:
+            limiter().update_from_headers(headers, key=call_key)
+
+    async def feedback_async(call_key: Any, outcome: Any) -> None:
+        headers = read_headers(outcome)
+        if hasattr(type(headers), "__await__"):  # an async rate_limit_headers
+            headers = await headers
+        headers = response_headers(headers)  # a raw response, an SDK error...
+        if headers is not None:
+            await limiter().update_from_headers_async(headers, key=call_key)
+
+    async def apply_later(call_key: Any, pending: Any) -> None:
+        apply(call_key, await pending)
+
+    def feedback(call_key: Any, outcome: Any) -> Any:
+        headers = read_headers(outcome)
+        if hasattr(type(headers), "__await__"):  # an async rate_limit_headers
+            return apply_later(call_key, headers)
+        apply(call_key, headers)
+        return None
+
+    return feedback, feedback_async
+
+
+def _limiter_or_maker(
+    given: LLMRateLimitKeywords, checked: DecoratorOptions
+) -> tuple[LLMLimiter | None, Callable[[Any, bool], LLMLimiter] | None]:
+    """The ``limiter=`` given (checked alone), or how to make the decorator's own limiter.
+
+    Raises:
+        ConfigError: a setting is invalid, or given beside ``limiter=``.
+    """
+    values: Mapping[str, Any] = given
+    totals = {name: values[name] for name in _TOTALS}
+    limiter = given["limiter"]
+    if limiter is not None:
+        if not isinstance(limiter, LLMLimiter):
+            raise ConfigTypeError(f"limiter must be an LLMLimiter, got {limiter!r}")
+        settings = ("requests", "tokens", "limits", "ttl", "safety_margin")
+        no_settings_with_limiter(
+            **{name: values[name] for name in LIMIT_NAMES},
+            **{name: values[name] or None for name in settings},
+            **{name: value or None for name, value in totals.items()},
+            **checked.given_limiter_settings(),
+        )
+        return limiter, None
+    arguments: dict[str, Any] = {
+        **{name: values[name] for name in LIMIT_NAMES},
+        "limits": (*_rate_limits(given["requests"], given["tokens"]), *given["limits"]),
+        "max_keys": given["max_keys"],
+        "ttl": given["ttl"],
+        "safety_margin": given["safety_margin"],
+        **totals,
+    }
+    LLMLimiter(**arguments)  # check now
+
+    def make(func: Any, is_async: bool) -> LLMLimiter:
+        return LLMLimiter(clock=checked.clock, **arguments, **checked.limiter_arguments(func))
+
+    return None, make
+
+
 def _key_of(key: object) -> Callable[[Any], KeyOf] | None:
     """How to find a call's key: ``None`` (one set of limits), a callable, or a parameter.
 
@@ -88,84 +170,50 @@ def _key_of(key: object) -> Callable[[Any], KeyOf] | None:
     return lambda func: custom_key(func, key)
 
 
+class LLMRateLimitKeywords(NamedLimits, BackendKeywords, NamedTotals, FairKeywords, total=False):
+    """The keywords of :func:`llm_rate_limit`."""
+
+    requests: str | None
+    tokens: str | None
+    limits: tuple[Limit, ...]
+    token_estimate: Callable[..., Any] | None
+    token_reconcile: Callable[[Any], Any] | None
+    rate_limit_headers: Callable[[Any], Any] | None
+    key: Callable[..., Hashable] | str | None
+    max_keys: int
+    ttl: float | None
+    limiter: LLMLimiter | None
+    safety_margin: float
+    total_limits: tuple[Limit, ...]
+
+
+_LLM_RATE_LIMIT = Keywords(
+    LLMRateLimitKeywords,
+    {
+        **BACKEND_DEFAULTS,
+        "limits": (),
+        "max_keys": 10_000,
+        "safety_margin": 0.0,
+        "total_limits": (),
+        "fair": False,
+    },
+)
+_TOTALS = (*TOTAL_NAMES, "total_limits", "fair", "weight")
+
+
 @overload
 def llm_rate_limit(_func: Callable[P, R]) -> Callable[P, R]: ...
 
 
 @overload
 def llm_rate_limit(
-    _func: None = None,
-    *,
-    requests_per_minute: float | None = None,
-    tokens_per_minute: float | None = None,
-    input_tokens_per_minute: float | None = None,
-    output_tokens_per_minute: float | None = None,
-    requests_per_day: float | None = None,
-    tokens_per_day: float | None = None,
-    requests: str | None = None,
-    tokens: str | None = None,
-    limits: tuple[Limit, ...] = (),
-    token_estimate: Callable[..., Any] | None = None,
-    token_reconcile: Callable[[Any], Any] | None = None,
-    rate_limit_headers: Callable[[Any], Any] | None = None,
-    key: Callable[..., Hashable] | str | None = None,
-    max_keys: int = 10_000,
-    ttl: float | None = None,
-    limiter: LLMLimiter | None = None,
-    timeout: float | None = None,
-    on_limit: OnLimit = "wait",
-    clock: Clock | None = None,
-    backend: Any = None,
-    name: str | None = None,
-    on_backend_error: OnBackendError | None = None,
-    safety_margin: float = 0.0,
-    total_requests_per_minute: float | None = None,
-    total_tokens_per_minute: float | None = None,
-    total_input_tokens_per_minute: float | None = None,
-    total_output_tokens_per_minute: float | None = None,
-    total_requests_per_day: float | None = None,
-    total_tokens_per_day: float | None = None,
-    total_limits: tuple[Limit, ...] = (),
-    fair: bool = False,
-    weight: Callable[[Hashable], float] | None = None,
+    _func: None = None, **options: Unpack[LLMRateLimitKeywords]
 ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
 
 
+@_LLM_RATE_LIMIT.signature
 def llm_rate_limit(
-    _func: Callable[P, R] | None = None,
-    *,
-    requests_per_minute: float | None = None,
-    tokens_per_minute: float | None = None,
-    input_tokens_per_minute: float | None = None,
-    output_tokens_per_minute: float | None = None,
-    requests_per_day: float | None = None,
-    tokens_per_day: float | None = None,
-    requests: str | None = None,
-    tokens: str | None = None,
-    limits: tuple[Limit, ...] = (),
-    token_estimate: Callable[..., Any] | None = None,
-    token_reconcile: Callable[[Any], Any] | None = None,
-    rate_limit_headers: Callable[[Any], Any] | None = None,
-    key: Callable[..., Hashable] | str | None = None,
-    max_keys: int = 10_000,
-    ttl: float | None = None,
-    limiter: LLMLimiter | None = None,
-    timeout: float | None = None,
-    on_limit: OnLimit = "wait",
-    clock: Clock | None = None,
-    backend: Any = None,
-    name: str | None = None,
-    on_backend_error: OnBackendError | None = None,
-    safety_margin: float = 0.0,
-    total_requests_per_minute: float | None = None,
-    total_tokens_per_minute: float | None = None,
-    total_input_tokens_per_minute: float | None = None,
-    total_output_tokens_per_minute: float | None = None,
-    total_requests_per_day: float | None = None,
-    total_tokens_per_day: float | None = None,
-    total_limits: tuple[Limit, ...] = (),
-    fair: bool = False,
-    weight: Callable[[Hashable], float] | None = None,
+    _func: Callable[P, R] | None = None, **options: Unpack[LLMRateLimitKeywords]
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """Keep a function that calls an LLM within its requests and tokens per minute.
 
@@ -241,105 +289,29 @@ def llm_rate_limit(
         ... def answer(prompt: str, user: str, max_tokens: int = 256) -> str:
         ...     return prompt
     """
-    options = DecoratorOptions.check(
-        on_limit=on_limit,
-        timeout=timeout,
+    given = _LLM_RATE_LIMIT.fill(options, "llm_rate_limit")
+    key, token_estimate = given["key"], given["token_estimate"]
+    checked = DecoratorOptions.check(
+        on_limit=given["on_limit"],
+        timeout=given["timeout"],
         token_estimate=token_estimate,
-        token_reconcile=token_reconcile,
+        token_reconcile=given["token_reconcile"],
         key=None if isinstance(key, str) else key,
-        clock=clock,
-        backend=backend,
-        name=name,
-        on_backend_error=on_backend_error,
-        rate_limit_headers=rate_limit_headers,
+        clock=given["clock"],
+        backend=given["backend"],
+        name=given["name"],
+        on_backend_error=given["on_backend_error"],
+        rate_limit_headers=given["rate_limit_headers"],
     )
     key_of = _key_of(key)
-    totals: dict[str, Any] = {
-        "total_requests_per_minute": total_requests_per_minute,
-        "total_tokens_per_minute": total_tokens_per_minute,
-        "total_input_tokens_per_minute": total_input_tokens_per_minute,
-        "total_output_tokens_per_minute": total_output_tokens_per_minute,
-        "total_requests_per_day": total_requests_per_day,
-        "total_tokens_per_day": total_tokens_per_day,
-        "total_limits": total_limits,
-        "fair": fair,
-        "weight": weight,
-    }
     estimate_of = None if token_estimate is not None else _default_estimate
-    if limiter is not None:
-        if not isinstance(limiter, LLMLimiter):
-            raise ConfigTypeError(f"limiter must be an LLMLimiter, got {limiter!r}")
-        no_settings_with_limiter(
-            requests_per_minute=requests_per_minute,
-            tokens_per_minute=tokens_per_minute,
-            input_tokens_per_minute=input_tokens_per_minute,
-            output_tokens_per_minute=output_tokens_per_minute,
-            requests_per_day=requests_per_day,
-            tokens_per_day=tokens_per_day,
-            requests=requests,
-            tokens=tokens,
-            limits=limits or None,
-            ttl=ttl,
-            safety_margin=safety_margin or None,
-            **{name: value or None for name, value in totals.items()},
-            **options.given_limiter_settings(),
-        )
-        shared: LLMLimiter | None = limiter
-        make = None
-    else:
-        all_limits = (*_rate_limits(requests, tokens), *limits)
-        arguments: dict[str, Any] = {
-            "input_tokens_per_minute": input_tokens_per_minute,
-            "output_tokens_per_minute": output_tokens_per_minute,
-            "requests_per_day": requests_per_day,
-            "tokens_per_day": tokens_per_day,
-            "limits": all_limits,
-            "max_keys": max_keys,
-            "ttl": ttl,
-            "safety_margin": safety_margin,
-            **totals,
-        }
-        LLMLimiter(requests_per_minute, tokens_per_minute, **arguments)  # check now
-        shared = None
-
-        def make(func: Any, is_async: bool) -> LLMLimiter:
-            return LLMLimiter(
-                requests_per_minute,
-                tokens_per_minute,
-                clock=options.clock,
-                **arguments,
-                **options.limiter_arguments(func),
-            )
-
-    feedback = feedback_async = None
-    if rate_limit_headers is not None:
-        read_headers = rate_limit_headers
-
-        def apply(call_key: Any, headers: Any) -> None:
-            headers = response_headers(headers)  # a raw response, an SDK error...
-            if headers is not None:
-                decorator.limiter.update_from_headers(headers, key=call_key)
-
-        async def feedback_async(call_key: Any, outcome: Any) -> None:
-            headers = read_headers(outcome)
-            if hasattr(type(headers), "__await__"):  # an async rate_limit_headers
-                headers = await headers
-            headers = response_headers(headers)  # a raw response, an SDK error...
-            if headers is not None:
-                await decorator.limiter.update_from_headers_async(headers, key=call_key)
-
-        async def apply_later(call_key: Any, pending: Any) -> None:
-            apply(call_key, await pending)
-
-        def feedback(call_key: Any, outcome: Any) -> Any:
-            headers = read_headers(outcome)
-            if hasattr(type(headers), "__await__"):  # an async rate_limit_headers
-                return apply_later(call_key, headers)
-            apply(call_key, headers)
-            return None
-
+    shared, make = _limiter_or_maker(given, checked)
+    read_headers = given["rate_limit_headers"]
+    feedback, feedback_async = (
+        (None, None) if read_headers is None else _feedback(read_headers, lambda: decorator.limiter)
+    )
     decorator = Decorator(
-        options,
+        checked,
         limiter=shared,
         make_limiter=make,
         key_of=key_of,

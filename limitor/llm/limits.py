@@ -16,10 +16,11 @@ import numbers
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from limitor._checks import check_count, check_name, check_quantity
 from limitor._fair import check_weight
+from limitor._keywords import Keywords
 from limitor.backends.base import TOTAL, Backend, LimitSpec, Part, PartStatus
 from limitor.configs import check_positive, check_rate
 from limitor.errors import AmountError, AmountTypeError, ConfigError, ConfigTypeError
@@ -27,6 +28,9 @@ from limitor.limiter import Limiter, OnBackendError
 from limitor.llm.headers import ProviderReport, parse_rate_limit_headers
 from limitor.llm.raw import response_headers
 from limitor.results import Reservation, Stats, Status
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ("SAFETY_MARGIN", "UNITS", "Cost", "CostAmounts", "LLMLimiter", "Limit")
 
@@ -356,33 +360,89 @@ def _held_back(limit: Limit, margin: float) -> float:
     return kept
 
 
-def _named_limits(
-    requests_per_minute: float | None,
-    tokens_per_minute: float | None,
-    input_tokens_per_minute: float | None,
-    output_tokens_per_minute: float | None,
-    requests_per_day: float | None,
-    tokens_per_day: float | None,
-    *,
-    prefix: str = "",
-) -> list[Limit]:
-    """The limits given by name (``requests_per_minute=500``...), in that order."""
-    named = [
-        ("requests", requests_per_minute, 60.0),
-        ("tokens", tokens_per_minute, 60.0),
-        ("input_tokens", input_tokens_per_minute, 60.0),
-        ("output_tokens", output_tokens_per_minute, 60.0),
-        ("requests", requests_per_day, 86400.0),
-        ("tokens", tokens_per_day, 86400.0),
-    ]
+class _FirstLimits(TypedDict, total=False):
+    requests_per_minute: float | None
+    tokens_per_minute: float | None
+
+
+class MoreLimits(TypedDict, total=False):
+    """The named limits after the first two (which a limiter takes by position too)."""
+
+    input_tokens_per_minute: float | None
+    output_tokens_per_minute: float | None
+    requests_per_day: float | None
+    tokens_per_day: float | None
+
+
+class NamedLimits(_FirstLimits, MoreLimits, total=False):
+    """The limits an LLM limiter takes by name, each an amount per minute or per day."""
+
+
+class NamedTotals(TypedDict, total=False):
+    """The totals an LLM limiter takes by name: ``total_`` and a :class:`NamedLimits` name."""
+
+    total_requests_per_minute: float | None
+    total_tokens_per_minute: float | None
+    total_input_tokens_per_minute: float | None
+    total_output_tokens_per_minute: float | None
+    total_requests_per_day: float | None
+    total_tokens_per_day: float | None
+
+
+LIMIT_NAMES: tuple[str, ...] = tuple(NamedLimits.__annotations__)
+"""``"requests_per_minute"``, ..., ``"tokens_per_day"``: the :class:`NamedLimits`, in order."""
+TOTAL_NAMES: tuple[str, ...] = tuple(NamedTotals.__annotations__)
+"""``"total_requests_per_minute"``, ...: the :class:`NamedTotals`, in order."""
+_SECONDS = {period: seconds for seconds, period in _PERIODS.items()}
+
+
+def _named_limits(given: Mapping[str, Any], *, total: bool = False) -> list[Limit]:
+    """The limits given by name (``requests_per_minute=500``...), in :data:`LIMIT_NAMES` order.
+
+    ``total``: read the ``total_`` names instead (:data:`TOTAL_NAMES`).
+    """
     found = []
-    for unit, amount, seconds in named:
+    for name in LIMIT_NAMES:
+        amount = given.get(f"total_{name}" if total else name)
         if amount is not None:
+            unit, period = name.rsplit("_per_", 1)
             try:
-                found.append(Limit(unit, amount, seconds))  # type: ignore[arg-type]
+                found.append(Limit(unit, amount, _SECONDS[period]))  # type: ignore[arg-type]
             except ConfigError as error:  # say which: "total tokens limit: ..."
-                raise type(error)(f"{prefix}{error}") from None
+                raise type(error)(f"total {error}" if total else str(error)) from None
     return found
+
+
+class MultiLimitKeywords(MoreLimits, total=False):
+    """The keywords of :class:`MultiLimitBase` (after its first two limits)."""
+
+    limits: Sequence[Limit]
+    max_keys: int
+    ttl: float | None
+    clock: Any
+    backend: Backend | None
+    name: str | None
+    on_backend_error: OnBackendError
+    safety_margin: float
+    total_limits: Sequence[Limit]
+
+
+class LLMLimiterKeywords(MultiLimitKeywords, NamedTotals, total=False):
+    """The keywords of :class:`LLMLimiter` (after its first two limits)."""
+
+    fair: bool
+    weight: Callable[[Hashable], float] | None
+
+
+_MULTI_DEFAULTS: dict[str, object] = {
+    "limits": (),
+    "max_keys": 10_000,
+    "on_backend_error": "raise",
+    "safety_margin": 0.0,
+    "total_limits": (),
+}
+_MULTI = Keywords(MultiLimitKeywords, _MULTI_DEFAULTS)
+_LLM = Keywords(LLMLimiterKeywords, {**_MULTI_DEFAULTS, "fair": False})
 
 
 def _status_of(limit: Limit, part: PartStatus) -> Status:
@@ -447,43 +507,30 @@ class MultiLimitBase(Limiter):
 
     __slots__ = ("_limits", "_totals")
 
+    @_MULTI.signature
     def __init__(
         self,
         requests_per_minute: float | None = None,
         tokens_per_minute: float | None = None,
-        *,
-        input_tokens_per_minute: float | None = None,
-        output_tokens_per_minute: float | None = None,
-        requests_per_day: float | None = None,
-        tokens_per_day: float | None = None,
-        limits: Sequence[Limit] = (),
-        max_keys: int = 10_000,
-        ttl: float | None = None,
-        clock: Any = None,
-        backend: Backend | None = None,
-        name: str | None = None,
-        on_backend_error: OnBackendError = "raise",
-        safety_margin: float = 0.0,
-        total_limits: Sequence[Limit] = (),
+        **options: Unpack[MultiLimitKeywords],
     ) -> None:
+        given = _MULTI.fill(options, f"{type(self).__name__}.__init__")
+        safety_margin, name = given["safety_margin"], given["name"]
+        max_keys, ttl = given["max_keys"], given["ttl"]
         try:
             margin = check_quantity("safety_margin", safety_margin)
         except AmountError as error:
             kind = ConfigTypeError if isinstance(error, TypeError) else ConfigError
             raise kind(str(error)) from None
         all_limits = _named_limits(
-            requests_per_minute,
-            tokens_per_minute,
-            input_tokens_per_minute,
-            output_tokens_per_minute,
-            requests_per_day,
-            tokens_per_day,
+            {"requests_per_minute": requests_per_minute, "tokens_per_minute": tokens_per_minute}
+            | dict(given)
         )
-        for limit in limits:
+        for limit in given["limits"]:
             if not isinstance(limit, Limit):
                 raise ConfigTypeError(f"limits must be Limit objects, got {limit!r}")
             all_limits.append(limit)
-        totals = _check_totals(total_limits, all_limits, margin)
+        totals = _check_totals(given["total_limits"], all_limits, margin)
         if not all_limits:
             raise ConfigError("give at least one limit (requests_per_minute=, ...)")
         names = [limit.name for limit in all_limits]
@@ -505,9 +552,9 @@ class MultiLimitBase(Limiter):
         )
         super().__init__(
             spec,
-            clock,
-            backend=backend,
-            on_backend_error=on_backend_error,
+            given["clock"],
+            backend=given["backend"],
+            on_backend_error=given["on_backend_error"],
             amounts=CostAmounts(all_limits),
         )
         self._totals = totals
@@ -730,42 +777,16 @@ class LLMLimiter(MultiLimitBase):
 
     __slots__ = ()
 
+    @_LLM.signature
     def __init__(
         self,
         requests_per_minute: float | None = None,
         tokens_per_minute: float | None = None,
-        *,
-        input_tokens_per_minute: float | None = None,
-        output_tokens_per_minute: float | None = None,
-        requests_per_day: float | None = None,
-        tokens_per_day: float | None = None,
-        limits: Sequence[Limit] = (),
-        max_keys: int = 10_000,
-        ttl: float | None = None,
-        clock: Any = None,
-        backend: Backend | None = None,
-        name: str | None = None,
-        on_backend_error: OnBackendError = "raise",
-        safety_margin: float = 0.0,
-        total_requests_per_minute: float | None = None,
-        total_tokens_per_minute: float | None = None,
-        total_input_tokens_per_minute: float | None = None,
-        total_output_tokens_per_minute: float | None = None,
-        total_requests_per_day: float | None = None,
-        total_tokens_per_day: float | None = None,
-        total_limits: Sequence[Limit] = (),
-        fair: bool = False,
-        weight: Callable[[Hashable], float] | None = None,
+        **options: Unpack[LLMLimiterKeywords],
     ) -> None:
-        totals = _named_limits(
-            total_requests_per_minute,
-            total_tokens_per_minute,
-            total_input_tokens_per_minute,
-            total_output_tokens_per_minute,
-            total_requests_per_day,
-            total_tokens_per_day,
-            prefix="total ",
-        )
+        given = _LLM.fill(options, "LLMLimiter.__init__")
+        fair, weight, total_limits = given["fair"], given["weight"], given["total_limits"]
+        totals = _named_limits(given, total=True)
         totals.extend((total_limits,) if isinstance(total_limits, Limit) else total_limits)
         if not isinstance(fair, bool):
             raise ConfigTypeError(f"fair must be True or False, got {fair!r}")
@@ -777,23 +798,9 @@ class LLMLimiter(MultiLimitBase):
         weigh = check_weight(weight)
         if weigh is not None and not fair:
             raise ConfigError("weight= gives shares of the totals under fair=True")
-        super().__init__(
-            requests_per_minute,
-            tokens_per_minute,
-            input_tokens_per_minute=input_tokens_per_minute,
-            output_tokens_per_minute=output_tokens_per_minute,
-            requests_per_day=requests_per_day,
-            tokens_per_day=tokens_per_day,
-            limits=limits,
-            max_keys=max_keys,
-            ttl=ttl,
-            clock=clock,
-            backend=backend,
-            name=name,
-            on_backend_error=on_backend_error,
-            safety_margin=safety_margin,
-            total_limits=totals,
-        )
+        base: dict[str, Any] = {name: given[name] for name in _MULTI.names}  # type: ignore[literal-required]
+        base["total_limits"] = totals
+        super().__init__(requests_per_minute, tokens_per_minute, **base)
         if fair:
             self._make_fair(weigh)
 

@@ -118,5 +118,6 @@ async def usage_tokens_async(response: Any) -> Cost:
     return usage_tokens(response)
 
 
-usage_tokens._limitor_async = usage_tokens_async  # type: ignore[attr-defined]
-"""What an async decorated function's ``token_reconcile=usage_tokens`` calls."""
+usage_tokens.limitor_async = usage_tokens_async  # type: ignore[attr-defined]
+"""What an async decorated function's ``token_reconcile=usage_tokens`` calls (a
+``token_reconcile`` may name its async twin as ``limitor_async``)."""

@@ -16,17 +16,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from limitor._checks import check_count
 from limitor._gate import ConcurrencyGate
-from limitor.backends.base import Backend
 from limitor.base import gated_enter
-from limitor.limiter import OnBackendError, async_reservation_scope, reservation_scope
-from limitor.llm.limits import Limit, MultiLimitBase
+from limitor.limiter import async_reservation_scope, reservation_scope
+from limitor.llm.limits import MultiLimitBase, MultiLimitKeywords
 from limitor.results import Reservation
 
 __all__ = ("AsyncLLMTokenBucket", "SyncLLMTokenBucket")
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 SB = TypeVar("SB", bound="SyncLLMTokenBucket")
 AB = TypeVar("AB", bound="AsyncLLMTokenBucket")
@@ -41,31 +43,10 @@ class _SingleBucket(MultiLimitBase):
         self,
         requests_per_minute: float | None = None,
         tokens_per_minute: float | None = None,
-        *,
-        input_tokens_per_minute: float | None = None,
-        output_tokens_per_minute: float | None = None,
-        requests_per_day: float | None = None,
-        tokens_per_day: float | None = None,
-        limits: tuple[Limit, ...] = (),
-        clock: Any = None,
-        backend: Backend | None = None,
-        name: str | None = None,
-        on_backend_error: OnBackendError = "raise",
+        **options: Unpack[MultiLimitKeywords],
     ) -> None:
-        super().__init__(
-            requests_per_minute,
-            tokens_per_minute,
-            input_tokens_per_minute=input_tokens_per_minute,
-            output_tokens_per_minute=output_tokens_per_minute,
-            requests_per_day=requests_per_day,
-            tokens_per_day=tokens_per_day,
-            limits=limits,
-            max_keys=1,
-            clock=clock,
-            backend=backend,
-            name=name,
-            on_backend_error=on_backend_error,
-        )
+        options["max_keys"] = 1  # one set of limits: the shared key None
+        super().__init__(requests_per_minute, tokens_per_minute, **options)
 
     # -- the async twins (never block an event loop, on any backend) ------------------
 

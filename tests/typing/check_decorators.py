@@ -107,6 +107,12 @@ def check() -> None:
     chat("hi")  # type: ignore[arg-type]
     rate_limit(on_backend_error="ignore")  # type: ignore[call-overload]
     rate_limit(rate=10)  # type: ignore[call-overload]
+    rate_limit(capasity=10)  # type: ignore[call-overload]
+    rate_limit(max_users=10)  # type: ignore[call-overload]
+    rate_limit_per_user(max_user=10)  # type: ignore[call-overload]
+    rate_limit_per_user(fair="yes")  # type: ignore[call-overload]
+    llm_rate_limit(requests_per_minit=500)  # type: ignore[call-overload]
+    llm_rate_limit(total_tokens_per_minute="many")  # type: ignore[call-overload]
 
 
 async def check_async() -> None:

@@ -136,7 +136,7 @@ class StateTable:
         self._inserts = 0
         self._sweep_every = SWEEP_EVERY
         self._evicted = self._overflows = 0
-        _fork.register(self)
+        _fork.register(self, type(self)._after_fork)
 
     def _after_fork(self) -> None:
         self._lock = threading.Lock()
