@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 import reprlib
+from collections.abc import Callable, Hashable
 from decimal import Decimal
 from typing import Literal
 
@@ -152,3 +153,10 @@ def check_not_negative(name: str, value: object) -> float:
         raise ConfigTypeError(*error.args) from None
     except AmountError as error:
         raise ConfigError(*error.args) from None
+
+
+def check_weight(weight: object) -> Callable[[Hashable], float] | None:
+    """``weight`` if it is a callable (or ``None``: every key weighs 1)."""
+    if weight is not None and not callable(weight):
+        raise ConfigTypeError(f"weight must be a callable key -> positive number, got {weight!r}")
+    return weight

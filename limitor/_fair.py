@@ -53,19 +53,12 @@ from limitor.errors import AcquireTimeout, BackendError, ConfigError, ConfigType
 if TYPE_CHECKING:
     from limitor.limiter import Limiter
 
-__all__ = ("FairQueue", "check_weight")
+__all__ = ("FairQueue",)
 
 INF = math.inf
 
 
 _T = TypeVar("_T")
-
-
-def check_weight(weight: object) -> Callable[[Hashable], float] | None:
-    """``weight`` if it is a callable (or ``None``: every key weighs 1)."""
-    if weight is not None and not callable(weight):
-        raise ConfigTypeError(f"weight must be a callable key -> positive number, got {weight!r}")
-    return weight
 
 
 class _Waiter:

@@ -24,8 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from limitor._checks import check_count, check_name, check_quantity
-from limitor._fair import check_weight
+from limitor._checks import check_count, check_name, check_quantity, check_weight
 from limitor.backends.base import ALL_KEYS, TOTAL, Backend, LimitSpec, Part, PartStatus
 from limitor.configs import BucketConfig, as_config, check_positive, parse_rate
 from limitor.engines import ENGINES

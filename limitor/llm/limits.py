@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
-from limitor._checks import check_count, check_name, check_quantity
-from limitor._fair import check_weight
+from limitor._checks import check_count, check_name, check_quantity, check_weight
 from limitor._keywords import Keywords
 from limitor.backends.base import TOTAL, Backend, LimitSpec, Part, PartStatus
 from limitor.configs import check_positive, check_rate

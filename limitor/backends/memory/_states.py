@@ -17,9 +17,10 @@ from cachetools import Cache, LRUCache
 
 from limitor import _fork
 from limitor.backends._keys import SHORT_STR, bounded_key, unhashable
-from limitor.backends.base import ALL_KEYS, LimitSpec, Ticket
+from limitor.backends.base import ALL_KEYS, LimitSpec, PartStatus, Ticket
 from limitor.clock import Clock
 from limitor.engines import ENGINES, Engine, EngineState
+from limitor.engines import schedule as sch
 from limitor.errors import ConfigError
 
 _log = logging.getLogger("limitor")
@@ -349,3 +350,31 @@ class StateTable:
                 self._evicted += 1
                 return False
             return True
+
+
+def part_status(
+    engine: Engine[Any],
+    part: EngineState,
+    holes: list[tuple[float, float]],
+    hold: float,
+    now: float,
+    units: float,
+) -> PartStatus:
+    """One line's live state for ``units`` (its free pieces and hold included)."""
+    if hold > now or holes:
+        t0 = hold if hold > now else now
+        tat = engine.full_at(part)
+        need = units * engine.interval
+        fit = sch.earliest(holes, tat, engine.tolerance, need, t0, engine.interval)
+        wait = fit - now
+        free = sch.free_in(holes, tat, now, now + engine.tolerance)
+        remaining = 0.0 if hold > now else free * engine.rate
+    else:  # the engine's own arithmetic, to the last digit
+        wait = engine.wait_time(part, now, units)
+        remaining = engine.remaining(part, now)
+    full = engine.full_at(part)
+    return PartStatus(
+        remaining=max(0.0, remaining),
+        retry_after=max(0.0, wait),
+        reset_after=max(0.0, full - now, hold - now),
+    )

@@ -15,7 +15,7 @@ from limitor.backends.base import (
     SyncStoreAsyncTwins,
     Ticket,
 )
-from limitor.backends.memory._states import INF, Extra, StateTable
+from limitor.backends.memory._states import INF, Extra, StateTable, part_status
 from limitor.clock import Clock
 from limitor.engines import Engine, EngineState
 from limitor.engines import schedule as sch
@@ -464,34 +464,6 @@ class MemoryStore(StateTable, SyncStoreAsyncTwins):
 
     def __repr__(self) -> str:
         return f"<MemoryStore {self._spec!r}>"
-
-
-def part_status(
-    engine: Engine[Any],
-    part: EngineState,
-    holes: list[tuple[float, float]],
-    hold: float,
-    now: float,
-    units: float,
-) -> PartStatus:
-    """One line's live state for ``units`` (its free pieces and hold included)."""
-    if hold > now or holes:
-        t0 = hold if hold > now else now
-        tat = engine.full_at(part)
-        need = units * engine.interval
-        fit = sch.earliest(holes, tat, engine.tolerance, need, t0, engine.interval)
-        wait = fit - now
-        free = sch.free_in(holes, tat, now, now + engine.tolerance)
-        remaining = 0.0 if hold > now else free * engine.rate
-    else:  # the engine's own arithmetic, to the last digit
-        wait = engine.wait_time(part, now, units)
-        remaining = engine.remaining(part, now)
-    full = engine.full_at(part)
-    return PartStatus(
-        remaining=max(0.0, remaining),
-        retry_after=max(0.0, wait),
-        reset_after=max(0.0, full - now, hold - now),
-    )
 
 
 Line = tuple[Engine[Any], EngineState, EngineState, int]

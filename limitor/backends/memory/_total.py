@@ -16,8 +16,8 @@ from limitor.backends.base import (
     check_fits_totals,
     total_parts_of,
 )
-from limitor.backends.memory._states import INF, Extra, MultiState
-from limitor.backends.memory._store import Line, MemoryStore, no_fast_path, part_status
+from limitor.backends.memory._states import INF, Extra, MultiState, part_status
+from limitor.backends.memory._store import Line, MemoryStore, no_fast_path
 from limitor.clock import Clock
 from limitor.engines import ENGINES, Engine, EngineState
 from limitor.engines import schedule as sch
