@@ -351,7 +351,8 @@ def fair_replay(limit: Limit, stream: Stream, settings: Settings) -> tuple[Strea
         import trio.testing
     except ImportError:
         raise ConfigError(
-            "fair=True replays the calls as tasks on trio's virtual clock: pip install trio"
+            "fair=True replays the calls as tasks on trio's virtual clock: "
+            "pip install 'limitor[trio]'"
         ) from None
     import anyio
 
