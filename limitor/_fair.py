@@ -51,7 +51,7 @@ from limitor.clock import AnyioClock, MonotonicClock
 from limitor.errors import AcquireTimeout, BackendError, ConfigError, ConfigTypeError
 
 if TYPE_CHECKING:
-    from limitor.limiter import Limiter
+    from limitor._limiter_base import LimiterBase
 
 __all__ = ("FairQueue",)
 
@@ -133,7 +133,7 @@ class FairQueue:
         "_weight",
     )
 
-    def __init__(self, limiter: Limiter, weight: Callable[[Hashable], float] | None) -> None:
+    def __init__(self, limiter: LimiterBase, weight: Callable[[Hashable], float] | None) -> None:
         self._limiter = limiter
         self._weight = weight
         self._lock = threading.Lock()
