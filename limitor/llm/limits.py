@@ -11,19 +11,25 @@ Token limits refill continuously, as the providers' ``x-ratelimit-reset-tokens``
 from __future__ import annotations
 
 import logging
-import math
-import numbers
-from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal, TypedDict
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Any
 
 from limitor._checks import check_count, check_name, check_quantity, check_weight
-from limitor._keywords import Keywords
-from limitor.backends.base import TOTAL, Backend, LimitSpec, Part, PartStatus
-from limitor.configs import check_positive, check_rate
-from limitor.errors import AmountError, AmountTypeError, ConfigError, ConfigTypeError
-from limitor.limiter import Limiter, OnBackendError
+from limitor.backends.base import TOTAL, LimitSpec, Part, PartStatus
+from limitor.configs import check_positive
+from limitor.errors import AmountError, ConfigError, ConfigTypeError
+from limitor.limiter import Limiter
+from limitor.llm._cost import UNITS, Cost, CostAmounts, Limit
+from limitor.llm._cost import Unit as Unit
+from limitor.llm._cost import as_cost as as_cost
+from limitor.llm._keywords import LIMIT_NAMES as LIMIT_NAMES
+from limitor.llm._keywords import LLM, MULTI, SAFETY_MARGIN, check_totals, held_back, named_limits
+from limitor.llm._keywords import TOTAL_NAMES as TOTAL_NAMES
+from limitor.llm._keywords import LLMLimiterKeywords as LLMLimiterKeywords
+from limitor.llm._keywords import MoreLimits as MoreLimits
+from limitor.llm._keywords import MultiLimitKeywords as MultiLimitKeywords
+from limitor.llm._keywords import NamedLimits as NamedLimits
+from limitor.llm._keywords import NamedTotals as NamedTotals
 from limitor.llm.headers import ProviderReport, parse_rate_limit_headers
 from limitor.llm.raw import response_headers
 from limitor.results import Reservation, Stats, Status
@@ -35,414 +41,6 @@ __all__ = ("SAFETY_MARGIN", "UNITS", "Cost", "CostAmounts", "LLMLimiter", "Limit
 
 log = logging.getLogger("limitor")
 
-Unit = Literal["requests", "tokens", "input_tokens", "output_tokens"]
-UNITS: tuple[str, ...] = ("requests", "tokens", "input_tokens", "output_tokens")
-"""What a limit can count."""
-
-_FLOAT_MAX = 1.7976931348623157e308
-"""The largest float: a plain int beyond it cannot become one."""
-
-_PERIODS = {1.0: "second", 60.0: "minute", 3600.0: "hour", 86400.0: "day"}
-
-
-@dataclass(frozen=True)
-class Limit:
-    """``capacity`` units of ``unit`` every ``seconds``, refilling continuously.
-
-    Args:
-        unit: ``"requests"``, ``"tokens"`` (input and output together),
-            ``"input_tokens"`` or ``"output_tokens"``.
-        capacity: units per ``seconds``.
-        seconds: the period (60 for per-minute limits, 86400 for per-day ones).
-        burst: the most units at once (default: ``capacity``, as providers do).
-    """
-
-    unit: Unit
-    capacity: float
-    seconds: float = 60.0
-    burst: float | None = None
-
-    def __post_init__(self) -> None:
-        """Validate the fields."""
-        if self.unit not in UNITS:
-            raise ConfigError(f"unit must be one of {UNITS}, got {self.unit!r}")
-        try:
-            capacity = check_positive("capacity", self.capacity)
-            seconds = check_positive("seconds", self.seconds)
-            burst = capacity if self.burst is None else check_positive("burst", self.burst)
-            check_rate(capacity, seconds, burst)
-        except ConfigError as error:  # say which limit: "tokens limit: capacity ..."
-            raise type(error)(f"{self.unit} limit: {error}") from None
-
-    @property
-    def name(self) -> str:
-        """``"tokens_per_minute"``, ``"requests_per_day"``, ...; ``"tokens_per_90s"`` otherwise."""
-        period = _PERIODS.get(float(self.seconds), f"{float(self.seconds):g}s")
-        return f"{self.unit}_per_{period}"
-
-    @property
-    def rate(self) -> float:
-        """Units per second."""
-        return float(self.capacity) / float(self.seconds)
-
-    @property
-    def max_burst(self) -> float:
-        """The effective burst."""
-        return float(self.capacity if self.burst is None else self.burst)
-
-
-@dataclass(slots=True)
-class Cost:
-    """What one call takes: one request and some tokens.
-
-    ``tokens`` is the total that a ``"tokens"`` limit counts; it defaults to
-    ``input_tokens + output_tokens``. Limiters with separate input and output limits need
-    the split. (A plain value object; not frozen, as it is made on every call.)
-
-    The fields are checked when a limiter uses the cost: a field that is not a finite
-    number of zero or more (``None`` included, except for ``tokens``) raises
-    :class:`~limitor.errors.AmountTypeError` or :class:`~limitor.errors.AmountError`
-    naming it, before anything is taken.
-    """
-
-    input_tokens: float = 0.0
-    output_tokens: float = 0.0
-    tokens: float | None = None
-    requests: float = 1.0
-
-    @property
-    def total_tokens(self) -> float:
-        """``tokens`` if given, else ``input_tokens + output_tokens``."""
-        return self.input_tokens + self.output_tokens if self.tokens is None else self.tokens
-
-    def units(self, unit: str) -> float:
-        """How many units of ``unit`` this cost takes."""
-        if unit == "requests":
-            return self.requests
-        if unit == "tokens":
-            return self.total_tokens
-        if unit == "input_tokens":
-            return self.input_tokens
-        return self.output_tokens
-
-
-def as_cost(value: object, name: str = "amount") -> tuple[Cost, bool]:
-    """``value`` (a Cost, a number of tokens or a mapping) as a validated :class:`Cost`.
-
-    Returns:
-        The cost, and whether it says how its tokens split into input and output.
-
-    Raises:
-        AmountTypeError: ``value`` is not a number, Cost or mapping, a mapping has
-            unknown keys, or a field is not a number (``None`` is allowed for ``tokens``
-            only); the message names the field, as ``amount.input_tokens``.
-        AmountError: a field is negative, NaN, infinite or beyond the float range.
-    """
-    if isinstance(value, Cost):
-        cost, split = value, value.tokens is None or bool(value.input_tokens or value.output_tokens)
-    elif isinstance(value, Mapping):
-        unknown = set(value) - {"input_tokens", "output_tokens", "tokens", "requests"}
-        if unknown:
-            raise AmountTypeError(f"{name} has unknown keys {sorted(unknown)}")
-        cost, split = Cost(**value), "input_tokens" in value or "output_tokens" in value
-    elif isinstance(value, bool) or not isinstance(value, (numbers.Real, Decimal)):
-        raise AmountTypeError(
-            f"{name} must be a number of tokens, a Cost or a mapping, got {value!r}"
-        )
-    else:
-        cost, split = Cost(tokens=check_quantity(name, value), requests=1.0), False
-    for field in ("input_tokens", "output_tokens", "tokens", "requests"):
-        units = getattr(cost, field)
-        if units is not None or field != "tokens":
-            check_quantity(f"{name}.{field}", units)
-    return cost, split
-
-
-class CostAmounts:
-    """What an amount is for several limits at once: a :class:`Cost`, as one number per limit.
-
-    The amounts policy (:mod:`limitor.amounts`) of the LLM limiters. A valid amount is a
-    tuple with one number per limit, in the order of ``limits``. A plain number is a
-    number of tokens (and one request); a :class:`Cost` or a mapping says more.
-
-    Args:
-        limits: the limits, in the order amounts list them.
-    """
-
-    __slots__ = ("_limits", "_split_units", "_tokens_burst", "_unit_names")
-
-    def __init__(self, limits: Sequence[Limit]) -> None:
-        self._limits = tuple(limits)
-        self._unit_names = tuple(limit.unit for limit in self._limits)
-        self._tokens_burst = min(
-            (limit.max_burst for limit in self._limits if limit.unit == "tokens"),
-            default=math.inf,
-        )
-        self._split_units = any(
-            limit.unit in ("input_tokens", "output_tokens") for limit in self._limits
-        )
-
-    def cost_vector(self, cost: Cost) -> tuple[float, ...]:
-        """``cost`` as one number per limit (no checks)."""
-        return tuple(float(cost.units(limit.unit)) for limit in self._limits)
-
-    def vector(self, amount: Any) -> tuple[float, ...]:
-        """A valid amount as the store sees it (it is one already)."""
-        vector: tuple[float, ...] = amount
-        return vector
-
-    def check_estimate(self, estimated: object) -> Any:
-        """A valid estimate: as :meth:`check`."""
-        return self.check(estimated)
-
-    def probe(self, amount: object) -> Any:
-        """A valid amount to ask about (``status``): any size."""
-        cost, _ = as_cost(amount)
-        return self.cost_vector(cost)
-
-    def check(self, amount: object) -> Any:
-        """``amount`` (tokens, a Cost or a mapping) as a vector every limit could admit.
-
-        Raises:
-            AmountTypeError: not a number, Cost or mapping (see :func:`as_cost`).
-            AmountError: a field is invalid, a limit could never admit it, or the limits
-                count input and output tokens and the amount does not split them.
-        """
-        kind = type(amount)
-        if (kind is int or kind is float) and not self._split_units:
-            # The common case, a plain number of tokens: no Cost object needed.
-            if 0.0 <= amount <= self._tokens_burst and amount < _FLOAT_MAX:  # type: ignore[operator]
-                tokens = float(amount)  # type: ignore[arg-type]  # NaN was refused above
-                return tuple(1.0 if unit == "requests" else tokens for unit in self._unit_names)
-        elif isinstance(amount, Cost) and amount.tokens is None:
-            vector = self._fast_vector(amount)
-            if vector is not None:
-                return vector
-        cost, split = as_cost(amount)
-        if self._split_units and not split:
-            raise AmountError(
-                "these limits count input and output tokens separately: give "
-                "Cost(input_tokens=..., output_tokens=...)"
-            )
-        vector = self.cost_vector(cost)
-        for limit, units in zip(self._limits, vector, strict=True):
-            if units > limit.max_burst:
-                raise AmountError(
-                    f"{units:g} {limit.unit} is more than {limit.name} allows at once "
-                    f"({limit.max_burst:g}) and can never be admitted"
-                )
-        return vector
-
-    def _fast_vector(self, cost: Cost) -> tuple[float, ...] | None:
-        """The vector of an estimate whose fields are plain, valid numbers (else None)."""
-        inputs, outputs, requests = cost.input_tokens, cost.output_tokens, cost.requests
-        if not (
-            type(inputs) is float
-            and type(outputs) is float
-            and type(requests) is float
-            and 0.0 <= inputs < math.inf
-            and 0.0 <= outputs < math.inf
-            and 0.0 <= requests < math.inf
-        ):
-            return None
-        vector = tuple(
-            requests
-            if unit == "requests"
-            else inputs + outputs
-            if unit == "tokens"
-            else inputs
-            if unit == "input_tokens"
-            else outputs
-            for unit in self._unit_names
-        )
-        for units, limit in zip(vector, self._limits, strict=True):
-            if units > limit.max_burst:
-                return None  # let the full check raise the error
-        return vector
-
-    def check_actual(self, actual: object, reserved: Any) -> Any:
-        """A call's real usage as a vector; requests stay as ``reserved`` (no burst bound)."""
-        kind = type(actual)
-        if kind is int or kind is float:
-            tokens = float(actual)  # type: ignore[arg-type]
-            if 0.0 <= tokens < math.inf:  # a plain total: only "tokens" limits take it
-                return tuple(
-                    tokens if unit == "tokens" else reserved[index]
-                    for index, unit in enumerate(self._unit_names)
-                )
-        if isinstance(actual, Cost):
-            fast = self._fast_actual(actual, reserved)
-            if fast is not None:
-                return fast
-        cost, split = as_cost(actual, "actual")
-        vector = self.cost_vector(cost)
-        return tuple(
-            reserved_units
-            if limit.unit == "requests" or (limit.unit != "tokens" and not split)
-            else units  # requests stay as reserved; input/output need the split
-            for limit, units, reserved_units in zip(self._limits, vector, reserved, strict=True)
-        )
-
-    def _fast_actual(self, cost: Cost, reserved: tuple[float, ...]) -> tuple[float, ...] | None:
-        """The actual vector of a usage whose fields are plain, valid floats (else None)."""
-        inputs, outputs, total = cost.input_tokens, cost.output_tokens, cost.tokens
-        if total is None:
-            total = inputs + outputs
-        if not (
-            type(inputs) is float
-            and type(outputs) is float
-            and type(total) is float
-            and 0.0 <= inputs < math.inf
-            and 0.0 <= outputs < math.inf
-            and 0.0 <= total < math.inf
-        ):
-            return None
-        return tuple(
-            total
-            if unit == "tokens"
-            else inputs
-            if unit == "input_tokens"
-            else outputs
-            if unit == "output_tokens"
-            else reserved[index]  # requests stay as reserved
-            for index, unit in enumerate(self._unit_names)
-        )
-
-    def is_nothing(self, amount: Any) -> bool:
-        """True when no limit takes anything."""
-        return not any(amount)
-
-    def describe(self, amount: Any) -> str:
-        """``"1 requests, 900 tokens"``."""
-        return ", ".join(
-            f"{units:g} {limit.unit}" for limit, units in zip(self._limits, amount, strict=True)
-        )
-
-    def split(self, actual: Any, reserved: Any) -> tuple[Any, Any]:
-        """``(extra, unused)`` per limit; None where no limit has any."""
-        extra: list[float] = []
-        unused: list[float] = []
-        for a, r in zip(actual, reserved, strict=True):
-            extra.append(a - r if a > r else 0.0)
-            unused.append(r - a if r > a else 0.0)
-        return (tuple(extra) if any(extra) else None), (tuple(unused) if any(unused) else None)
-
-    def nothing(self) -> tuple[float, ...]:
-        """Zero for every limit."""
-        return tuple(0.0 for _ in self._limits)
-
-    def __repr__(self) -> str:
-        return f"CostAmounts({', '.join(limit.name for limit in self._limits)})"
-
-
-SAFETY_MARGIN = 0.2
-"""The ``safety_margin`` to give when the limits equal the provider's: 0.2 s of refill.
-
-A limit set exactly to the provider's starts refilling when the client sends, one request
-latency before the provider's bucket counts the request: in the provider's window of
-``w`` seconds the client may have sent up to ``burst + rate * (w + latency)``. Holding
-``rate * safety_margin`` units back from each burst (at most a tenth of it, and a requests
-burst keeps at least one request) covers latencies up to ``safety_margin``: measured
-against a provider with the same limits, 1-6 x 429 per 100 calls without it, none with
-0.2 s. The default, ``safety_margin=0``, keeps the exact configured limits.
-"""
-
-
-def _held_back(limit: Limit, margin: float) -> float:
-    """``limit``'s burst less ``margin`` seconds of its refill (capped, see SAFETY_MARGIN)."""
-    burst = limit.max_burst
-    if not margin:
-        return burst
-    kept = burst - min(limit.rate * margin, burst / 10)
-    if limit.unit == "requests":
-        kept = max(kept, min(burst, 1.0))
-    return kept
-
-
-class _FirstLimits(TypedDict, total=False):
-    requests_per_minute: float | None
-    tokens_per_minute: float | None
-
-
-class MoreLimits(TypedDict, total=False):
-    """The named limits after the first two (which a limiter takes by position too)."""
-
-    input_tokens_per_minute: float | None
-    output_tokens_per_minute: float | None
-    requests_per_day: float | None
-    tokens_per_day: float | None
-
-
-class NamedLimits(_FirstLimits, MoreLimits, total=False):
-    """The limits an LLM limiter takes by name, each an amount per minute or per day."""
-
-
-class NamedTotals(TypedDict, total=False):
-    """The totals an LLM limiter takes by name: ``total_`` and a :class:`NamedLimits` name."""
-
-    total_requests_per_minute: float | None
-    total_tokens_per_minute: float | None
-    total_input_tokens_per_minute: float | None
-    total_output_tokens_per_minute: float | None
-    total_requests_per_day: float | None
-    total_tokens_per_day: float | None
-
-
-LIMIT_NAMES: tuple[str, ...] = tuple(NamedLimits.__annotations__)
-"""``"requests_per_minute"``, ..., ``"tokens_per_day"``: the :class:`NamedLimits`, in order."""
-TOTAL_NAMES: tuple[str, ...] = tuple(NamedTotals.__annotations__)
-"""``"total_requests_per_minute"``, ...: the :class:`NamedTotals`, in order."""
-_SECONDS = {period: seconds for seconds, period in _PERIODS.items()}
-
-
-def _named_limits(given: Mapping[str, Any], *, total: bool = False) -> list[Limit]:
-    """The limits given by name (``requests_per_minute=500``...), in :data:`LIMIT_NAMES` order.
-
-    ``total``: read the ``total_`` names instead (:data:`TOTAL_NAMES`).
-    """
-    found = []
-    for name in LIMIT_NAMES:
-        amount = given.get(f"total_{name}" if total else name)
-        if amount is not None:
-            unit, period = name.rsplit("_per_", 1)
-            try:
-                found.append(Limit(unit, amount, _SECONDS[period]))  # type: ignore[arg-type]
-            except ConfigError as error:  # say which: "total tokens limit: ..."
-                raise type(error)(f"total {error}" if total else str(error)) from None
-    return found
-
-
-class MultiLimitKeywords(MoreLimits, total=False):
-    """The keywords of :class:`MultiLimitBase` (after its first two limits)."""
-
-    limits: Sequence[Limit]
-    max_keys: int
-    ttl: float | None
-    clock: Any
-    backend: Backend | None
-    name: str | None
-    on_backend_error: OnBackendError
-    safety_margin: float
-    total_limits: Sequence[Limit]
-
-
-class LLMLimiterKeywords(MultiLimitKeywords, NamedTotals, total=False):
-    """The keywords of :class:`LLMLimiter` (after its first two limits)."""
-
-    fair: bool
-    weight: Callable[[Hashable], float] | None
-
-
-_MULTI_DEFAULTS: dict[str, object] = {
-    "limits": (),
-    "max_keys": 10_000,
-    "on_backend_error": "raise",
-    "safety_margin": 0.0,
-    "total_limits": (),
-}
-_MULTI = Keywords(MultiLimitKeywords, _MULTI_DEFAULTS)
-_LLM = Keywords(LLMLimiterKeywords, {**_MULTI_DEFAULTS, "fair": False})
-
 
 def _status_of(limit: Limit, part: PartStatus) -> Status:
     return Status(
@@ -451,29 +49,6 @@ def _status_of(limit: Limit, part: PartStatus) -> Status:
         retry_after=part.retry_after,
         reset_after=part.reset_after,
     )
-
-
-def _check_totals(
-    total_limits: Sequence[Limit], all_limits: list[Limit], margin: float
-) -> tuple[Limit, ...]:
-    """The totals, checked; a total with no per-key limit of its name adds one to ``all_limits``.
-
-    Raises:
-        ConfigError: a total is given twice, or is not a :class:`Limit`.
-    """
-    if isinstance(total_limits, Limit):
-        total_limits = (total_limits,)
-    totals: list[Limit] = []
-    for total in total_limits:
-        if not isinstance(total, Limit):
-            raise ConfigTypeError(f"totals must be Limit objects, got {total!r}")
-        if any(total.name == other.name for other in totals):
-            raise ConfigError(f"each total may be given once, got {total.name} twice")
-        totals.append(total)
-        own = next((limit for limit in all_limits if limit.name == total.name), None)
-        if own is None:  # each key may use the whole total
-            all_limits.append(Limit(total.unit, total.capacity, total.seconds, total.burst))
-    return tuple(totals)
 
 
 class MultiLimitBase(Limiter):
@@ -506,14 +81,14 @@ class MultiLimitBase(Limiter):
 
     __slots__ = ("_limits", "_totals")
 
-    @_MULTI.signature
+    @MULTI.signature
     def __init__(
         self,
         requests_per_minute: float | None = None,
         tokens_per_minute: float | None = None,
         **options: Unpack[MultiLimitKeywords],
     ) -> None:
-        given = _MULTI.fill(options, f"{type(self).__name__}.__init__")
+        given = MULTI.fill(options, f"{type(self).__name__}.__init__")
         safety_margin, name = given["safety_margin"], given["name"]
         max_keys, ttl = given["max_keys"], given["ttl"]
         try:
@@ -521,7 +96,7 @@ class MultiLimitBase(Limiter):
         except AmountError as error:
             kind = ConfigTypeError if isinstance(error, TypeError) else ConfigError
             raise kind(str(error)) from None
-        all_limits = _named_limits(
+        all_limits = named_limits(
             {"requests_per_minute": requests_per_minute, "tokens_per_minute": tokens_per_minute}
             | dict(given)
         )
@@ -529,7 +104,7 @@ class MultiLimitBase(Limiter):
             if not isinstance(limit, Limit):
                 raise ConfigTypeError(f"limits must be Limit objects, got {limit!r}")
             all_limits.append(limit)
-        totals = _check_totals(given["total_limits"], all_limits, margin)
+        totals = check_totals(given["total_limits"], all_limits, margin)
         if not all_limits:
             raise ConfigError("give at least one limit (requests_per_minute=, ...)")
         names = [limit.name for limit in all_limits]
@@ -537,8 +112,7 @@ class MultiLimitBase(Limiter):
             raise ConfigError(f"each limit may be given once, got {names}")
         spec = LimitSpec(
             parts=tuple(
-                Part(limit.rate, _held_back(limit, margin), label=limit.name)
-                for limit in all_limits
+                Part(limit.rate, held_back(limit, margin), label=limit.name) for limit in all_limits
             ),
             name=check_name(name),
             algorithm="gcra",
@@ -546,7 +120,7 @@ class MultiLimitBase(Limiter):
             max_keys=check_count("max_keys", max_keys),
             ttl=None if ttl is None else check_positive("ttl", ttl),
             totals=tuple(
-                Part(total.rate, _held_back(total, margin), label=total.name) for total in totals
+                Part(total.rate, held_back(total, margin), label=total.name) for total in totals
             ),
         )
         super().__init__(
@@ -776,16 +350,16 @@ class LLMLimiter(MultiLimitBase):
 
     __slots__ = ()
 
-    @_LLM.signature
+    @LLM.signature
     def __init__(
         self,
         requests_per_minute: float | None = None,
         tokens_per_minute: float | None = None,
         **options: Unpack[LLMLimiterKeywords],
     ) -> None:
-        given = _LLM.fill(options, "LLMLimiter.__init__")
+        given = LLM.fill(options, "LLMLimiter.__init__")
         fair, weight, total_limits = given["fair"], given["weight"], given["total_limits"]
-        totals = _named_limits(given, total=True)
+        totals = named_limits(given, total=True)
         totals.extend((total_limits,) if isinstance(total_limits, Limit) else total_limits)
         if not isinstance(fair, bool):
             raise ConfigTypeError(f"fair must be True or False, got {fair!r}")
@@ -797,7 +371,7 @@ class LLMLimiter(MultiLimitBase):
         weigh = check_weight(weight)
         if weigh is not None and not fair:
             raise ConfigError("weight= gives shares of the totals under fair=True")
-        base: dict[str, Any] = {name: given[name] for name in _MULTI.names}  # type: ignore[literal-required]
+        base: dict[str, Any] = {name: given[name] for name in MULTI.names}  # type: ignore[literal-required]
         base["total_limits"] = totals
         super().__init__(requests_per_minute, tokens_per_minute, **base)
         if fair:
