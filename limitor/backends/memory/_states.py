@@ -315,6 +315,36 @@ class StateTable:
             part.stamp = now
         engine.set_full_at(part, now, tat)
 
+    def _charge_line(
+        self,
+        engine: Engine[Any],
+        part: EngineState,
+        owner: EngineState,
+        index: int,
+        units: float,
+        now: float,
+        start: float | None,
+    ) -> None:
+        """Debt of ``units`` on one line: ``part`` of ``owner``, free pieces at ``index``.
+
+        The engine's own charge when there are no free pieces and the line already
+        reaches ``start``; else :func:`limitor.engines.schedule.charge`.
+        """
+        tat = engine.full_at(part)
+        extra: Extra | None = owner.extra
+        if (extra is None or not extra.holes[index]) and (start is None or tat >= start):
+            engine.charge(part, now, units)
+            return
+        holes = self._extra(owner).holes[index]
+        tat = sch.charge(holes, tat, now, units * engine.interval, engine.interval, start)
+        self._set_tat(engine, part, now, tat)
+
+    def _hold_until(self, owner: EngineState, until: float) -> None:
+        """Admit nothing on ``owner``'s lines before ``until`` (a longer hold stays)."""
+        extra = self._extra(owner)
+        if until > extra.hold:
+            extra.hold = until
+
     def _forget(self, key: object) -> None:
         """Drop ``key``'s state (:data:`~limitor.backends.base.ALL_KEYS`: every state)."""
         if key is ALL_KEYS:

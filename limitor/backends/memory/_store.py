@@ -283,27 +283,15 @@ class MemoryStore(StateTable, SyncStoreAsyncTwins):
             for index, (engine, part, units) in enumerate(
                 zip(self._engines, self._parts_of(state), amount, strict=True)
             ):
-                if units <= 0.0:
-                    continue
-                extra: Extra | None = state.extra
-                tat = engine.full_at(part)
-                if (extra is None or not extra.holes[index]) and (start is None or tat >= start):
-                    engine.charge(part, now, units)  # no pieces: the engine's own charge
-                else:
-                    holes = self._extra(state).holes[index]
-                    need = units * engine.interval
-                    tat = sch.charge(holes, tat, now, need, engine.interval, start)
-                    self._set_tat(engine, part, now, tat)
+                if units > 0.0:
+                    self._charge_line(engine, part, state, index, units, now, start)
             self._tidy(state, now)
 
     def hold(self, key: Hashable, seconds: float) -> None:
         """See :meth:`limitor.backends.base.Store.hold`."""
         with self._lock:
             now = self._clock_now() - self._epoch
-            state = self._state_for(key, now)
-            extra = self._extra(state)
-            if now + seconds > extra.hold:
-                extra.hold = now + seconds
+            self._hold_until(self._state_for(key, now), now + seconds)
 
     def peek(self, key: Hashable, amount: Amount) -> tuple[PartStatus, ...]:
         """See :meth:`limitor.backends.base.Store.peek`."""

@@ -279,16 +279,8 @@ class TotalStore(MemoryStore):
             for i, ((engine, part, owner, index), units) in enumerate(
                 zip(self._lines(state), self._units(amount), strict=True)
             ):
-                if units <= 0.0 or (only_totals and i < self._parts):
-                    continue
-                tat = engine.full_at(part)
-                if not self._holes_of(owner, index) and (start is None or tat >= start):
-                    engine.charge(part, now, units)
-                else:
-                    holes = self._extra(owner).holes[index]
-                    need = units * engine.interval
-                    tat = sch.charge(holes, tat, now, need, engine.interval, start)
-                    self._set_tat(engine, part, now, tat)
+                if units > 0.0 and not (only_totals and i < self._parts):
+                    self._charge_line(engine, part, owner, index, units, now, start)
             self._tidy_all(None if only_totals else state, now)
 
     def hold(self, key: Hashable, seconds: float) -> None:
@@ -297,10 +289,7 @@ class TotalStore(MemoryStore):
             super().hold(key, seconds)
             return
         with self._lock:
-            now = self._clock_now() - self._epoch
-            extra = self._extra(self._total)
-            if now + seconds > extra.hold:
-                extra.hold = now + seconds
+            self._hold_until(self._total, self._clock_now() - self._epoch + seconds)
 
     def peek(self, key: Hashable, amount: Amount) -> tuple[PartStatus, ...]:
         """The key's parts' states, then the totals' (see :class:`LimitSpec`)."""
