@@ -75,6 +75,22 @@ def test_reserve_4_behind_two_cancelled_waiters_goes_at_6_s(cls: Any) -> None:
     assert bucket.reserve(4).delay == pytest.approx(6.0)
 
 
+@pytest.mark.parametrize("cls", SYNC_BUCKETS, ids=lambda cls: cls.__name__)
+def test_a_cancelled_sliver_is_lent_again_whatever_the_float_rounding(cls: Any) -> None:
+    """0.05 units cancelled behind 20.856 must go again at once in every bucket's arithmetic."""
+    clock = FakeClock()
+    bucket = cls(BucketConfig(capacity=5, seconds=10), clock=clock)  # 0.5 unit/s, burst 5
+    for amount in (5, 5, 5, 2.5, 2.574, 0.782):
+        bucket.reserve(amount)
+    sliver = bucket.reserve(0.05)
+    assert sliver.delay == pytest.approx(31.812)
+    behind = [bucket.reserve(5) for _ in range(5)]
+    assert behind[-1].delay == pytest.approx(81.812)
+    assert sliver.cancel() == pytest.approx(0.05)
+    assert bucket.reserve(0.05).delay == pytest.approx(31.812)  # its piece, not the end
+    assert bucket.reserve(0.05).delay == pytest.approx(81.912)  # the end: nothing else free
+
+
 def test_the_llm_reservation_repr_shows_its_amounts() -> None:
     limiter = LLMLimiter(requests_per_minute=10, tokens_per_minute=600, clock=FakeClock())
     reservation = limiter.reserve(120)

@@ -124,13 +124,17 @@ def free_in(holes: list[Piece], tat: float, low: float, high: float) -> float:
     return total
 
 
-def reach(holes: list[Piece], tat: float, low: float, need: float) -> float:
-    """The point by which the free line from ``low`` on holds ``need`` seconds."""
+def reach(holes: list[Piece], tat: float, low: float, need: float, tol: float) -> float:
+    """The point by which the free line from ``low`` on holds ``need`` seconds.
+
+    A piece short of ``need`` by no more than ``tol`` holds it (float rounding: a
+    freed piece ``(s, e)`` may measure a few ulps less than the units it held).
+    """
     i = first_after(holes, low)
     while i < len(holes):
         s = max(holes[i][0], low)
         length = holes[i][1] - s
-        if length >= need:
+        if length >= need - tol:
             return s + need
         need -= length
         i += 1
@@ -152,7 +156,7 @@ def earliest(
     candidate ``k`` is where piece ``j`` (or the tail) completes ``need``.
     """
     tol = tolerance(interval)
-    if reach(holes, tat, start, need) <= start + tau + tol:
+    if reach(holes, tat, start, need, tol) <= start + tau + tol:
         return start
     n = len(holes)
     k = first_after(holes, start)
@@ -162,7 +166,7 @@ def earliest(
     acc = 0.0  # the free line of holes[k:j], whole pieces
     while k < n:
         s = holes[k][0]
-        while j < n and acc + (holes[j][1] - holes[j][0]) < need:
+        while j < n and acc + (holes[j][1] - holes[j][0]) < need - tol:
             acc += holes[j][1] - holes[j][0]
             j += 1
         x = tat + (need - acc)  # the tail completes it

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from limitor.engines import ENGINES
@@ -58,6 +58,15 @@ def test_never_over_admits_with_cancels_and_refunds(
 
 @settings(max_examples=300, deadline=None)
 @given(limit=limits, steps=ops)
+@example(  # a cancelled piece one ulp short of its units in token_bucket's arithmetic
+    limit=(0.5, 5),
+    steps=[
+        ("req", 0.0, share, 0.0, 0, 0.0)
+        for share in (1.0, 1.0, 1.0, 0.5, 0.514892578125, 0.156494140625, 0.01)
+    ]
+    + [("req", 0.0, 1.0, 0.0, 0, 0.0)] * 5
+    + [("cancel", 0.0, 1.0, 0.0, 726, 0.0), ("req", 0.0, 0.010006, 0.0, 0, 0.0)],
+)
 def test_the_four_engines_give_the_same_schedule(
     limit: tuple[float, int], steps: list[Any]
 ) -> None:

@@ -207,6 +207,23 @@ def test_a_billion_per_second_with_burst_one_never_admits_two_at_once() -> None:
     assert ats[0] == 0.0
 
 
+def test_a_freed_piece_a_few_ulps_short_of_its_units_still_holds_them() -> None:
+    """A cancelled grant's piece, measured back in floats, may come out short by an ulp.
+
+    ``41.812 - 41.712`` is ``0.09999999999999432``: the 0.05 units (at 2 s each) it held
+    must fit there again, not go to the end of the schedule.
+    """
+    holes = [(41.712, 41.812)]
+    need, tau, tat = 0.05 * 2.0, 10.0, 91.812
+    assert holes[0][1] - holes[0][0] < need  # the float rounding this is about
+    at = sch.earliest(holes, tat, tau, need, 0.0, 2.0)
+    assert at == pytest.approx(31.812, abs=1e-9)
+    after, taken = sch.occupy(holes, tat, at, tau, need, 0.0, 2.0)
+    assert after == tat  # nothing taken at the end
+    assert taken == [(41.712, 41.812)]
+    assert holes == []
+
+
 def test_free_in_counts_the_free_line_of_a_window() -> None:
     holes = [(1.0, 2.0), (3.0, 5.0)]
     assert sch.free_in(holes, 8.0, 0.0, 10.0) == pytest.approx(5.0)

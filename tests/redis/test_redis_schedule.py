@@ -171,6 +171,21 @@ def test_a_reserve_behind_two_cancelled_waiters_goes_at_6_seconds(any_backend: A
     assert store.reserve(None, (1,), INF).delay == pytest.approx(11.0, abs=1e-6)
 
 
+def test_a_cancelled_sliver_is_lent_again_whatever_the_float_rounding(
+    any_backend: Any,
+) -> None:
+    store = at(store_for(any_backend, [(0.5, 5)]), 0.0)
+    for amount in (5, 5, 5, 2.5, 2.574, 0.782):
+        store.reserve(None, (amount,), INF)
+    sliver = store.reserve(None, (0.05,), INF)
+    assert sliver.delay == pytest.approx(31.812, abs=1e-5)
+    for _ in range(5):
+        store.reserve(None, (5,), INF)
+    assert store.give_back(None, (0.05,), sliver.ticket, cancel=True)[0] == pytest.approx(0.05)
+    assert store.reserve(None, (0.05,), INF).delay == pytest.approx(31.812, abs=1e-5)
+    assert store.reserve(None, (0.05,), INF).delay == pytest.approx(81.912, abs=1e-5)
+
+
 # -- the free pieces key ---------------------------------------------------------------
 
 

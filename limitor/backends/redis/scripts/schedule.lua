@@ -60,13 +60,14 @@ local function free_in(holes, tat, low, high)
     return total
 end
 
--- The point by which the free line from low on holds need.
-local function reach(holes, tat, low, need)
+-- The point by which the free line from low on holds need (a piece short of it by no
+-- more than tol holds it: float rounding).
+local function reach(holes, tat, low, need, tol)
     local i = first_after(holes, low)
     while i <= #holes do
         local s = math.max(holes[i][1], low)
         local length = holes[i][2] - s
-        if length >= need then
+        if length >= need - tol then
             return s + need
         end
         need = need - length
@@ -80,7 +81,7 @@ end
 -- (or the tail) completes need.
 local function earliest(holes, tat, tau, need, start, T)
     local tol = tolerance_of(T)
-    if reach(holes, tat, start, need) <= start + tau + tol then
+    if reach(holes, tat, start, need, tol) <= start + tau + tol then
         return start
     end
     local n = #holes
@@ -92,7 +93,7 @@ local function earliest(holes, tat, tau, need, start, T)
     local acc = 0 -- the free line of holes k..j-1, whole pieces
     while k <= n do
         local s = holes[k][1]
-        while j <= n and acc + (holes[j][2] - holes[j][1]) < need do
+        while j <= n and acc + (holes[j][2] - holes[j][1]) < need - tol do
             acc = acc + (holes[j][2] - holes[j][1])
             j = j + 1
         end
