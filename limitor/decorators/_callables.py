@@ -122,10 +122,11 @@ def coroutine_shim(func: Any) -> Any:
     as frameworks that look before they call expect. Its ``__wrapped__`` is ``func``, so
     its signature is ``func``'s.
     """
+    known = AWAITABLE_TYPES.get  # bound once: read on every call
 
     async def call(*args: Any, **kwargs: Any) -> Any:
         result = func(*args, **kwargs)
-        if AWAITABLE_TYPES.get(type(result), True) and is_awaitable(result):
+        if known(type(result), True) and is_awaitable(result):
             return await result
         return result
 

@@ -36,18 +36,19 @@ def wait_forms(
         return wrapper_async, call_async
 
     warned: list[bool] = []
+    known = AWAITABLE_TYPES.get  # bound once: read on every call (a dict read, not hasattr)
 
     def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         run()
         result = wrapped(*args, **kwargs)
-        if AWAITABLE_TYPES.get(type(result), True) and is_awaitable(result):
+        if known(type(result), True) and is_awaitable(result):
             warn_awaitable(func, warned)
         return result
 
     def call(*args: Any, **kwargs: Any) -> Any:
         run()
         result = func(*args, **kwargs)
-        if AWAITABLE_TYPES.get(type(result), True) and is_awaitable(result):
+        if known(type(result), True) and is_awaitable(result):
             warn_awaitable(func, warned)
         return result
 
@@ -96,18 +97,19 @@ def keyed_forms(
         return wrapper_async, call_async
 
     warned: list[bool] = []
+    known = AWAITABLE_TYPES.get  # bound once: read on every call (a dict read, not hasattr)
 
     def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         go(key_of(args if instance is None else (instance, *args), kwargs), 1, timeout)
         result = wrapped(*args, **kwargs)
-        if AWAITABLE_TYPES.get(type(result), True) and is_awaitable(result):
+        if known(type(result), True) and is_awaitable(result):
             warn_awaitable(func, warned)
         return result
 
     def call(*args: Any, **kwargs: Any) -> Any:
         go(key_of(args, kwargs), 1, timeout)
         result = func(*args, **kwargs)
-        if AWAITABLE_TYPES.get(type(result), True) and is_awaitable(result):
+        if known(type(result), True) and is_awaitable(result):
             warn_awaitable(func, warned)
         return result
 

@@ -129,6 +129,7 @@ def _general_sync(plan: Plan) -> Wrapper:
     police, timeout, keep, func = plan.police, plan.timeout, plan.keep, plan.func
     on_outcome, stream_of, token_reconcile = plan.on_outcome, plan.stream_of, plan.token_reconcile
     warned: list[bool] = []
+    known = AWAITABLE_TYPES.get  # bound once: read on every call
 
     def general(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
         call_args = args if instance is None else (instance, *args)
@@ -140,7 +141,7 @@ def _general_sync(plan: Plan) -> Wrapper:
             reservation = adapter.wait(key, amount, timeout, keep)
         if not keep and on_outcome is None:
             result = wrapped(*args, **kwargs)
-            if AWAITABLE_TYPES.get(type(result), True) and is_awaitable(result):
+            if known(type(result), True) and is_awaitable(result):
                 warn_awaitable(func, warned)
             return result
         try:
@@ -150,7 +151,7 @@ def _general_sync(plan: Plan) -> Wrapper:
                 settle_safely(adapter, reservation, amount, 0.0)  # refund the estimate
             report(on_outcome, key, error)
             raise
-        if AWAITABLE_TYPES.get(type(result), True) and is_awaitable(result):
+        if known(type(result), True) and is_awaitable(result):
             warn_awaitable(func, warned)  # a plain function returning a coroutine
             return _finish_async(plan, reservation, amount, key, lambda: result)
         if stream_of is not None:
