@@ -232,6 +232,23 @@ def add_hole(holes: list[Piece], s: float, e: float, tol: float) -> None:
     holes.insert(i, (s, e))
 
 
+def cut(holes: list[Piece], i: int, x: float, need: float, tol: float) -> tuple[int, float]:
+    """Take up to ``need`` seconds of hole ``i`` from ``x`` (inside it) on; ``holes`` changes.
+
+    What is left of the hole before ``x`` and after the piece taken stays free, unless
+    it is a sliver within ``tol``. Returns the index of the next hole and the length taken.
+    """
+    s, e = holes[i]
+    take = min(need, e - x)
+    rest: list[Piece] = []
+    if x - s > tol:
+        rest.append((s, x))
+    if e - (x + take) > tol:
+        rest.append((x + take, e))
+    holes[i : i + 1] = rest
+    return i + len(rest), take
+
+
 def occupy(
     holes: list[Piece],
     tat: float,
@@ -255,14 +272,7 @@ def occupy(
     while need > tol and i < len(holes) and holes[i][0] < a + tau:
         s, e = holes[i]
         x = max(s, a)
-        take = min(need, e - x)
-        rest: list[Piece] = []
-        if x - s > tol:
-            rest.append((s, x))
-        if e - (x + take) > tol:
-            rest.append((x + take, e))
-        holes[i : i + 1] = rest
-        i += len(rest)
+        i, take = cut(holes, i, x, need, tol)
         if x > s and x - s <= tol:  # a sliver before it: taken with it
             x = s
         if x + take > e - tol:
@@ -364,16 +374,7 @@ def charge(
         now = start
     i = first_after(holes, now)
     while need > tol and i < len(holes):
-        s, e = holes[i]
-        x = max(s, now)
-        take = min(need, e - x)
-        rest: list[Piece] = []
-        if x - s > tol:
-            rest.append((s, x))
-        if e - (x + take) > tol:
-            rest.append((x + take, e))
-        holes[i : i + 1] = rest
-        i += len(rest)
+        i, take = cut(holes, i, max(holes[i][0], now), need, tol)
         need -= take
     if need > tol:
         tat = max(tat, now) + need

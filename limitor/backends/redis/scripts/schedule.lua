@@ -177,6 +177,26 @@ local function merge(pieces, tol)
     return out
 end
 
+-- Take up to need seconds of hole i from x (inside it) on; what is left of the hole
+-- before x and after the piece taken stays free, unless a sliver within tol. Returns the
+-- index of the next hole and the length taken.
+local function cut(holes, i, x, need, tol)
+    local s, e = holes[i][1], holes[i][2]
+    local take = math.min(need, e - x)
+    local rest = {}
+    if x - s > tol then
+        rest[#rest + 1] = { s, x }
+    end
+    if e - (x + take) > tol then
+        rest[#rest + 1] = { x + take, e }
+    end
+    table.remove(holes, i)
+    for j = #rest, 1, -1 do
+        table.insert(holes, i, rest[j])
+    end
+    return i + #rest, take
+end
+
 -- Take the earliest free need of [a, a + tau); holes change. Returns the new tat and
 -- the pieces taken, in order.
 local function occupy(holes, tat, a, tau, need, start, T)
@@ -186,19 +206,8 @@ local function occupy(holes, tat, a, tau, need, start, T)
     while need > tol and i <= #holes and holes[i][1] < a + tau do
         local s, e = holes[i][1], holes[i][2]
         local x = math.max(s, a)
-        local take = math.min(need, e - x)
-        local rest = {}
-        if x - s > tol then
-            rest[#rest + 1] = { s, x }
-        end
-        if e - (x + take) > tol then
-            rest[#rest + 1] = { x + take, e }
-        end
-        table.remove(holes, i)
-        for j = #rest, 1, -1 do
-            table.insert(holes, i, rest[j])
-        end
-        i = i + #rest
+        local take
+        i, take = cut(holes, i, x, need, tol)
         if x > s and x - s <= tol then -- a sliver before it: taken with it
             x = s
         end
@@ -281,21 +290,8 @@ local function charge(holes, tat, now, need, T, start)
     end
     local i = first_after(holes, now)
     while need > tol and i <= #holes do
-        local s, e = holes[i][1], holes[i][2]
-        local x = math.max(s, now)
-        local take = math.min(need, e - x)
-        local rest = {}
-        if x - s > tol then
-            rest[#rest + 1] = { s, x }
-        end
-        if e - (x + take) > tol then
-            rest[#rest + 1] = { x + take, e }
-        end
-        table.remove(holes, i)
-        for j = #rest, 1, -1 do
-            table.insert(holes, i, rest[j])
-        end
-        i = i + #rest
+        local take
+        i, take = cut(holes, i, math.max(holes[i][1], now), need, tol)
         need = need - take
     end
     if need > tol then
