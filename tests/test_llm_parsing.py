@@ -108,6 +108,20 @@ CASES = [
         {"requests": 1, "input_tokens": 2, "output_tokens": 6},
     ),
     HeaderCase(
+        "openai-style input and output tokens",
+        {
+            "x-ratelimit-limit-input-tokens": "30000",
+            "x-ratelimit-remaining-input-tokens": "29000",
+            "x-ratelimit-reset-input-tokens": "2s",
+            "x-ratelimit-limit-output-tokens": "8000",
+            "x-ratelimit-remaining-output-tokens": "7500",
+            "x-ratelimit-reset-output-tokens": "1m",
+        },
+        {"input_tokens": 30000, "output_tokens": 8000},
+        {"input_tokens": 29000, "output_tokens": 7500},
+        {"input_tokens": 2, "output_tokens": 60},
+    ),
+    HeaderCase(
         "retry-after as an HTTP date",
         {"retry-after": "Thu, 01 Jan 2026 00:00:30 GMT"},
         {},

@@ -289,22 +289,18 @@ def llm_rate_limit(
         ... def answer(prompt: str, user: str, max_tokens: int = 256) -> str:
         ...     return prompt
     """
-    given = _LLM_RATE_LIMIT.fill(options, "llm_rate_limit")
-    key, token_estimate = given["key"], given["token_estimate"]
-    checked = DecoratorOptions.check(
-        on_limit=given["on_limit"],
-        timeout=given["timeout"],
-        token_estimate=token_estimate,
-        token_reconcile=given["token_reconcile"],
-        key=None if isinstance(key, str) else key,
-        clock=given["clock"],
-        backend=given["backend"],
-        name=given["name"],
-        on_backend_error=given["on_backend_error"],
-        rate_limit_headers=given["rate_limit_headers"],
-    )
-    key_of = _key_of(key)
-    estimate_of = None if token_estimate is not None else _default_estimate
+    decorator = _decorator(_LLM_RATE_LIMIT.fill(options, "llm_rate_limit"))
+    return decorator if _func is None else decorator(_func)
+
+
+def _decorator(given: LLMRateLimitKeywords) -> Decorator:
+    """The decorator :func:`llm_rate_limit` makes from its keywords (defaults filled in).
+
+    Raises:
+        ConfigError: a setting is invalid, or given beside ``limiter=``.
+    """
+    checked = _check_options(given)
+    key_of = _key_of(given["key"])  # a bad key is reported before a bad limit
     shared, make = _limiter_or_maker(given, checked)
     read_headers = given["rate_limit_headers"]
     feedback, feedback_async = (
@@ -315,9 +311,26 @@ def llm_rate_limit(
         limiter=shared,
         make_limiter=make,
         key_of=key_of,
-        estimate_of=estimate_of,
+        estimate_of=None if given["token_estimate"] is not None else _default_estimate,
         on_outcome=feedback,
         on_outcome_async=feedback_async,
         stream_of=wrap_stream,
     )
-    return decorator if _func is None else decorator(_func)
+    return decorator
+
+
+def _check_options(given: LLMRateLimitKeywords) -> DecoratorOptions:
+    """The options around each call, checked (a ``key`` naming a parameter is not a callable)."""
+    key = given["key"]
+    return DecoratorOptions.check(
+        on_limit=given["on_limit"],
+        timeout=given["timeout"],
+        token_estimate=given["token_estimate"],
+        token_reconcile=given["token_reconcile"],
+        key=None if isinstance(key, str) else key,
+        clock=given["clock"],
+        backend=given["backend"],
+        name=given["name"],
+        on_backend_error=given["on_backend_error"],
+        rate_limit_headers=given["rate_limit_headers"],
+    )

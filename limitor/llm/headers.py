@@ -274,14 +274,65 @@ def parse_rate_limit_headers(
     return _parse(headers, True, wall_now, max_retry_after)
 
 
+_UNIT_HEADERS = tuple(
+    (unit, f"{prefix}limit{suffix}", f"{prefix}remaining{suffix}", f"{prefix}reset{suffix}", dated)
+    for kind, unit in _KINDS.items()
+    for prefix, suffix, dated in (
+        ("x-ratelimit-", f"-{kind}", False),
+        (f"anthropic-ratelimit-{kind}-", "", True),
+    )
+)
+"""The per-unit headers, in reading order: ``(unit, limit, remaining, reset, dated)``.
+
+One row per unit and provider style, the three header names and whether the reset is a
+time (Anthropic-style, ``dated``) rather than a duration (OpenAI-style, ``6m0s``).
+"""
+
+
 def _parse(
     headers: object, strict: bool, wall_now: float | None, max_retry_after: float
 ) -> ProviderReport:
-    lowered = _lowercase(headers, strict)
-    now = time.time() if wall_now is None else wall_now
+    """:func:`parse_rate_limit_headers`; a malformed value raises only when ``strict``.
+
+    Raises:
+        HeaderError: ``headers`` cannot be read as a whole, or (``strict``) a value is
+            malformed.
+    """
+    reader = _Reader(
+        _lowercase(headers, strict), strict, time.time() if wall_now is None else wall_now
+    )
     report = ProviderReport()
+    for unit, limit, remaining, reset, dated in _UNIT_HEADERS:
+        reader.read(limit, _number, report.limit, unit)
+        reader.read(remaining, _number, report.remaining, unit)
+        reset_after = reader.until if dated else _reset_duration
+        reader.read(reset, reset_after, report.reset_after, unit, largest=True, cap=MAX_HEADER_WAIT)
+    waits: dict[str, float] = {}
+    reader.read("retry-after-ms", _wait_ms, waits, "ms", largest=True, cap=max_retry_after)
+    reader.read("retry-after", reader.wait, waits, "s", largest=True, cap=max_retry_after)
+    if waits:
+        report.retry_after = waits.get("ms", waits.get("s"))
+    return report
+
+
+class _Reader:
+    """One response's headers, read a header at a time into a :class:`ProviderReport`.
+
+    Args:
+        lowered: every value of every header, by lowercase name (:func:`_lowercase`).
+        strict: raise :class:`HeaderError` on a malformed value; else skip it, logged.
+        now: the current Unix time, for resets and waits given as dates.
+    """
+
+    __slots__ = ("lowered", "now", "strict")
+
+    def __init__(self, lowered: dict[str, list[str]], strict: bool, now: float) -> None:
+        self.lowered = lowered
+        self.strict = strict
+        self.now = now
 
     def read(
+        self,
         name: str,
         parse: Callable[[str, str], float],
         target: dict[str, float],
@@ -291,7 +342,7 @@ def _parse(
         cap: float | None = None,
     ) -> None:
         """Parse header ``name`` into ``target[unit]`` (its most cautious value)."""
-        texts = lowered.get(name)
+        texts = self.lowered.get(name)
         if texts is None:
             return
         values = []
@@ -304,7 +355,7 @@ def _parse(
                 if value < 0:
                     raise HeaderError(f"{name}: negative: {_shown(text)}")
             except HeaderError as error:
-                if strict:
+                if self.strict:
                     raise
                 log.warning("ignoring rate-limit header %s: %s", name, error)
             else:
@@ -313,48 +364,25 @@ def _parse(
             value = max(values) if largest else min(values)
             target[unit] = value if cap is None else _capped(value, name, cap)
 
-    def reset_duration(text: str, name: str) -> float:
-        try:
-            return parse_duration(text)
-        except HeaderError:
-            raise HeaderError(f"{name}: not a duration: {_shown(text)}") from None
+    def until(self, text: str, name: str) -> float:
+        """Seconds until a reset given as a time (or a number, or a duration)."""
+        return _seconds_until(text, name, self.now)
 
-    def until(text: str, name: str) -> float:
-        return _seconds_until(text, name, now)
-
-    def wait(text: str, name: str) -> float:
+    def wait(self, text: str, name: str) -> float:
         """A retry-after: several numbers joined by commas give the largest."""
         if "," in text and not any(c.isalpha() for c in text):
-            return max(_seconds_until(piece, name, now) for piece in text.split(","))
-        return _seconds_until(text, name, now)
+            return max(_seconds_until(piece, name, self.now) for piece in text.split(","))
+        return _seconds_until(text, name, self.now)
 
-    def wait_ms(text: str, name: str) -> float:
-        return max(_number(piece, name) for piece in text.split(",")) / 1000
 
-    for kind, unit in _KINDS.items():
-        read(f"x-ratelimit-limit-{kind}", _number, report.limit, unit)
-        read(f"x-ratelimit-remaining-{kind}", _number, report.remaining, unit)
-        read(
-            f"x-ratelimit-reset-{kind}",
-            reset_duration,
-            report.reset_after,
-            unit,
-            largest=True,
-            cap=MAX_HEADER_WAIT,
-        )
-        read(f"anthropic-ratelimit-{kind}-limit", _number, report.limit, unit)
-        read(f"anthropic-ratelimit-{kind}-remaining", _number, report.remaining, unit)
-        read(
-            f"anthropic-ratelimit-{kind}-reset",
-            until,
-            report.reset_after,
-            unit,
-            largest=True,
-            cap=MAX_HEADER_WAIT,
-        )
-    waits: dict[str, float] = {}
-    read("retry-after-ms", wait_ms, waits, "ms", largest=True, cap=max_retry_after)
-    read("retry-after", wait, waits, "s", largest=True, cap=max_retry_after)
-    if waits:
-        report.retry_after = waits.get("ms", waits.get("s"))
-    return report
+def _reset_duration(text: str, name: str) -> float:
+    """An OpenAI-style reset: a duration (``6m0s``), the error naming the header."""
+    try:
+        return parse_duration(text)
+    except HeaderError:
+        raise HeaderError(f"{name}: not a duration: {_shown(text)}") from None
+
+
+def _wait_ms(text: str, name: str) -> float:
+    """A ``retry-after-ms`` in seconds: several numbers joined by commas give the largest."""
+    return max(_number(piece, name) for piece in text.split(",")) / 1000
