@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from types import SimpleNamespace
 from typing import Any
@@ -97,6 +98,21 @@ def test_a_refusal_by_one_limit_takes_nothing_from_the_others(clock: FakeClock) 
     assert limiter.status()["tokens_per_minute"].remaining == pytest.approx(0)
     clock.advance(6)  # 100 tokens and 1 request back
     assert limiter.try_acquire(100)
+
+
+@pytest.mark.parametrize("tokens", [30, 30.0], ids=["int", "float"])
+@pytest.mark.parametrize("requests", [-1.0, math.nan, math.inf])
+def test_an_actual_cost_with_a_bad_request_count_is_refused_whatever_its_tokens(
+    clock: FakeClock, tokens: float, requests: float
+) -> None:
+    """Requests stay as reserved on reconcile, but a bad count is still bad input."""
+    limiter = LLMLimiter(requests_per_minute=60, tokens_per_minute=6000, clock=clock)
+    reservation = limiter.reserve(100)
+    bad = Cost(input_tokens=tokens, output_tokens=tokens, requests=requests)
+    with pytest.raises(AmountError, match="requests"):
+        reservation.reconcile(bad)
+    reservation.reconcile(Cost(input_tokens=tokens, output_tokens=tokens))  # still open
+    assert limiter.status()["tokens_per_minute"].remaining == pytest.approx(6000 - 2 * tokens)
 
 
 def test_split_input_and_output_limits_need_a_cost(clock: FakeClock) -> None:

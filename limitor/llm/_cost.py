@@ -275,13 +275,16 @@ class CostAmounts:
         inputs, outputs, total = cost.input_tokens, cost.output_tokens, cost.tokens
         if total is None:
             total = inputs + outputs
+        requests = cost.requests  # not used (requests stay as reserved), but checked
         if not (
             type(inputs) is float
             and type(outputs) is float
             and type(total) is float
+            and type(requests) is float
             and 0.0 <= inputs < math.inf
             and 0.0 <= outputs < math.inf
             and 0.0 <= total < math.inf
+            and 0.0 <= requests < math.inf
         ):
             return None
         return tuple(
