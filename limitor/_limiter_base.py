@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Hashable
-from dataclasses import replace
+from dataclasses import asdict, replace
 from typing import Any, overload
 
 import anyio
@@ -272,18 +272,10 @@ class LimiterBase:
             waiting = self._waiting
         if self._fair is not None:
             waiting += self._fair.waiting
-        return Stats(
-            admitted=counts.admitted,
-            waited=counts.waited,
-            total_wait=counts.total_wait,
-            rejected=counts.rejected,
-            cancelled=counts.cancelled,
-            waiting=waiting,
-            users=counts.users if keyed else 0,
-            evictions=counts.evictions if keyed else 0,
-            overflows=counts.overflows if keyed else 0,
-            backend_errors=self._backend_errors,
-        )
+        known = asdict(counts)  # every StoreCounts field is a Stats field
+        if not keyed:  # one shared state: no keys to count
+            known.update(users=0, evictions=0, overflows=0)
+        return Stats(**known, waiting=waiting, backend_errors=self._backend_errors)
 
     @overload
     def _peek(self, key: Hashable, amount: Any) -> tuple[PartStatus, ...]: ...

@@ -259,6 +259,11 @@ def rate_limit_per_user(
     """
     func, positional = _split_first(_func)
     given = _PER_USER.fill(options, "rate_limit_per_user")
+    return _applied(_per_user_decorator(given, positional), func)
+
+
+def _per_user_decorator(given: PerUserKeywords, positional: str | None) -> Decorator:
+    """The decorator :func:`rate_limit_per_user` makes from its keywords (defaults filled)."""
     key = given["key"]
     checked = _check_options(given, key=key)
     key_of = user_id_key if key is None else (lambda f: custom_key(f, key))
@@ -279,7 +284,7 @@ def rate_limit_per_user(
             **{**totals, "fair": given["fair"] or None},
             **checked.given_limiter_settings(),
         )
-        return _applied(Decorator(checked, limiter=limiter, key_of=key_of), func)
+        return Decorator(checked, limiter=limiter, key_of=key_of)
     engine = engine_type(given["algorithm"], given["bucket_cls"])
     if engine is None:
         raise ConfigError("rate_limit_per_user needs one of limitor's bucket classes")
@@ -297,7 +302,7 @@ def rate_limit_per_user(
             config, clock=checked.clock, **arguments, **checked.limiter_arguments(func)
         )
 
-    return _applied(Decorator(checked, make_limiter=make, key_of=key_of), func)
+    return Decorator(checked, make_limiter=make, key_of=key_of)
 
 
 def _applied(

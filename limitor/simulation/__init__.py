@@ -36,11 +36,10 @@ replay.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Hashable, Iterable
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from limitor.configs import BucketConfig, parse_rate
-from limitor.errors import ConfigError
 from limitor.simulation._patterns import Pattern
 from limitor.simulation._plot import COLOURS as COLOURS
 from limitor.simulation._plot import GREY as GREY
@@ -52,20 +51,21 @@ from limitor.simulation._replay import replay
 from limitor.simulation._result import Call, KeySummary, LimitReport, SimulationResult, Timeline
 from limitor.simulation._setup import ALGORITHMS as ALGORITHMS
 from limitor.simulation._setup import MAX_ARRIVALS as MAX_ARRIVALS
-from limitor.simulation._setup import Mode as Mode
 from limitor.simulation._setup import (
+    SIMULATE,
+    SimulateKeywords,
     arrivals_of,
-    bucket_limit,
-    check_settings,
-    check_totals,
-    config_of,
-    llm_limit,
+    limit_and_settings,
 )
+from limitor.simulation._setup import Mode as Mode
 from limitor.simulation._stats import TOLERANCE as TOLERANCE
 from limitor.simulation._traces import LONGEST as LONGEST
 from limitor.simulation._traces import MAX_LINE_BYTES as MAX_LINE_BYTES
 from limitor.simulation._traces import MAX_NESTING as MAX_NESTING
 from limitor.simulation._traces import TraceError, read_trace
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = (
     "Call",
@@ -89,33 +89,11 @@ parse_limit = parse_rate
 """The rate parser (:func:`limitor.configs.parse_rate`), under the name this module used."""
 
 
+@SIMULATE.signature
 def simulate(
     arrivals: Pattern | str | os.PathLike[str] | Iterable[Any],
     rate: str | BucketConfig | None = None,
-    *,
-    capacity: float | None = None,
-    seconds: float = 1.0,
-    burst: float | None = None,
-    requests_per_minute: float | None = None,
-    tokens_per_minute: float | None = None,
-    requests_per_day: float | None = None,
-    tokens_per_day: float | None = None,
-    total: str | BucketConfig | None = None,
-    total_burst: float | None = None,
-    total_requests_per_minute: float | None = None,
-    total_tokens_per_minute: float | None = None,
-    fair: bool = False,
-    weight: Callable[[Hashable], float] | None = None,
-    algorithm: str = "leaky_bucket",
-    mode: Mode = "wait",
-    timeout: float | None = None,
-    per_key: bool = False,
-    max_keys: int = 10_000,
-    window: float = 1.0,
-    record: bool = False,
-    levels: float | None = None,
-    max_arrivals: int = MAX_ARRIVALS,
-    progress: Callable[[int], None] | None = None,
+    **options: Unpack[SimulateKeywords],
 ) -> SimulationResult:
     """Replay ``arrivals`` through a limit on a virtual clock and summarise what it did.
 
@@ -175,37 +153,14 @@ def simulate(
         ConfigError: a bad limit, mode or setting; ``TraceError`` (one) for a trace
             that cannot be replayed, naming the line.
     """
-    llm_limits = {
-        "requests_per_minute": requests_per_minute,
-        "tokens_per_minute": tokens_per_minute,
-        "requests_per_day": requests_per_day,
-        "tokens_per_day": tokens_per_day,
-    }
-    llm_totals = {
-        "total_requests_per_minute": total_requests_per_minute,
-        "total_tokens_per_minute": total_tokens_per_minute,
-    }
-    is_llm = any(value is not None for value in llm_limits.values())
-    settings = check_settings(
-        mode, timeout, window, levels, max_arrivals, algorithm, per_key=per_key
-    )
-    check_totals(is_llm, per_key, total, llm_totals, fair, levels=settings.levels)
-    turns = {"fair": fair, "weight": weight}
-    if is_llm:
-        if rate is not None or capacity is not None or burst is not None:
-            raise ConfigError("give either LLM limits or rate/capacity/burst, not both")
-        limit = llm_limit(llm_limits, llm_totals, max_keys=max_keys, per_key=per_key, turns=turns)
-    else:
-        limit = bucket_limit(
-            config_of(rate, capacity, seconds, burst),
-            algorithm=algorithm,
-            per_key=per_key,
-            max_keys=max_keys,
-            total=total,
-            total_burst=total_burst,
-            turns=turns,
-        )
+    given = SIMULATE.fill(options, "simulate")
+    limit, settings = limit_and_settings(rate, given)
     stream = arrivals_of(arrivals, settings.max_arrivals, limit.largest)
     return replay(
-        limit, stream, settings, record=record, progress=progress, exact_waits=EXACT_WAITS
+        limit,
+        stream,
+        settings,
+        record=given["record"],
+        progress=given["progress"],
+        exact_waits=EXACT_WAITS,
     )

@@ -11,11 +11,12 @@ from __future__ import annotations
 import io
 import math
 import os
-from collections.abc import Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from limitor._checks import check_count, check_not_negative
+from limitor._keywords import Keywords
 from limitor.configs import BucketConfig, as_rate, check_positive
 from limitor.errors import ConfigError, ConfigTypeError
 from limitor.generic_cell_rate.core import SyncLeakyBucketGCRA, SyncVirtualSchedulingGCRA
@@ -41,6 +42,51 @@ _BUCKETS: dict[str, type[Any]] = {
     "gcra": SyncVirtualSchedulingGCRA,
     "gcra_leaky_bucket": SyncLeakyBucketGCRA,
 }
+
+
+class SimulateKeywords(TypedDict, total=False):
+    """The keywords of :func:`limitor.simulation.simulate` (each documented there)."""
+
+    capacity: float | None
+    seconds: float
+    burst: float | None
+    requests_per_minute: float | None
+    tokens_per_minute: float | None
+    requests_per_day: float | None
+    tokens_per_day: float | None
+    total: str | BucketConfig | None
+    total_burst: float | None
+    total_requests_per_minute: float | None
+    total_tokens_per_minute: float | None
+    fair: bool
+    weight: Callable[[Hashable], float] | None
+    algorithm: str
+    mode: Mode
+    timeout: float | None
+    per_key: bool
+    max_keys: int
+    window: float
+    record: bool
+    levels: float | None
+    max_arrivals: int
+    progress: Callable[[int], None] | None
+
+
+SIMULATE = Keywords(
+    SimulateKeywords,
+    {
+        "seconds": 1.0,
+        "fair": False,
+        "algorithm": "leaky_bucket",
+        "mode": "wait",
+        "per_key": False,
+        "max_keys": 10_000,
+        "window": 1.0,
+        "record": False,
+        "max_arrivals": MAX_ARRIVALS,
+    },
+)
+"""The keywords of :func:`limitor.simulation.simulate` with their defaults."""
 
 Bound = tuple[str, float, float]
 """A limit as ``(unit, rate, burst)``: ``"units"``, ``"requests"`` or ``"tokens"``."""
@@ -88,6 +134,58 @@ class Limit:
     """The totals in words, or ``None``."""
     largest: float
     """The largest amount a call can ask and ever be admitted."""
+
+
+def limit_and_settings(
+    rate: str | BucketConfig | None, given: SimulateKeywords
+) -> tuple[Limit, Settings]:
+    """The limit a simulation replays through, and its settings: each checked.
+
+    ``given`` holds every keyword of :func:`limitor.simulation.simulate` (the defaults
+    filled in).
+
+    Raises:
+        ConfigError: a bad limit, mode or setting, or limits of both kinds.
+    """
+    llm_limits = {
+        "requests_per_minute": given["requests_per_minute"],
+        "tokens_per_minute": given["tokens_per_minute"],
+        "requests_per_day": given["requests_per_day"],
+        "tokens_per_day": given["tokens_per_day"],
+    }
+    llm_totals = {
+        "total_requests_per_minute": given["total_requests_per_minute"],
+        "total_tokens_per_minute": given["total_tokens_per_minute"],
+    }
+    is_llm = any(value is not None for value in llm_limits.values())
+    per_key, fair, max_keys = given["per_key"], given["fair"], given["max_keys"]
+    settings = check_settings(
+        given["mode"],
+        given["timeout"],
+        given["window"],
+        given["levels"],
+        given["max_arrivals"],
+        given["algorithm"],
+        per_key=per_key,
+    )
+    check_totals(is_llm, per_key, given["total"], llm_totals, fair, levels=settings.levels)
+    turns = {"fair": fair, "weight": given["weight"]}
+    capacity, burst = given["capacity"], given["burst"]
+    if is_llm:
+        if rate is not None or capacity is not None or burst is not None:
+            raise ConfigError("give either LLM limits or rate/capacity/burst, not both")
+        limit = llm_limit(llm_limits, llm_totals, max_keys=max_keys, per_key=per_key, turns=turns)
+    else:
+        limit = bucket_limit(
+            config_of(rate, capacity, given["seconds"], burst),
+            algorithm=given["algorithm"],
+            per_key=per_key,
+            max_keys=max_keys,
+            total=given["total"],
+            total_burst=given["total_burst"],
+            turns=turns,
+        )
+    return limit, settings
 
 
 def check_settings(
