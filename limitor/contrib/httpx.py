@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict
 
 from limitor._keywords import Keywords
 from limitor.configs import BucketConfig
-from limitor.contrib._common import keyed_limiter, missing
+from limitor.contrib._common import missing
 from limitor.contrib._headers import (
     RETRY_STATUSES,
     Feedback,
@@ -48,6 +48,7 @@ from limitor.contrib._headers import (
     apply_feedback_async,
     read_feedback,
 )
+from limitor.contrib._keyed import limiter_from
 from limitor.contrib._transport import LIBRARIES as LIBRARIES
 from limitor.contrib._transport import (
     TRANSPORT_DEFAULTS,
@@ -107,15 +108,7 @@ class _Limits(Policy[Feedback]):
     """The policy of both rate-limited transports: one bucket per key, the server's headers."""
 
     def __init__(self, options: RateLimitedTransportKeywords) -> None:
-        self.limiter = keyed_limiter(
-            options["rate"],
-            options["burst"],
-            options["limiter"],
-            algorithm=options["algorithm"],
-            max_keys=options["max_hosts"],
-            clock=options["clock"],
-            name=options["name"],
-        )
+        self.limiter = limiter_from(options, options["max_hosts"])
         on_limit = options["on_limit"]
         if on_limit not in ("wait", "raise"):
             raise ConfigError(f"on_limit must be 'wait' or 'raise', got {on_limit!r}")
