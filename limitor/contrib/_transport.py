@@ -287,6 +287,7 @@ class Face:
     _policy: Policy[Any]
 
     def _wrap(self, transport: object, policy: Policy[Any]) -> None:
+        """Wrap ``transport`` (None: a default one per library) and send through ``policy``."""
         self._inner = Inner(transport, is_async=self._IS_ASYNC)
         self._policy = policy
 
