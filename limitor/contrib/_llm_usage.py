@@ -18,13 +18,13 @@ import zlib
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
-from limitor.contrib.httpx import library_of
-from limitor.llm.limits import Cost, LLMLimiter
+from limitor.contrib._transport import library_of
+from limitor.llm.limits import Cost
 from limitor.llm.tokens import estimate_tokens
 from limitor.results import Reservation
 
 if TYPE_CHECKING:
-    from limitor.contrib.httpx import Request
+    from limitor.contrib._transport import Request
 
 __all__ = (
     "Call",
@@ -252,14 +252,10 @@ class UsageReader:
 class Call:
     """One admitted request: its reservation, settled once when its response ends."""
 
-    __slots__ = ("_lock", "_settled", "estimate", "limiter", "reader", "reservation")
+    __slots__ = ("_lock", "_settled", "reader", "reservation")
 
-    def __init__(
-        self, limiter: LLMLimiter, reservation: Reservation, estimate: Cost, reader: UsageReader
-    ) -> None:
-        self.limiter = limiter
+    def __init__(self, reservation: Reservation, reader: UsageReader) -> None:
         self.reservation = reservation
-        self.estimate = estimate
         self.reader = reader
         self._settled = False
         self._lock = threading.Lock()

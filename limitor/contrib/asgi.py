@@ -40,19 +40,24 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Awaitable, Callable, Hashable, MutableMapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from limitor._checks import check_amount
+from limitor._keywords import Keywords
 from limitor.configs import BucketConfig
 from limitor.contrib._asgi_keys import KeyFunction, Scope, check_ipv6_prefix, key_function
 from limitor.contrib._asgi_keys import client_key as client_key
 from limitor.contrib._asgi_keys import header_key as header_key
 from limitor.contrib._asgi_keys import route_key as route_key
 from limitor.contrib._asgi_keys import route_key_for as route_key_for
-from limitor.contrib._common import keyed_limiter, missing, require
+from limitor.contrib._common import missing, require
 from limitor.contrib._headers import policy_fields
+from limitor.contrib._keyed import limiter_from
 from limitor.errors import ConfigError, ConfigTypeError
 from limitor.per_user import PerUserLimiter
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 try:
     import http_sf
@@ -90,29 +95,63 @@ def _check_policy(policy: object) -> str:
     return policy
 
 
-class _Policer:
-    """The shared part: a per-key limiter, how to key and cost a request, the headers."""
+class _LimitKeywords(TypedDict, total=False):
+    rate: str | BucketConfig | None
+    burst: float | None
+    limiter: PerUserLimiter | None
+    key: str | KeyFunction | None
+    cost: float | Callable[[Scope], float]
+    algorithm: str
+    policy: str
 
-    def __init__(
-        self,
-        rate: str | BucketConfig | None,
-        burst: float | None,
-        limiter: PerUserLimiter | None,
-        key: object,
-        cost: float | Callable[[Scope], float],
-        algorithm: str,
-        policy: str,
-        max_clients: int,
-        name: str | None,
-        clock: object,
-        app: object = None,
-        ipv6_prefix: int = 64,
-    ) -> None:
-        self.limiter = keyed_limiter(
-            rate, burst, limiter, algorithm=algorithm, max_keys=max_clients, clock=clock, name=name
-        )
-        self.key = key_function(key, app, check_ipv6_prefix(ipv6_prefix))
+
+class _MiddlewareKeywords(_LimitKeywords, total=False):
+    websocket: Literal["close", "deny", "ignore"]
+    exempt: Callable[[Scope], bool] | None
+    headers: bool
+
+
+class _KeysKeywords(TypedDict, total=False):
+    max_clients: int
+    ipv6_prefix: int
+    name: str | None
+    clock: object
+
+
+class RouteRateLimitKeywords(_LimitKeywords, _KeysKeywords, total=False):
+    """The keywords of :class:`RouteRateLimit` (and of the policing of both classes)."""
+
+
+class RateLimitMiddlewareKeywords(_MiddlewareKeywords, _KeysKeywords, total=False):
+    """The keywords of :class:`RateLimitMiddleware`: :class:`RouteRateLimitKeywords` and its own."""
+
+
+_ROUTE_DEFAULTS: dict[str, object] = {
+    "cost": 1,
+    "algorithm": "leaky_bucket",
+    "policy": "default",
+    "max_clients": 100_000,
+    "ipv6_prefix": 64,
+}
+_ROUTE_KEYWORDS = Keywords(RouteRateLimitKeywords, _ROUTE_DEFAULTS)
+_MIDDLEWARE_KEYWORDS = Keywords(
+    RateLimitMiddlewareKeywords, {**_ROUTE_DEFAULTS, "websocket": "close", "headers": True}
+)
+
+
+class _Policer:
+    """The shared part: a per-key limiter, how to key and cost a request, the headers.
+
+    Args:
+        options: the keywords of the policing, every one given (:meth:`Keywords.fill`).
+        app: the application protected (its routes key ``key="route"``), if known.
+    """
+
+    def __init__(self, options: RouteRateLimitKeywords, app: object = None) -> None:
+        self.limiter = limiter_from(options, options["max_clients"])
+        self.key = key_function(options["key"], app, check_ipv6_prefix(options["ipv6_prefix"]))
         _check_header_integers(self.limiter)
+        cost = options["cost"]
         if not callable(cost):
             check_amount(cost, math.inf)  # a valid amount, checked now (AmountError)
             if cost > self.limiter.config.max_burst:
@@ -121,7 +160,7 @@ class _Policer:
                     "no request could ever be admitted"
                 )
         self.cost = cost
-        self.policy = _check_policy(policy)
+        self.policy = _check_policy(options["policy"])
 
     async def admit(self, scope: Scope) -> tuple[Hashable, float, bool]:
         """``(key, amount, admitted)`` for a request (admitted: taken from its bucket).
@@ -197,49 +236,21 @@ class RateLimitMiddleware:
         KeyTypeError: (per request) a key function returned an unhashable key.
     """
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        rate: str | BucketConfig | None = None,
-        burst: float | None = None,
-        limiter: PerUserLimiter | None = None,
-        key: str | KeyFunction | None = None,
-        cost: float | Callable[[Scope], float] = 1,
-        algorithm: str = "leaky_bucket",
-        policy: str = "default",
-        websocket: Literal["close", "deny", "ignore"] = "close",
-        exempt: Callable[[Scope], bool] | None = None,
-        headers: bool = True,
-        max_clients: int = 100_000,
-        ipv6_prefix: int = 64,
-        name: str | None = None,
-        clock: object = None,
-    ) -> None:
+    @_MIDDLEWARE_KEYWORDS.signature
+    def __init__(self, app: ASGIApp, **options: Unpack[RateLimitMiddlewareKeywords]) -> None:
+        every = _MIDDLEWARE_KEYWORDS.fill(options, "RateLimitMiddleware.__init__")
         if not callable(app):
             raise ConfigTypeError(f"app must be an ASGI application, got {app!r}")
+        websocket, exempt = every["websocket"], every["exempt"]
         if websocket not in ("close", "deny", "ignore"):
             raise ConfigError(f"websocket must be 'close', 'deny' or 'ignore', got {websocket!r}")
         if exempt is not None and not callable(exempt):
             raise ConfigTypeError(f"exempt must be a function of the scope, got {exempt!r}")
         self.app = app
         self._exempt = exempt
-        self._policer = _Policer(
-            rate,
-            burst,
-            limiter,
-            key,
-            cost,
-            algorithm,
-            policy,
-            max_clients,
-            name,
-            clock,
-            app=app,
-            ipv6_prefix=ipv6_prefix,
-        )
+        self._policer = _Policer(every, app)
         self._websocket = websocket
-        self._headers = bool(headers)
+        self._headers = bool(every["headers"])
 
     @property
     def limiter(self) -> PerUserLimiter:
@@ -309,37 +320,13 @@ class RouteRateLimit:
     Needs Starlette (FastAPI brings it).
     """
 
-    def __init__(
-        self,
-        *,
-        rate: str | BucketConfig | None = None,
-        burst: float | None = None,
-        limiter: PerUserLimiter | None = None,
-        key: str | KeyFunction | None = None,
-        cost: float | Callable[[Scope], float] = 1,
-        algorithm: str = "leaky_bucket",
-        policy: str = "default",
-        max_clients: int = 100_000,
-        ipv6_prefix: int = 64,
-        name: str | None = None,
-        clock: object = None,
-    ) -> None:
+    @_ROUTE_KEYWORDS.signature
+    def __init__(self, **options: Unpack[RouteRateLimitKeywords]) -> None:
+        every = _ROUTE_KEYWORDS.fill(options, "RouteRateLimit.__init__")
         requests = require("starlette.requests", "asgi")
         responses = require("starlette.responses", "asgi")
         self._http_exception = require("starlette.exceptions", "asgi").HTTPException
-        self._policer = _Policer(
-            rate,
-            burst,
-            limiter,
-            key,
-            cost,
-            algorithm,
-            policy,
-            max_clients,
-            name,
-            clock,
-            ipv6_prefix=ipv6_prefix,
-        )
+        self._policer = _Policer(every)
         # FastAPI reads what to inject from the signature: the connection and the response.
         self.__signature__ = inspect.Signature(
             [

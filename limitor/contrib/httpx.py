@@ -35,156 +35,47 @@ Needs ``pip install "limitor[httpx]"`` or ``pip install "limitor[httpx2]"``.
 
 from __future__ import annotations
 
-import importlib
-import logging
-import threading
-from collections.abc import Callable, Hashable, Iterable
-from types import ModuleType
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypedDict, overload
+from collections.abc import Hashable, Iterable
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict
 
-from limitor._checks import check_timeout
 from limitor._keywords import Keywords
-from limitor.configs import BucketConfig, check_positive
-from limitor.contrib._common import keyed_limiter, missing
+from limitor.configs import BucketConfig
+from limitor.contrib._common import missing
 from limitor.contrib._headers import (
     RETRY_STATUSES,
+    Feedback,
     apply_feedback,
     apply_feedback_async,
     read_feedback,
 )
-from limitor.errors import BackendError, ConfigError, ConfigTypeError, RateLimitExceeded
+from limitor.contrib._keyed import limiter_from
+from limitor.contrib._transport import LIBRARIES as LIBRARIES
+from limitor.contrib._transport import (
+    TRANSPORT_DEFAULTS,
+    AsyncFace,
+    AsyncTransport,
+    Face,
+    Policy,
+    SyncFace,
+    SyncTransport,
+    Transport,
+    TransportKeywords,
+)
+from limitor.contrib._transport import host_key as host_key
+from limitor.errors import ConfigError, RateLimitExceeded
 from limitor.per_user import PerUserLimiter
 
-log = logging.getLogger("limitor")
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from limitor.contrib._transport import Request, Response
 
 try:
     import http_sf  # noqa: F401  (the headers' parser: part of the same extra)
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise missing("limitor.contrib.httpx", "httpx", error) from error
 
-
-def _libraries() -> tuple[ModuleType, ...]:
-    """The installed ones of httpx and httpx2 (at least one)."""
-    found: list[ModuleType] = []
-    failure: ImportError | None = None
-    for name in ("httpx", "httpx2"):
-        try:
-            found.append(importlib.import_module(name))
-        except ImportError as error:
-            failure = error
-    if not found:
-        raise ImportError(
-            "limitor.contrib.httpx needs httpx or httpx2: "
-            "pip install 'limitor[httpx]' or 'limitor[httpx2]'",
-            name="httpx",
-        ) from failure
-    return tuple(found)
-
-
-LIBRARIES = _libraries()
-"""The installed HTTP libraries the transports serve: ``httpx``, ``httpx2`` or both."""
-
-if TYPE_CHECKING:
-    import httpx
-    import httpx2
-    from typing_extensions import Unpack
-
-    Request: TypeAlias = httpx.Request | httpx2.Request
-    Response: TypeAlias = httpx.Response | httpx2.Response
-
-    class SyncBase(httpx.BaseTransport, httpx2.BaseTransport):  # type: ignore[misc]
-        """A transport for clients of both libraries."""
-
-    class AsyncBase(httpx.AsyncBaseTransport, httpx2.AsyncBaseTransport):  # type: ignore[misc]
-        """An async transport for clients of both libraries."""
-
-else:
-    SyncBase = type("SyncBase", tuple(lib.BaseTransport for lib in LIBRARIES), {})
-    AsyncBase = type("AsyncBase", tuple(lib.AsyncBaseTransport for lib in LIBRARIES), {})
-
 __all__ = ("AsyncRateLimitedTransport", "RateLimitedTransport", "host_key")
-
-
-def host_key(request: Request) -> Hashable:
-    """The default key: the request's host (``api.example.com``)."""
-    host: str = request.url.host
-    return host
-
-
-def library_of(request: Request) -> ModuleType:
-    """The library (``httpx`` or ``httpx2``) that made ``request``."""
-    name = type(request).__module__.partition(".")[0]
-    for library in LIBRARIES:
-        if library.__name__ == name:
-            return library
-    return LIBRARIES[0]
-
-
-def check_transport(transport: object, is_async: bool) -> Any:
-    """``transport`` if it is a transport of httpx or httpx2 of the right kind (sync/async).
-
-    Raises:
-        ConfigTypeError: it is not.
-    """
-    kind = "AsyncBaseTransport" if is_async else "BaseTransport"
-    if not any(isinstance(transport, getattr(lib, kind)) for lib in LIBRARIES):
-        names = " or ".join(f"{lib.__name__}.{kind}" for lib in LIBRARIES)
-        raise ConfigTypeError(f"transport must be an {names}, got {transport!r}")
-    return transport
-
-
-class Inner:
-    """The wrapped transport: the one given, or a default one per library, made on first use."""
-
-    __slots__ = ("_by_library", "_given", "_is_async", "_lock")
-
-    def __init__(self, transport: object, is_async: bool) -> None:
-        self._given = None if transport is None else check_transport(transport, is_async)
-        self._is_async = is_async
-        self._by_library: dict[str, Any] = {}
-        self._lock = threading.Lock()
-
-    def for_request(self, request: Request) -> Any:
-        """The transport that sends ``request``."""
-        if self._given is not None:
-            return self._given
-        library = library_of(request)
-        transport = self._by_library.get(library.__name__)
-        if transport is None:
-            with self._lock:
-                transport = self._by_library.get(library.__name__)
-                if transport is None:
-                    kind = "AsyncHTTPTransport" if self._is_async else "HTTPTransport"
-                    transport = getattr(library, kind)()
-                    self._by_library[library.__name__] = transport
-        return transport
-
-    def all(self) -> list[Any]:
-        """Every transport made or given, to close them."""
-        with self._lock:
-            return [self._given] if self._given is not None else list(self._by_library.values())
-
-
-class TransportKeywords(TypedDict, total=False):
-    """The keywords of every transport of limitor (these and the LLM ones)."""
-
-    key: Callable[[Request], Hashable] | None
-    timeout: float | None
-    retries: int
-    max_retry_after: float
-    retry_backoff: float
-    use_headers: bool
-    name: str | None
-    clock: object
-
-
-TRANSPORT_DEFAULTS: dict[str, object] = {
-    "retries": 0,
-    "max_retry_after": 60.0,
-    "retry_backoff": 1.0,
-    "use_headers": True,
-}
-"""The defaults of :class:`TransportKeywords` that are not ``None``."""
 
 
 class _RateKeywords(TypedDict, total=False):
@@ -213,48 +104,11 @@ _KEYWORDS = Keywords(
 )
 
 
-class RetryRule:
-    """What every transport checks the same way: the key, the timeout, the retries.
-
-    Args:
-        options: the transport's keywords, every one given (:meth:`Keywords.fill`).
-
-    Raises:
-        ConfigError: a value is invalid (``ConfigTypeError``: ``key`` is not callable).
-    """
-
-    def __init__(self, options: TransportKeywords) -> None:
-        key, timeout, retries = options["key"], options["timeout"], options["retries"]
-        if key is not None and not callable(key):
-            raise ConfigTypeError(f"key must be a function of the request, got {key!r}")
-        self.key = host_key if key is None else key
-        self.timeout = None if timeout is None else check_timeout(timeout)
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise ConfigError(f"retries must be a whole number of zero or more, got {retries!r}")
-        self.retries = retries
-        self.max_retry_after = check_positive("max_retry_after", options["max_retry_after"])
-        self.retry_backoff = check_positive("retry_backoff", options["retry_backoff"])
-        self.use_headers = bool(options["use_headers"])
-
-    def backoff(self, retries_left: int) -> float:
-        """The hold before a retry without ``Retry-After``: doubled on each retry."""
-        done = self.retries - retries_left
-        return min(self.retry_backoff * 2.0**done, self.max_retry_after)
-
-
-class _Limits(RetryRule):
-    """What both transports share: the limiter, the key, the policy and the retry rule."""
+class _Limits(Policy[Feedback]):
+    """The policy of both rate-limited transports: one bucket per key, the server's headers."""
 
     def __init__(self, options: RateLimitedTransportKeywords) -> None:
-        self.limiter = keyed_limiter(
-            options["rate"],
-            options["burst"],
-            options["limiter"],
-            algorithm=options["algorithm"],
-            max_keys=options["max_hosts"],
-            clock=options["clock"],
-            name=options["name"],
-        )
+        self.limiter = limiter_from(options, options["max_hosts"])
         on_limit = options["on_limit"]
         if on_limit not in ("wait", "raise"):
             raise ConfigError(f"on_limit must be 'wait' or 'raise', got {on_limit!r}")
@@ -265,11 +119,39 @@ class _Limits(RetryRule):
             raise ConfigError(f"retry_statuses must be among 429, 500, 502, 503, 504: {statuses!r}")
         self.retry_statuses = statuses
 
-    def refuse(self, key: Hashable) -> RateLimitExceeded:
-        return self.refusal(key, self.limiter.status(key).retry_after)
+    def send(self, transport: Any, request: Request) -> Response:
+        """Wait for the request's bucket, send it, learn from the response, maybe retry."""
+        limiter = self.limiter
+        key = self.key(request)
+        left = self.retries_for(request)
+        while True:
+            if not self.police:
+                limiter.acquire(key, 1, self.timeout)
+            elif not limiter.try_acquire(key):
+                raise self.refusal(key, limiter.status(key).retry_after)
+            response: Response = transport.handle_request(request)
+            wait = self.learn(key, response)
+            if not self.retry(key, response, left, wait):
+                return response
+            response.close()
+            left -= 1
 
-    async def refuse_async(self, key: Hashable) -> RateLimitExceeded:
-        return self.refusal(key, (await self.limiter.status_async(key)).retry_after)
+    async def send_async(self, transport: Any, request: Request) -> Response:
+        """:meth:`send` for tasks: the limiter's async verbs."""
+        limiter = self.limiter
+        key = self.key(request)
+        left = self.retries_for(request)
+        while True:
+            if not self.police:
+                await limiter.acquire_async(key, 1, self.timeout)
+            elif not await limiter.try_acquire_async(key):
+                raise self.refusal(key, (await limiter.status_async(key)).retry_after)
+            response: Response = await transport.handle_async_request(request)
+            wait = await self.learn_async(key, response)
+            if not await self.retry_async(key, response, left, wait):
+                return response
+            await response.aclose()
+            left -= 1
 
     @staticmethod
     def refusal(key: Hashable, retry_after: float) -> RateLimitExceeded:
@@ -278,64 +160,42 @@ class _Limits(RetryRule):
             retry_after=retry_after,
         )
 
-    def learn(self, key: Hashable, response: Response) -> float | None:
-        """Feed the response's headers to the limiter; the server's Retry-After if any.
-
-        A backend that fails here is logged, never raised: the response has arrived.
-        """
-        if not self.use_headers:
-            return None
+    def read(self, response: Response) -> tuple[Feedback, float | None]:
         feedback = read_feedback(response.headers.multi_items(), response.status_code)
-        try:
-            apply_feedback(self.limiter, key, feedback, max_hold=self.max_retry_after)
-        except BackendError as error:
-            log.warning("could not apply the response's rate-limit headers: %s", error)
-        return feedback.retry_after
+        return feedback, feedback.retry_after
 
-    async def learn_async(self, key: Hashable, response: Response) -> float | None:
-        """:meth:`learn` for tasks: the limiter's async verbs."""
-        if not self.use_headers:
-            return None
-        feedback = read_feedback(response.headers.multi_items(), response.status_code)
-        try:
-            await apply_feedback_async(self.limiter, key, feedback, max_hold=self.max_retry_after)
-        except BackendError as error:
-            log.warning("could not apply the response's rate-limit headers: %s", error)
-        return feedback.retry_after
+    def apply(self, key: Hashable, feedback: Feedback) -> None:
+        apply_feedback(self.limiter, key, feedback, max_hold=self.max_retry_after)
 
-    def retries_for(self, request: Request) -> int:
-        """How many retries ``request`` may have: none if its body cannot be sent again."""
-        replayable = isinstance(request.stream, library_of(request).ByteStream)
-        return self.retries if replayable else 0
+    async def apply_async(self, key: Hashable, feedback: Feedback) -> None:
+        await apply_feedback_async(self.limiter, key, feedback, max_hold=self.max_retry_after)
 
-    def should_retry(
-        self, key: Hashable, response: Response, retries_left: int, wait: float | None
-    ) -> bool:
-        """Retry a 429/503 once more if retries are left and the wait is bearable.
+    def hold(self, key: Hashable, seconds: float) -> None:
+        self.limiter.hold(seconds, key=key)
 
-        Without a ``Retry-After`` to obey, the host is held for ``retry_backoff`` seconds,
-        doubled on each retry (never beyond ``max_retry_after``).
-        """
-        if retries_left <= 0 or response.status_code not in self.retry_statuses:
-            return False
-        if wait is None:
-            self.limiter.hold(self.backoff(retries_left), key=key)
-            return True
-        return wait <= self.max_retry_after  # else the caller sees the 429
-
-    async def should_retry_async(
-        self, key: Hashable, response: Response, retries_left: int, wait: float | None
-    ) -> bool:
-        """:meth:`should_retry` for tasks: the limiter's async verbs."""
-        if retries_left <= 0 or response.status_code not in self.retry_statuses:
-            return False
-        if wait is None:
-            await self.limiter.hold_async(self.backoff(retries_left), key=key)
-            return True
-        return wait <= self.max_retry_after  # else the caller sees the 429
+    async def hold_async(self, key: Hashable, seconds: float) -> None:
+        await self.limiter.hold_async(seconds, key=key)
 
 
-class RateLimitedTransport(SyncBase):
+class _RateLimited(Face, Generic[Transport]):
+    """The keywords and limiter of both rate-limited transports, whatever they wrap."""
+
+    _policy: _Limits
+
+    @_KEYWORDS.signature
+    def __init__(
+        self, transport: Transport | None = None, **options: Unpack[RateLimitedTransportKeywords]
+    ) -> None:
+        owner = f"{type(self).__name__}.__init__"
+        self._wrap(transport, _Limits(_KEYWORDS.fill(options, owner)))
+
+    @property
+    def limiter(self) -> PerUserLimiter:
+        """The per-key limiter (``limiter.status(host)``, ``limiter.stats``...)."""
+        return self._policy.limiter
+
+
+class RateLimitedTransport(_RateLimited[SyncTransport], SyncFace):
     """A sync transport that waits for (or polices) a rate limit per host.
 
     Args:
@@ -363,95 +223,11 @@ class RateLimitedTransport(SyncBase):
         clock: the time source (tests: ``limitor.testing.FakeClock``).
     """
 
-    @_KEYWORDS.signature
-    def __init__(
-        self,
-        transport: httpx.BaseTransport | httpx2.BaseTransport | None = None,
-        **options: Unpack[RateLimitedTransportKeywords],
-    ) -> None:
-        self._inner = Inner(transport, is_async=False)
-        self._limits = _Limits(_KEYWORDS.fill(options, "RateLimitedTransport.__init__"))
 
-    @property
-    def limiter(self) -> PerUserLimiter:
-        """The per-key limiter (``limiter.status(host)``, ``limiter.stats``...)."""
-        return self._limits.limiter
-
-    @overload
-    def handle_request(self, request: httpx.Request) -> httpx.Response: ...
-    @overload
-    def handle_request(self, request: httpx2.Request) -> httpx2.Response: ...
-    def handle_request(self, request: Request) -> Response:
-        """Wait for the request's bucket, send it, learn from the response, maybe retry."""
-        limits = self._limits
-        transport = self._inner.for_request(request)
-        key = limits.key(request)
-        retries_left = limits.retries_for(request)
-        while True:
-            if limits.police:
-                if not limits.limiter.try_acquire(key):
-                    raise limits.refuse(key)
-            else:
-                limits.limiter.acquire(key, 1, limits.timeout)
-            response: Response = transport.handle_request(request)
-            wait = limits.learn(key, response)
-            if not limits.should_retry(key, response, retries_left, wait):
-                return response
-            response.close()
-            retries_left -= 1
-
-    def close(self) -> None:
-        """Close the wrapped transport."""
-        for transport in self._inner.all():
-            transport.close()
-
-
-class AsyncRateLimitedTransport(AsyncBase):
+class AsyncRateLimitedTransport(_RateLimited[AsyncTransport], AsyncFace):
     """The async twin of :class:`RateLimitedTransport` (asyncio and trio).
 
     It takes the same arguments, with an httpx or httpx2 ``AsyncBaseTransport`` to wrap
     (default: ``AsyncHTTPTransport()`` of each request's library); waiting never blocks
     the event loop.
     """
-
-    @_KEYWORDS.signature
-    def __init__(
-        self,
-        transport: httpx.AsyncBaseTransport | httpx2.AsyncBaseTransport | None = None,
-        **options: Unpack[RateLimitedTransportKeywords],
-    ) -> None:
-        self._inner = Inner(transport, is_async=True)
-        self._limits = _Limits(_KEYWORDS.fill(options, "AsyncRateLimitedTransport.__init__"))
-
-    @property
-    def limiter(self) -> PerUserLimiter:
-        """The per-key limiter (``limiter.status(host)``, ``limiter.stats``...)."""
-        return self._limits.limiter
-
-    @overload
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response: ...
-    @overload
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response: ...
-    async def handle_async_request(self, request: Request) -> Response:
-        """Await the request's bucket, send it, learn from the response, maybe retry."""
-        limits = self._limits
-        transport = self._inner.for_request(request)
-        key = limits.key(request)
-        retries_left = limits.retries_for(request)
-        while True:
-            if limits.police:
-                if not await limits.limiter.try_acquire_async(key):
-                    raise await limits.refuse_async(key)
-            else:
-                await limits.limiter.acquire_async(key, 1, limits.timeout)
-            response: Response = await transport.handle_async_request(request)
-            wait = await limits.learn_async(key, response)
-            if not await limits.should_retry_async(key, response, retries_left, wait):
-                return response
-            await response.aclose()
-            retries_left -= 1
-
-    async def aclose(self) -> None:
-        """Close the wrapped transport."""
-        for transport in self._inner.all():
-            await transport.aclose()

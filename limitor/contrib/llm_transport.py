@@ -44,7 +44,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Hashable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypedDict, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypedDict
 
 import anyio
 
@@ -53,34 +53,36 @@ from limitor.backends.base import Backend
 from limitor.contrib._llm_usage import Call, UsageReader, default_estimate, observed, request_body
 from limitor.contrib._llm_usage import Dialect as Dialect
 from limitor.contrib._llm_usage import dialect_of as dialect_of
-from limitor.contrib.httpx import (
+from limitor.contrib._transport import (
     LIBRARIES,
     TRANSPORT_DEFAULTS,
-    AsyncBase,
-    Inner,
-    RetryRule,
-    SyncBase,
+    AsyncFace,
+    AsyncTransport,
+    Face,
+    Policy,
+    SyncFace,
+    SyncTransport,
+    Transport,
     TransportKeywords,
-    library_of,
 )
-from limitor.errors import BackendError, ConfigError, ConfigTypeError
+from limitor.errors import ConfigError, ConfigTypeError
 from limitor.llm.headers import MAX_HEADER_WAIT, parse_rate_limit_headers
 from limitor.llm.limits import Cost, LLMLimiter
 from limitor.results import Reservation
 
 if TYPE_CHECKING:
-    import httpx
-    import httpx2
     from typing_extensions import Unpack
 
-    from limitor.contrib.httpx import Request, Response
+    from limitor.contrib._transport import Request, Response
 
 __all__ = ("AsyncLLMTransport", "LLMTransport", "UsageReader", "default_estimate", "dialect_of")
 
 log = logging.getLogger("limitor")
 
-_RETRY_STATUSES = frozenset({429, 503})
 _WAIT_HEADERS = frozenset({"retry-after", "retry-after-ms"})
+
+_Feedback: TypeAlias = "tuple[list[tuple[str, str]], float | None]"
+"""The headers that tighten the limits, and the hold a 429/503 asks (``None``: none)."""
 
 
 class _LLMKeywords(TypedDict, total=False):
@@ -99,8 +101,8 @@ class LLMTransportKeywords(_LLMKeywords, TransportKeywords, total=False):
 _KEYWORDS = Keywords(LLMTransportKeywords, {**TRANSPORT_DEFAULTS, "provider": "auto"})
 
 
-class _Policy(RetryRule):
-    """What both LLM transports share: the limiter, estimate, headers and retry rule."""
+class _LLMPolicy(Policy[_Feedback]):
+    """What both LLM transports share: the limiter, the estimate, the headers, the retries."""
 
     def __init__(self, options: LLMTransportKeywords) -> None:
         rpm, tpm, limiter = options["rpm"], options["tpm"], options["limiter"]
@@ -162,54 +164,27 @@ class _Policy(RetryRule):
         if accepted is not None and any(name in accepted for name in ("br", "zstd")):
             request.headers["accept-encoding"] = "gzip, deflate"
 
-    def reader_for(self, response: Response, estimate: Cost) -> UsageReader:
-        headers = response.headers
-        return UsageReader(
-            headers.get("content-type", ""), headers.get("content-encoding", ""), estimate
-        )
-
-    def _feedback(self, response: Response) -> tuple[list[tuple[str, str]], float | None] | None:
-        """The headers to tighten the limits by, and the hold a 429/503 asks (None: none)."""
-        if not self.use_headers:
-            return None
+    def read(self, response: Response) -> tuple[_Feedback, float | None]:
         pairs = response.headers.multi_items()
         waits = [(name, value) for name, value in pairs if name.lower() in _WAIT_HEADERS]
         if waits:  # the hold comes after the rest, which it must not hide
             pairs = [(name, value) for name, value in pairs if name.lower() not in _WAIT_HEADERS]
-        if not waits or response.status_code not in _RETRY_STATUSES:
-            return pairs, None
-        return pairs, parse_rate_limit_headers(waits, strict=False).retry_after
+        if not waits or response.status_code not in self.retry_statuses:
+            return (pairs, None), None
+        retry_after = parse_rate_limit_headers(waits, strict=False).retry_after
+        return (pairs, retry_after), retry_after
 
-    def learn(self, key: Hashable, response: Response) -> float | None:
-        """Tighten the limits by the response's headers; the server's Retry-After if any.
-
-        A backend that fails here is logged, never raised: the response has arrived.
-        """
-        feedback = self._feedback(response)
-        if feedback is None:
-            return None
+    def apply(self, key: Hashable, feedback: _Feedback) -> None:
         pairs, retry_after = feedback
-        try:
-            self.limiter.update_from_headers(pairs, key=key)
-            if retry_after is not None:
-                self.pace_after_hold(key, min(retry_after, MAX_HEADER_WAIT))
-        except BackendError as error:
-            log.warning("could not apply the response's rate-limit headers: %s", error)
-        return retry_after
+        self.limiter.update_from_headers(pairs, key=key)
+        if retry_after is not None:
+            self.hold(key, min(retry_after, MAX_HEADER_WAIT))
 
-    async def learn_async(self, key: Hashable, response: Response) -> float | None:
-        """:meth:`learn` for tasks: the limiter's async verbs only."""
-        feedback = self._feedback(response)
-        if feedback is None:
-            return None
+    async def apply_async(self, key: Hashable, feedback: _Feedback) -> None:
         pairs, retry_after = feedback
-        try:
-            await self.limiter.update_from_headers_async(pairs, key=key)
-            if retry_after is not None:
-                await self.pace_after_hold_async(key, min(retry_after, MAX_HEADER_WAIT))
-        except BackendError as error:
-            log.warning("could not apply the response's rate-limit headers: %s", error)
-        return retry_after
+        await self.limiter.update_from_headers_async(pairs, key=key)
+        if retry_after is not None:
+            await self.hold_async(key, min(retry_after, MAX_HEADER_WAIT))
 
     def _charges(self, remaining: float, seconds: float) -> int:
         """How many requests to charge so that, after the hold, one goes per interval.
@@ -222,7 +197,7 @@ class _Policy(RetryRule):
         excess = remaining + limit.rate * seconds - 1.0
         return min(math.floor(excess + 1e-9), math.ceil(limit.max_burst * 2))
 
-    def pace_after_hold(self, key: Hashable, seconds: float) -> None:
+    def hold(self, key: Hashable, seconds: float) -> None:
         """Model the provider's emptied bucket: after the hold, one request per interval.
 
         A hold alone would end with the limiter as it would have been (often full), and
@@ -237,8 +212,8 @@ class _Policy(RetryRule):
                 self.limiter.charge(0, key=key)
         self.limiter.hold(seconds, key=key)
 
-    async def pace_after_hold_async(self, key: Hashable, seconds: float) -> None:
-        """:meth:`pace_after_hold` for tasks: the limiter's async verbs only."""
+    async def hold_async(self, key: Hashable, seconds: float) -> None:
+        """:meth:`hold` for tasks: the limiter's async verbs only."""
         limit = self._requests
         if limit is not None:
             remaining = (await self.limiter.status_async(key))[limit.name].remaining
@@ -246,67 +221,103 @@ class _Policy(RetryRule):
                 await self.limiter.charge_async(0, key=key)
         await self.limiter.hold_async(seconds, key=key)
 
-    def _backoff(self, left: int, wait: float | None) -> float | None:
-        """The hold before retrying without a Retry-After; None: nothing to hold."""
-        if wait is not None:
-            return None
-        return self.backoff(left)
+    def _start(self, request: Request) -> tuple[Hashable, Cost, int]:
+        """A request's key, its estimated cost and its retries; its encodings made readable."""
+        key = self.key(request)
+        cost = self.cost_of(request)
+        self.prepare(request)
+        return key, cost, self.retries_for(request)
 
-    def _retry(self, response: Response, left: int, wait: float | None) -> bool:
-        if left <= 0 or response.status_code not in _RETRY_STATUSES:
-            return False
-        return wait is None or wait <= self.max_retry_after
+    def _observed(
+        self, request: Request, response: Response, reservation: Reservation, cost: Cost
+    ) -> Response:
+        """``response`` with its body settling ``reservation`` as it passes."""
+        headers = response.headers
+        reader = UsageReader(
+            headers.get("content-type", ""), headers.get("content-encoding", ""), cost
+        )
+        return observed(request, response, Call(reservation, reader))  # type: ignore[no-any-return]
 
-    def hold_for_retry(
-        self, key: Hashable, response: Response, left: int, wait: float | None
-    ) -> bool:
-        """Whether to send a 429/503 again (``left`` retries remain); holds when no Retry-After."""
-        if not self._retry(response, left, wait):
-            return False
-        backoff = self._backoff(left, wait)
-        if backoff is not None:
-            self.pace_after_hold(key, backoff)
-        return True
+    def send(self, transport: Any, request: Request) -> Response:
+        """Wait for the request's cost, send it, learn, and reconcile as the body passes."""
+        key, cost, left = self._start(request)
+        while True:
+            reservation = self.limiter.acquire(cost, key=key, timeout=self.timeout)
+            try:
+                response: Response = transport.handle_request(request)
+            except BaseException:
+                reservation.cancel()
+                raise
+            wait = self.learn(key, response)
+            if not _unanswered(response):
+                return self._observed(request, response, reservation, cost)
+            _give_back(reservation)
+            if not self.retry(key, response, left, wait):
+                return response
+            response.close()
+            left -= 1
 
-    async def hold_for_retry_async(
-        self, key: Hashable, response: Response, left: int, wait: float | None
-    ) -> bool:
-        """:meth:`hold_for_retry` for tasks: the limiter's async verbs only."""
-        if not self._retry(response, left, wait):
-            return False
-        backoff = self._backoff(left, wait)
-        if backoff is not None:
-            await self.pace_after_hold_async(key, backoff)
-        return True
+    async def send_async(self, transport: Any, request: Request) -> Response:
+        """:meth:`send` for tasks: the limiter's async verbs only."""
+        key, cost, left = self._start(request)
+        while True:
+            reservation = await self.limiter.acquire_async(cost, key=key, timeout=self.timeout)
+            try:
+                response: Response = await transport.handle_async_request(request)
+            except BaseException:
+                with anyio.CancelScope(shield=True):  # give back, even when cancelled
+                    await reservation.cancel_async()
+                raise
+            wait = await self.learn_async(key, response)
+            if not _unanswered(response):
+                return self._observed(request, response, reservation, cost)
+            await _give_back_async(reservation)
+            if not await self.retry_async(key, response, left, wait):
+                return response
+            await response.aclose()
+            left -= 1
 
-    @staticmethod
-    def replayable(request: Request) -> bool:
-        return isinstance(request.stream, library_of(request).ByteStream)
+
+def _unanswered(response: Response) -> bool:
+    """A response that did not generate (any status but 2xx): it costs its request only."""
+    return not 200 <= response.status_code < 300
 
 
-def _settled_now(reservation: Reservation, response: Response) -> bool:
-    """A response that did not generate (any status but 2xx) costs its request only."""
-    if 200 <= response.status_code < 300:
-        return False
+def _give_back(reservation: Reservation) -> None:
+    """Give back an unanswered call's tokens (its request stays spent)."""
     try:
         reservation.reconcile(Cost(tokens=0.0))  # type: ignore[arg-type]
     except Exception:
         log.exception("could not give back an unanswered LLM call's tokens")
-    return True
 
 
-async def _settled_now_async(reservation: Reservation, response: Response) -> bool:
-    """:func:`_settled_now` for tasks: the reservation's async verb."""
-    if 200 <= response.status_code < 300:
-        return False
+async def _give_back_async(reservation: Reservation) -> None:
+    """:func:`_give_back` for tasks: the reservation's async verb."""
     try:
         await reservation.reconcile_async(Cost(tokens=0.0))  # type: ignore[arg-type]
     except Exception:
         log.exception("could not give back an unanswered LLM call's tokens")
-    return True
 
 
-class LLMTransport(SyncBase):
+class _LLMLimited(Face, Generic[Transport]):
+    """The keywords and limiter of both LLM transports, whatever they wrap."""
+
+    _policy: _LLMPolicy
+
+    @_KEYWORDS.signature
+    def __init__(
+        self, transport: Transport | None = None, **options: Unpack[LLMTransportKeywords]
+    ) -> None:
+        owner = f"{type(self).__name__}.__init__"
+        self._wrap(transport, _LLMPolicy(_KEYWORDS.fill(options, owner)))
+
+    @property
+    def limiter(self) -> LLMLimiter:
+        """The limits (``limiter.status(host)``, ``limiter.stats``...)."""
+        return self._policy.limiter
+
+
+class LLMTransport(_LLMLimited[SyncTransport], SyncFace):
     """A sync transport that limits requests and tokens per minute for an LLM client.
 
     Args:
@@ -334,110 +345,13 @@ class LLMTransport(SyncBase):
         clock: the time source (tests: ``limitor.testing.FakeClock``).
     """
 
-    @_KEYWORDS.signature
-    def __init__(
-        self,
-        transport: httpx.BaseTransport | httpx2.BaseTransport | None = None,
-        **options: Unpack[LLMTransportKeywords],
-    ) -> None:
-        self._inner = Inner(transport, is_async=False)
-        self._policy = _Policy(_KEYWORDS.fill(options, "LLMTransport.__init__"))
 
-    @property
-    def limiter(self) -> LLMLimiter:
-        """The limits (``limiter.status(host)``, ``limiter.stats``...)."""
-        return self._policy.limiter
-
-    @overload
-    def handle_request(self, request: httpx.Request) -> httpx.Response: ...
-    @overload
-    def handle_request(self, request: httpx2.Request) -> httpx2.Response: ...
-    def handle_request(self, request: Request) -> Response:
-        """Wait for the request's cost, send it, learn, and reconcile as the body passes."""
-        policy = self._policy
-        transport = self._inner.for_request(request)
-        key = policy.key(request)
-        cost = policy.cost_of(request)
-        policy.prepare(request)
-        left = policy.retries if policy.replayable(request) else 0
-        while True:
-            reservation = policy.limiter.acquire(cost, key=key, timeout=policy.timeout)
-            try:
-                response: Response = transport.handle_request(request)
-            except BaseException:
-                reservation.cancel()
-                raise
-            wait = policy.learn(key, response)
-            if _settled_now(reservation, response):
-                if policy.hold_for_retry(key, response, left, wait):
-                    response.close()
-                    left -= 1
-                    continue
-                return response
-            call = Call(policy.limiter, reservation, cost, policy.reader_for(response, cost))
-            return observed(request, response, call)  # type: ignore[no-any-return]
-
-    def close(self) -> None:
-        """Close the wrapped transport."""
-        for transport in self._inner.all():
-            transport.close()
-
-
-class AsyncLLMTransport(AsyncBase):
+class AsyncLLMTransport(_LLMLimited[AsyncTransport], AsyncFace):
     """The async twin of :class:`LLMTransport` (asyncio and trio); same arguments.
 
     Use it under ``httpx2.AsyncClient`` (``openai.AsyncOpenAI(http_client=...)``,
     ``anthropic.AsyncAnthropic(http_client=...)``); waiting never blocks the event loop.
     """
 
-    @_KEYWORDS.signature
-    def __init__(
-        self,
-        transport: httpx.AsyncBaseTransport | httpx2.AsyncBaseTransport | None = None,
-        **options: Unpack[LLMTransportKeywords],
-    ) -> None:
-        self._inner = Inner(transport, is_async=True)
-        self._policy = _Policy(_KEYWORDS.fill(options, "AsyncLLMTransport.__init__"))
 
-    @property
-    def limiter(self) -> LLMLimiter:
-        """The limits (``limiter.status(host)``, ``limiter.stats``...)."""
-        return self._policy.limiter
-
-    @overload
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response: ...
-    @overload
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response: ...
-    async def handle_async_request(self, request: Request) -> Response:
-        """Await the request's cost, send it, learn, and reconcile as the body passes."""
-        policy = self._policy
-        transport = self._inner.for_request(request)
-        key = policy.key(request)
-        cost = policy.cost_of(request)
-        policy.prepare(request)
-        left = policy.retries if policy.replayable(request) else 0
-        while True:
-            reservation = await policy.limiter.acquire_async(cost, key=key, timeout=policy.timeout)
-            try:
-                response: Response = await transport.handle_async_request(request)
-            except BaseException:
-                with anyio.CancelScope(shield=True):  # give back, even when cancelled
-                    await reservation.cancel_async()
-                raise
-            wait = await policy.learn_async(key, response)
-            if await _settled_now_async(reservation, response):
-                if await policy.hold_for_retry_async(key, response, left, wait):
-                    await response.aclose()
-                    left -= 1
-                    continue
-                return response
-            call = Call(policy.limiter, reservation, cost, policy.reader_for(response, cost))
-            return observed(request, response, call)  # type: ignore[no-any-return]
-
-    async def aclose(self) -> None:
-        """Close the wrapped transport."""
-        for transport in self._inner.all():
-            await transport.aclose()
-
-
-assert LIBRARIES  # the import of limitor.contrib.httpx found httpx or httpx2
+assert LIBRARIES  # the import of limitor.contrib._transport found httpx or httpx2

@@ -205,15 +205,37 @@ def _watch(proxy: Any, tally: _Tally) -> None:
     finalizer.atexit = False
 
 
-class _SyncStream(_Proxy):
-    """A sync SDK stream, reconciled at its end; iterating it is iterating the stream."""
+class _Watched(_Proxy):
+    """A proxy whose tally is reconciled at the end of what it wraps, or when collected."""
 
     def __init__(self, wrapped: Any, tally: _Tally) -> None:
         super().__init__(wrapped)
         self._self_tally = tally
-        if tally.source is None:
-            tally.source = wrapped
         _watch(self, tally)
+
+
+class _SyncWatched(_Watched):
+    """A sync proxy: leaving its ``with`` block is an end."""
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        try:
+            return self.__wrapped__.__exit__(*exc_info)
+        finally:
+            self._self_tally.finish()
+
+
+class _AsyncWatched(_Watched):
+    """An async proxy: leaving its ``async with`` block is an end."""
+
+    async def __aexit__(self, *exc_info: Any) -> Any:
+        try:
+            return await self.__wrapped__.__aexit__(*exc_info)
+        finally:
+            await self._self_tally.finish_async()
+
+
+class _SyncStream(_SyncWatched):
+    """A sync SDK stream, reconciled at its end; iterating it is iterating the stream."""
 
     def __iter__(self) -> Any:
         return self
@@ -237,22 +259,9 @@ class _SyncStream(_Proxy):
         self.__wrapped__.__enter__()
         return self
 
-    def __exit__(self, *exc_info: Any) -> Any:
-        try:
-            return self.__wrapped__.__exit__(*exc_info)
-        finally:
-            self._self_tally.finish()
 
-
-class _AsyncStream(_Proxy):
+class _AsyncStream(_AsyncWatched):
     """An async SDK stream, reconciled at its end."""
-
-    def __init__(self, wrapped: Any, tally: _Tally) -> None:
-        super().__init__(wrapped)
-        self._self_tally = tally
-        if tally.source is None:
-            tally.source = wrapped
-        _watch(self, tally)
 
     def __aiter__(self) -> Any:
         return self
@@ -276,51 +285,23 @@ class _AsyncStream(_Proxy):
         await self.__wrapped__.__aenter__()
         return self
 
-    async def __aexit__(self, *exc_info: Any) -> Any:
-        try:
-            return await self.__wrapped__.__aexit__(*exc_info)
-        finally:
-            await self._self_tally.finish_async()
 
-
-class _SyncManager(_Proxy):
+class _SyncManager(_SyncWatched):
     """A ``.stream()`` helper's manager: ``with`` it gives the reconciled stream."""
-
-    def __init__(self, wrapped: Any, tally: _Tally) -> None:
-        super().__init__(wrapped)
-        self._self_tally = tally
-        _watch(self, tally)
 
     def __enter__(self) -> Any:
         stream = self.__wrapped__.__enter__()
         self._self_tally.source = stream
         return _SyncStream(stream, self._self_tally)
 
-    def __exit__(self, *exc_info: Any) -> Any:
-        try:
-            return self.__wrapped__.__exit__(*exc_info)
-        finally:
-            self._self_tally.finish()
 
-
-class _AsyncManager(_Proxy):
+class _AsyncManager(_AsyncWatched):
     """An async ``.stream()`` helper's manager: ``async with`` gives the reconciled stream."""
-
-    def __init__(self, wrapped: Any, tally: _Tally) -> None:
-        super().__init__(wrapped)
-        self._self_tally = tally
-        _watch(self, tally)
 
     async def __aenter__(self) -> Any:
         stream = await self.__wrapped__.__aenter__()
         self._self_tally.source = stream
         return _AsyncStream(stream, self._self_tally)
-
-    async def __aexit__(self, *exc_info: Any) -> Any:
-        try:
-            return await self.__wrapped__.__aexit__(*exc_info)
-        finally:
-            await self._self_tally.finish_async()
 
 
 _KINDS: dict[type, str | None] = {}
@@ -405,8 +386,10 @@ def wrap_stream(
         )
     tally = _Tally(estimate, settle, settle_async)
     if kind == "sync":
+        tally.source = value
         return _SyncStream(value, tally)
     if kind == "async":
+        tally.source = value
         return _AsyncStream(value, tally)
     if kind == "sync-manager":
         return _SyncManager(value, tally)
