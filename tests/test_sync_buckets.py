@@ -335,10 +335,14 @@ def test_eight_threads_share_fairly_and_never_over_admit(sync_cls: Any) -> None:
     rate, burst = 200.0, 4
     bucket = sync_cls(BucketConfig(capacity=rate, seconds=1, burst=burst))
     admitted: list[list[float]] = [[] for _ in range(8)]
-    stop = time.monotonic() + 0.8
+    stop = [0.0]
+    # every thread starts together (a thread started late on a loaded machine had less
+    # time, not a smaller share)
+    start = threading.Barrier(8, action=lambda: stop.__setitem__(0, time.monotonic() + 0.8))
 
     def worker(index: int) -> None:
-        while time.monotonic() < stop:
+        start.wait()
+        while time.monotonic() < stop[0]:
             reservation = bucket.reserve()
             reservation.wait()
             admitted[index].append(reservation.time_to_act)
