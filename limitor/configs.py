@@ -75,8 +75,32 @@ def check_rate(capacity: float, seconds: float, burst: float) -> float:
     return rate
 
 
+class CapacityPerSeconds:
+    """A limit written as ``capacity`` units every ``seconds``, at most ``burst`` at once.
+
+    The rate and the effective burst of :class:`BucketConfig` and of the LLM limiters'
+    :class:`~limitor.llm.Limit`, which both declare the three fields.
+    """
+
+    __slots__ = ()
+
+    capacity: float
+    seconds: float
+    burst: float | None
+
+    @property
+    def rate(self) -> float:
+        """The rate in units per second, ``capacity / seconds``."""
+        return float(self.capacity) / float(self.seconds)
+
+    @property
+    def max_burst(self) -> float:
+        """The effective burst, as a float (``burst``, or ``capacity`` when not given)."""
+        return float(self.capacity if self.burst is None else self.burst)
+
+
 @dataclass(frozen=True)
-class BucketConfig:
+class BucketConfig(CapacityPerSeconds):
     """A limit of ``capacity`` units every ``seconds``, with bursts of up to ``burst`` units.
 
     Args:
@@ -119,16 +143,6 @@ class BucketConfig:
         else:
             burst = capacity
         check_rate(capacity, seconds, burst)
-
-    @property
-    def rate(self) -> float:
-        """The rate in units per second, ``capacity / seconds``."""
-        return float(self.capacity) / float(self.seconds)
-
-    @property
-    def max_burst(self) -> float:
-        """The effective burst, as a float (``burst``, or ``capacity`` when not given)."""
-        return float(self.capacity if self.burst is None else self.burst)
 
 
 class Capacity(NamedTuple):
