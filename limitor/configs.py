@@ -207,13 +207,20 @@ def parse_rate(text: str, *, burst: float | None = None) -> BucketConfig:
     return BucketConfig(capacity=float(match.group("amount")), seconds=count * unit, burst=burst)
 
 
-def as_rate(rate: object, burst: float | None = None, *, name: str = "rate") -> BucketConfig:
+def as_rate(
+    rate: object,
+    burst: float | None = None,
+    *,
+    name: str = "rate",
+    expected: str = "a string such as '10/s'",
+) -> BucketConfig:
     """A limit given as a rate string (``"10/s"``) or a :class:`BucketConfig`.
 
     ``burst`` (when given) replaces the string's default burst or the config's.
 
     Raises:
-        ConfigTypeError: ``rate`` is neither; the message calls it ``name``.
+        ConfigTypeError: ``rate`` is neither; the message calls it ``name`` and says it
+            must be ``expected`` or a BucketConfig.
         ConfigError: the string is not a rate.
     """
     if isinstance(rate, str):
@@ -222,7 +229,7 @@ def as_rate(rate: object, burst: float | None = None, *, name: str = "rate") -> 
         if burst is None:
             return rate
         return BucketConfig(capacity=rate.capacity, seconds=rate.seconds, burst=burst)
-    raise ConfigTypeError(f"{name} must be a string such as '10/s' or a BucketConfig, got {rate!r}")
+    raise ConfigTypeError(f"{name} must be {expected} or a BucketConfig, got {rate!r}")
 
 
 def as_config(

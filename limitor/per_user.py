@@ -26,7 +26,7 @@ from typing import Any
 
 from limitor._checks import check_count, check_name, check_quantity, check_weight
 from limitor.backends.base import ALL_KEYS, TOTAL, Backend, LimitSpec, Part, PartStatus
-from limitor.configs import BucketConfig, as_config, check_positive, parse_rate
+from limitor.configs import BucketConfig, as_config, as_rate, check_positive
 from limitor.engines import ENGINES
 from limitor.errors import ConfigError, ConfigTypeError
 from limitor.limiter import Limiter, OnBackendError
@@ -45,13 +45,7 @@ def total_config(total: object, total_burst: float | None) -> BucketConfig | Non
         if total_burst is not None:
             raise ConfigError("total_burst= goes with total='100/s'")
         return None
-    if isinstance(total, str):
-        return parse_rate(total, burst=total_burst)
-    if isinstance(total, BucketConfig):
-        if total_burst is None:
-            return total
-        return BucketConfig(capacity=total.capacity, seconds=total.seconds, burst=total_burst)
-    raise ConfigTypeError(f"total must be a rate such as '100/s' or a BucketConfig, got {total!r}")
+    return as_rate(total, total_burst, name="total", expected="a rate such as '100/s'")
 
 
 class PerUserLimiter(Limiter):
