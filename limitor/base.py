@@ -7,7 +7,7 @@ verb); the algorithm names the in-memory bookkeeping. :class:`SyncBucket` and
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import (
     AbstractAsyncContextManager,
     AbstractContextManager,
@@ -15,11 +15,12 @@ from contextlib import (
     contextmanager,
 )
 from types import TracebackType
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypedDict, TypeVar
 
 from limitor._checks import check_count, check_quantity
 from limitor._checks import check_name as check_name  # its former home
 from limitor._gate import ConcurrencyGate
+from limitor._keywords import Keywords
 from limitor.backends.base import Backend, LimitSpec, Part
 from limitor.clock import Clock
 from limitor.configs import BucketConfig, Capacity, as_config
@@ -29,8 +30,11 @@ from limitor.results import Reservation, Stats, Status
 
 __all__ = ("AsyncBucket", "AsyncRateLimit", "Bucket", "HasCapacity", "SyncBucket", "SyncRateLimit")
 
-SB = TypeVar("SB", bound="SyncBucket")
-AB = TypeVar("AB", bound="AsyncBucket")
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+SF = TypeVar("SF", bound="SyncFace")
+AF = TypeVar("AF", bound="AsyncFace")
 
 
 class HasCapacity(Protocol):
@@ -91,11 +95,118 @@ class AsyncRateLimit(Protocol):
     ) -> None: ...
 
 
+class BucketKeywords(TypedDict, total=False):
+    """The keywords every bucket takes after its config (see :class:`Bucket`)."""
+
+    rate: str | None
+    burst: float | None
+    clock: Clock | None
+    backend: Backend | None
+    name: str | None
+    on_backend_error: OnBackendError
+
+
+BUCKET = Keywords(BucketKeywords, {"on_backend_error": "raise"})
+"""The buckets' keywords and their defaults (``on_backend_error="raise"``; others ``None``)."""
+
+
+class SyncFace:
+    """``with limiter:`` for the sync 0.6 facades (the buckets and the LLM token buckets).
+
+    Entering calls ``acquire()`` (the default amount; a patched ``acquire`` is the one
+    called); leaving gives nothing back.
+    """
+
+    __slots__ = ()
+
+    if TYPE_CHECKING:
+
+        def acquire(self) -> object: ...
+
+    def __enter__(self: SF) -> SF:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        return None
+
+
+def gate_for(max_concurrent: int | None) -> ConcurrencyGate | None:
+    """The gate that bounds ``async with`` bodies to ``max_concurrent`` at once.
+
+    Returns:
+        The gate, or ``None`` for ``max_concurrent=None`` (no bound).
+
+    Raises:
+        ConfigTypeError: ``max_concurrent`` is not a whole number.
+        ConfigError: ``max_concurrent`` is below 1.
+    """
+    if max_concurrent is None:
+        return None
+    return ConcurrencyGate(check_count("max_concurrent", max_concurrent))
+
+
+class AsyncFace:
+    """``async with limiter:`` and ``max_concurrent`` for the async 0.6 facades.
+
+    Entering takes a ``max_concurrent`` place (when bounded), then awaits ``acquire()``;
+    the place is given back on exit, or at once if the acquire fails or is cancelled.
+    The class that mixes this in has the slot ``_gate``, set from :func:`gate_for`.
+    """
+
+    __slots__ = ()
+
+    _gate: ConcurrencyGate | None
+
+    if TYPE_CHECKING:
+
+        async def acquire(self) -> object: ...
+
+    @property
+    def max_concurrent(self) -> int | None:
+        """The most ``async with`` bodies running at once, or ``None`` for no bound."""
+        return None if self._gate is None else self._gate.limit
+
+    @property
+    def gate(self) -> ConcurrencyGate | None:
+        """What bounds the ``async with`` bodies (``None`` without ``max_concurrent``)."""
+        return self._gate
+
+    async def __aenter__(self: AF) -> AF:
+        gate = self._gate
+        if gate is not None:
+            await gate.acquire()
+        try:
+            await self.acquire()
+        except BaseException:
+            if gate is not None:
+                gate.release()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        if self._gate is not None:
+            self._gate.release()
+
+
 class Bucket(Limiter):
     """One limit over a backend; the verbs that never wait.
 
-    Subclasses set ``engine_type`` (the algorithm); :class:`SyncBucket` and
-    :class:`AsyncBucket` add the verbs that wait.
+    :class:`SyncBucket` and :class:`AsyncBucket` add the verbs that wait; the classes at
+    the limitor 0.6 import paths only name the algorithm, in their class line
+    (``class SyncTokenBucket(FillRate, SyncBucket, engine=TokenBucket)``), and add no
+    attributes (the base's ``__dict__`` holds users' own, as in 0.6), so they declare no
+    ``__slots__``.
 
     Args:
         bucket_config: the limit (default: 10 per second), or a rate string such as
@@ -113,25 +224,31 @@ class Bucket(Limiter):
     __slots__ = ("_config",)
 
     engine_type: ClassVar[type[Engine[Any]]]
+    """The algorithm (set by ``engine=`` in a subclass's class line)."""
 
+    def __init_subclass__(cls, engine: type[Engine[Any]] | None = None, **kwargs: Any) -> None:
+        """Take the algorithm from the class line: ``class X(SyncBucket, engine=TokenBucket)``."""
+        super().__init_subclass__(**kwargs)
+        if engine is not None:
+            cls.engine_type = engine
+
+    @BUCKET.signature
     def __init__(
-        self,
-        bucket_config: BucketConfig | str | None = None,
-        *,
-        rate: str | None = None,
-        burst: float | None = None,
-        clock: Clock | None = None,
-        backend: Backend | None = None,
-        name: str | None = None,
-        on_backend_error: OnBackendError = "raise",
+        self, bucket_config: BucketConfig | str | None = None, **options: Unpack[BucketKeywords]
     ) -> None:
-        config = as_config(bucket_config, rate=rate, burst=burst)
+        given = BUCKET.fill(options, f"{type(self).__name__}.__init__")
+        config = as_config(bucket_config, rate=given["rate"], burst=given["burst"])
         spec = LimitSpec(
             parts=(Part(config.rate, config.max_burst),),
-            name=check_name(name),
+            name=check_name(given["name"]),
             algorithm=self.engine_type.name,
         )
-        super().__init__(spec, clock, backend=backend, on_backend_error=on_backend_error)
+        super().__init__(
+            spec,
+            given["clock"],
+            backend=given["backend"],
+            on_backend_error=given["on_backend_error"],
+        )
         self._config = config
 
     # -- read-only views -----------------------------------------------------------
@@ -182,23 +299,42 @@ class Bucket(Limiter):
         """Forget all admissions and counters: the bucket is full again."""
         self._reset()
 
-    # -- the async twins (never block an event loop, on any backend) ------------------
+    # -- the async twins (never block an event loop, on any backend); an AsyncBucket's
+    # -- acquire, try_acquire, reserve and reconcile are these same functions -----------
 
     async def acquire_async(self, amount: float = 1, timeout: float | None = None) -> None:
-        """Wait, without blocking the event loop, until ``amount`` units may go."""
+        """Wait, without blocking the event loop, until ``amount`` units may go.
+
+        Raises:
+            AmountError: ``amount`` is negative, NaN, not a number, or above the burst.
+            AcquireTimeout: the wait would exceed ``timeout``; raised at once, nothing taken.
+        """
         if not self._admit_at_once(None, amount, timeout):
             await self._acquire_async(None, amount, timeout)
 
     async def try_acquire_async(self, amount: float = 1) -> bool:
-        """:meth:`try_acquire` for tasks: admit now or refuse now, never blocking."""
+        """Take ``amount`` if it fits right now and return True; else take nothing, False.
+
+        Never blocks the event loop.
+
+        Raises:
+            AmountError: ``amount`` is negative, NaN, not a number, or above the burst.
+        """
         return await self._police_or_raise_async(None, amount)
 
     async def reserve_async(self, amount: float = 1, timeout: float | None = None) -> Reservation:
-        """``reserve`` for tasks: commit ``amount`` for the earliest time it fits."""
+        """Commit ``amount`` for the earliest time it fits and return at once (never blocking).
+
+        Raises:
+            AcquireTimeout: the delay would exceed ``timeout``; nothing is committed.
+        """
         return await self._reserve_for_async(None, amount, timeout)
 
     async def reconcile_async(self, actual: float, estimated: float) -> None:
-        """``reconcile`` for tasks: refund or charge the difference, never blocking."""
+        """Correct an estimate once the real amount is known: refund or charge the difference.
+
+        Never blocks, waits or raises for debt.
+        """
         await self._reconcile_estimate_async(actual, estimated)
 
     async def status_async(self, amount: float = 1) -> Status:
@@ -229,22 +365,7 @@ class Bucket(Limiter):
         )
 
 
-async def gated_enter(gate: ConcurrencyGate | None, acquire: Callable[[], Awaitable[Any]]) -> None:
-    """Take a ``max_concurrent`` place, then ``acquire()``, for ``__aenter__``.
-
-    The place is given back if the acquire fails or is cancelled.
-    """
-    if gate is not None:
-        await gate.acquire()
-    try:
-        await acquire()
-    except BaseException:
-        if gate is not None:
-            gate.release()
-        raise
-
-
-class SyncBucket(Bucket):
+class SyncBucket(Bucket, SyncFace):
     """A bucket for threads: ``acquire`` blocks the calling thread until it may go.
 
     Most callers want :meth:`acquire` (or ``with bucket:``); :meth:`try_acquire` refuses
@@ -316,93 +437,32 @@ class SyncBucket(Bucket):
         with reservation_scope(self, amount, timeout):
             yield self
 
-    def __enter__(self: SB) -> SB:
-        self.acquire()
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_val: BaseException | None,
-        exc_tb: TracebackType | None,
-    ) -> None:
-        return None
-
-
-class AsyncBucket(Bucket):
+class AsyncBucket(Bucket, AsyncFace):
     """A bucket for tasks (asyncio or trio): ``await acquire()`` suspends until it may go.
 
     It binds to no event loop, so it can be made at import time and shared by several
     loops and threads. ``max_concurrent`` bounds how many ``async with`` bodies run at once.
+    Its ``acquire``, ``try_acquire``, ``reserve`` and ``reconcile`` are the async twins
+    every bucket has (``acquire_async``, ...).
     """
 
-    __slots__ = ("_gate", "_max_concurrent")
+    __slots__ = ("_gate",)
 
+    @BUCKET.signature
     def __init__(
         self,
         bucket_config: BucketConfig | str | None = None,
         max_concurrent: int | None = None,
-        *,
-        rate: str | None = None,
-        burst: float | None = None,
-        clock: Clock | None = None,
-        backend: Backend | None = None,
-        name: str | None = None,
-        on_backend_error: OnBackendError = "raise",
+        **options: Unpack[BucketKeywords],
     ) -> None:
-        super().__init__(
-            bucket_config,
-            rate=rate,
-            burst=burst,
-            clock=clock,
-            backend=backend,
-            name=name,
-            on_backend_error=on_backend_error,
-        )
-        self._max_concurrent = (
-            None if max_concurrent is None else check_count("max_concurrent", max_concurrent)
-        )
-        self._gate = None if self._max_concurrent is None else ConcurrencyGate(self._max_concurrent)
+        super().__init__(bucket_config, **options)
+        self._gate = gate_for(max_concurrent)
 
-    @property
-    def max_concurrent(self) -> int | None:
-        """The most ``async with`` bodies running at once, or ``None`` for no bound."""
-        return self._max_concurrent
-
-    @property
-    def gate(self) -> ConcurrencyGate | None:
-        """What bounds the ``async with`` bodies (``None`` without ``max_concurrent``)."""
-        return self._gate
-
-    async def acquire(self, amount: float = 1, timeout: float | None = None) -> None:
-        """Wait until ``amount`` units may go, without blocking the event loop.
-
-        Raises:
-            AmountError: ``amount`` is negative, NaN, not a number, or above the burst.
-            AcquireTimeout: the wait would exceed ``timeout``; raised at once, nothing taken.
-        """
-        if not self._admit_at_once(None, amount, timeout):
-            await self._acquire_async(None, amount, timeout)
-
-    async def try_acquire(self, amount: float = 1) -> bool:
-        """Take ``amount`` if it fits right now and return True; else take nothing, False.
-
-        Raises:
-            AmountError: ``amount`` is negative, NaN, not a number, or above the burst.
-        """
-        return await self._police_or_raise_async(None, amount)
-
-    async def reserve(self, amount: float = 1, timeout: float | None = None) -> Reservation:
-        """Commit ``amount`` for the earliest time it fits and return at once.
-
-        Raises:
-            AcquireTimeout: the delay would exceed ``timeout``; nothing is committed.
-        """
-        return await self._reserve_for_async(None, amount, timeout)
-
-    async def reconcile(self, actual: float, estimated: float) -> None:
-        """Correct an estimate once the real amount is known; never waits or raises for debt."""
-        await self._reconcile_estimate_async(actual, estimated)
+    acquire = Bucket.acquire_async
+    try_acquire = Bucket.try_acquire_async
+    reserve = Bucket.reserve_async
+    reconcile = Bucket.reconcile_async
 
     @asynccontextmanager
     async def acquire_ctx(
@@ -415,16 +475,3 @@ class AsyncBucket(Bucket):
         """
         async with async_reservation_scope(self, self._gate, amount, timeout):
             yield self
-
-    async def __aenter__(self: AB) -> AB:
-        await gated_enter(self._gate, self.acquire)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_val: BaseException | None,
-        exc_tb: TracebackType | None,
-    ) -> None:
-        if self._gate is not None:
-            self._gate.release()

@@ -75,8 +75,32 @@ def check_rate(capacity: float, seconds: float, burst: float) -> float:
     return rate
 
 
+class CapacityPerSeconds:
+    """A limit written as ``capacity`` units every ``seconds``, at most ``burst`` at once.
+
+    The rate and the effective burst of :class:`BucketConfig` and of the LLM limiters'
+    :class:`~limitor.llm.Limit`, which both declare the three fields.
+    """
+
+    __slots__ = ()
+
+    capacity: float
+    seconds: float
+    burst: float | None
+
+    @property
+    def rate(self) -> float:
+        """The rate in units per second, ``capacity / seconds``."""
+        return float(self.capacity) / float(self.seconds)
+
+    @property
+    def max_burst(self) -> float:
+        """The effective burst, as a float (``burst``, or ``capacity`` when not given)."""
+        return float(self.capacity if self.burst is None else self.burst)
+
+
 @dataclass(frozen=True)
-class BucketConfig:
+class BucketConfig(CapacityPerSeconds):
     """A limit of ``capacity`` units every ``seconds``, with bursts of up to ``burst`` units.
 
     Args:
@@ -119,16 +143,6 @@ class BucketConfig:
         else:
             burst = capacity
         check_rate(capacity, seconds, burst)
-
-    @property
-    def rate(self) -> float:
-        """The rate in units per second, ``capacity / seconds``."""
-        return float(self.capacity) / float(self.seconds)
-
-    @property
-    def max_burst(self) -> float:
-        """The effective burst, as a float (``burst``, or ``capacity`` when not given)."""
-        return float(self.capacity if self.burst is None else self.burst)
 
 
 class Capacity(NamedTuple):
@@ -193,13 +207,20 @@ def parse_rate(text: str, *, burst: float | None = None) -> BucketConfig:
     return BucketConfig(capacity=float(match.group("amount")), seconds=count * unit, burst=burst)
 
 
-def as_rate(rate: object, burst: float | None = None, *, name: str = "rate") -> BucketConfig:
+def as_rate(
+    rate: object,
+    burst: float | None = None,
+    *,
+    name: str = "rate",
+    expected: str = "a string such as '10/s'",
+) -> BucketConfig:
     """A limit given as a rate string (``"10/s"``) or a :class:`BucketConfig`.
 
     ``burst`` (when given) replaces the string's default burst or the config's.
 
     Raises:
-        ConfigTypeError: ``rate`` is neither; the message calls it ``name``.
+        ConfigTypeError: ``rate`` is neither; the message calls it ``name`` and says it
+            must be ``expected`` or a BucketConfig.
         ConfigError: the string is not a rate.
     """
     if isinstance(rate, str):
@@ -208,7 +229,7 @@ def as_rate(rate: object, burst: float | None = None, *, name: str = "rate") -> 
         if burst is None:
             return rate
         return BucketConfig(capacity=rate.capacity, seconds=rate.seconds, burst=burst)
-    raise ConfigTypeError(f"{name} must be a string such as '10/s' or a BucketConfig, got {rate!r}")
+    raise ConfigTypeError(f"{name} must be {expected} or a BucketConfig, got {rate!r}")
 
 
 def as_config(

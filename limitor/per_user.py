@@ -25,11 +25,12 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 from limitor._checks import check_count, check_name, check_quantity, check_weight
-from limitor.backends.base import ALL_KEYS, TOTAL, Backend, LimitSpec, Part, PartStatus
-from limitor.configs import BucketConfig, as_config, check_positive, parse_rate
+from limitor._totals import TotalVerbs
+from limitor.backends.base import ALL_KEYS, Backend, LimitSpec, Part, PartStatus
+from limitor.configs import BucketConfig, as_config, as_rate, check_positive
 from limitor.engines import ENGINES
 from limitor.errors import ConfigError, ConfigTypeError
-from limitor.limiter import Limiter, OnBackendError
+from limitor.limiter import OnBackendError
 from limitor.results import Reservation, Stats, Status
 
 __all__ = ("PerUserLimiter",)
@@ -45,16 +46,10 @@ def total_config(total: object, total_burst: float | None) -> BucketConfig | Non
         if total_burst is not None:
             raise ConfigError("total_burst= goes with total='100/s'")
         return None
-    if isinstance(total, str):
-        return parse_rate(total, burst=total_burst)
-    if isinstance(total, BucketConfig):
-        if total_burst is None:
-            return total
-        return BucketConfig(capacity=total.capacity, seconds=total.seconds, burst=total_burst)
-    raise ConfigTypeError(f"total must be a rate such as '100/s' or a BucketConfig, got {total!r}")
+    return as_rate(total, total_burst, name="total", expected="a rate such as '100/s'")
 
 
-class PerUserLimiter(Limiter):
+class PerUserLimiter(TotalVerbs):
     """The same limit for every key, each key with its own bucket.
 
     Args:
@@ -111,6 +106,8 @@ class PerUserLimiter(Limiter):
     """
 
     __slots__ = ("_config", "_total")
+
+    _total_keyword = "total="
 
     def __init__(
         self,
@@ -220,21 +217,6 @@ class PerUserLimiter(Limiter):
         self._need_total("status_both_async")
         return self._statuses(await self._peek_async(key, check_quantity("amount", amount)))
 
-    def _need_total(self, verb: str) -> None:
-        if self._total is None:
-            raise ConfigError(f"{verb}() needs a limiter made with total=")
-
-    def hold(self, seconds: float, *, key: Hashable = None, total: bool = False) -> None:
-        """Admit nothing for ``key`` during the next ``seconds`` (a ``Retry-After``).
-
-        With ``total=True`` (a limiter with a total), hold the total instead: no key is
-        admitted during the next ``seconds``.
-        """
-        if total:
-            self._need_total("hold(total=True)")
-            key = TOTAL
-        self._hold(key, seconds)
-
     def charge(self, amount: float, *, key: Hashable = None) -> None:
         """Consume ``amount`` for ``key`` now without any check (debt)."""
         self._charge(key, amount)
@@ -249,16 +231,6 @@ class PerUserLimiter(Limiter):
             self._reset(ALL_KEYS)
         for key in keys:
             self._reset(key)
-
-    def reset_total(self) -> None:
-        """Forget the total's state (full again); the keys' buckets stay as they are."""
-        self._need_total("reset_total")
-        self._reset(TOTAL)
-
-    async def reset_total_async(self) -> None:
-        """:meth:`reset_total` for tasks."""
-        self._need_total("reset_total_async")
-        await self._reset_async(TOTAL)
 
     # -- the async twins (never block an event loop, on any backend) ------------------
 
@@ -275,15 +247,6 @@ class PerUserLimiter(Limiter):
     async def status_async(self, key: Hashable, amount: float = 1) -> Status:
         """:meth:`status` for tasks."""
         return await self._status_async(key, amount)
-
-    async def hold_async(
-        self, seconds: float, *, key: Hashable = None, total: bool = False
-    ) -> None:
-        """:meth:`hold` for tasks."""
-        if total:
-            self._need_total("hold_async(total=True)")
-            key = TOTAL
-        await self._hold_async(key, seconds)
 
     async def charge_async(self, amount: float, *, key: Hashable = None) -> None:
         """:meth:`charge` for tasks."""

@@ -64,6 +64,19 @@ def test_as_rate_takes_a_string_or_a_config_and_a_burst() -> None:
         as_rate(10, name="total")
 
 
+def test_as_rate_says_what_it_expected_and_per_user_totals_say_their_own() -> None:
+    message = r"^total must be a rate such as '100/s' or a BucketConfig, got 10$"
+    with pytest.raises(ConfigTypeError, match=message):
+        as_rate(10, name="total", expected="a rate such as '100/s'")
+    with pytest.raises(ConfigTypeError, match=message):
+        PerUserLimiter("5/s", total=10)  # type: ignore[arg-type]
+    with pytest.raises(ConfigTypeError, match=r"^burst must be a number"):
+        PerUserLimiter("5/s", total=BucketConfig(10, 1), total_burst="x")  # type: ignore[arg-type]
+    assert PerUserLimiter("5/s", total=BucketConfig(10, 1), total_burst=4).total == BucketConfig(
+        10, 1, burst=4
+    )
+
+
 def test_a_limit_that_is_no_rate_reads_the_same_everywhere() -> None:
     message = r"^rate must be a string such as '10/s' or a BucketConfig, got 10$"
     with pytest.raises(ConfigTypeError, match=message):

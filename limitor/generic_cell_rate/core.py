@@ -30,29 +30,17 @@ class EmissionInterval(LeakRate):
         return self.engine.interval
 
 
-class SyncVirtualSchedulingGCRA(EmissionInterval, SyncBucket):
+class SyncVirtualSchedulingGCRA(EmissionInterval, SyncBucket, engine=GcraVirtualScheduling):
     """GCRA (virtual scheduling) for threads."""
 
-    __slots__ = ()
-    engine_type = GcraVirtualScheduling
 
-
-class SyncLeakyBucketGCRA(EmissionInterval, SyncBucket):
+class SyncLeakyBucketGCRA(EmissionInterval, SyncBucket, engine=GcraLeakyBucket):
     """GCRA (continuous-state leaky bucket) for threads."""
 
-    __slots__ = ()
-    engine_type = GcraLeakyBucket
 
-
-class AsyncVirtualSchedulingGCRA(EmissionInterval, AsyncBucket):
+class AsyncVirtualSchedulingGCRA(EmissionInterval, AsyncBucket, engine=GcraVirtualScheduling):
     """GCRA (virtual scheduling) for asyncio and trio tasks."""
 
-    __slots__ = ()
-    engine_type = GcraVirtualScheduling
 
-
-class AsyncLeakyBucketGCRA(EmissionInterval, AsyncBucket):
+class AsyncLeakyBucketGCRA(EmissionInterval, AsyncBucket, engine=GcraLeakyBucket):
     """GCRA (continuous-state leaky bucket) for asyncio and trio tasks."""
-
-    __slots__ = ()
-    engine_type = GcraLeakyBucket

@@ -23,7 +23,7 @@ class LeakRate(Bucket):
         return self.rate
 
 
-class SyncLeakyBucket(LeakRate, SyncBucket):
+class SyncLeakyBucket(LeakRate, SyncBucket, engine=LeakyBucket):
     """Leaky bucket for threads.
 
     Example:
@@ -34,12 +34,6 @@ class SyncLeakyBucket(LeakRate, SyncBucket):
         ...     pass
     """
 
-    __slots__ = ()
-    engine_type = LeakyBucket
 
-
-class AsyncLeakyBucket(LeakRate, AsyncBucket):
+class AsyncLeakyBucket(LeakRate, AsyncBucket, engine=LeakyBucket):
     """Leaky bucket for asyncio and trio tasks (``await bucket.acquire()``)."""
-
-    __slots__ = ()
-    engine_type = LeakyBucket

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from limitor._checks import check_quantity
-from limitor.configs import check_positive, check_rate
+from limitor.configs import CapacityPerSeconds, check_positive, check_rate
 from limitor.errors import AmountError, AmountTypeError, ConfigError
 
 __all__ = ("PERIODS", "UNITS", "Cost", "CostAmounts", "Limit", "Unit", "as_cost")
@@ -33,7 +33,7 @@ PERIODS = {1.0: "second", 60.0: "minute", 3600.0: "hour", 86400.0: "day"}
 
 
 @dataclass(frozen=True)
-class Limit:
+class Limit(CapacityPerSeconds):
     """``capacity`` units of ``unit`` every ``seconds``, refilling continuously.
 
     Args:
@@ -66,16 +66,6 @@ class Limit:
         """``"tokens_per_minute"``, ``"requests_per_day"``, ...; ``"tokens_per_90s"`` otherwise."""
         period = PERIODS.get(float(self.seconds), f"{float(self.seconds):g}s")
         return f"{self.unit}_per_{period}"
-
-    @property
-    def rate(self) -> float:
-        """Units per second."""
-        return float(self.capacity) / float(self.seconds)
-
-    @property
-    def max_burst(self) -> float:
-        """The effective burst."""
-        return float(self.capacity if self.burst is None else self.burst)
 
 
 @dataclass(slots=True)

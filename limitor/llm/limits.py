@@ -15,6 +15,7 @@ from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
 from limitor._checks import check_count, check_name, check_quantity, check_weight
+from limitor._totals import TotalVerbs
 from limitor.backends.base import TOTAL, LimitSpec, Part, PartStatus
 from limitor.configs import check_positive
 from limitor.errors import AmountError, ConfigError, ConfigTypeError
@@ -289,7 +290,7 @@ class MultiLimitBase(Limiter):
         return f"<{type(self).__name__} {limits} keys={self.stats.users}>"
 
 
-class LLMLimiter(MultiLimitBase):
+class LLMLimiter(TotalVerbs, MultiLimitBase):
     """Several limits (requests, tokens...) admitted together, per key or shared.
 
     Most code uses :func:`limitor.llm_rate_limit`; this is the limiter underneath. The
@@ -349,6 +350,8 @@ class LLMLimiter(MultiLimitBase):
     """
 
     __slots__ = ()
+
+    _total_keyword = "a total (total_...=)"
 
     @LLM.signature
     def __init__(
@@ -440,40 +443,6 @@ class LLMLimiter(MultiLimitBase):
         self._need_total("status_both_async")
         parts = await self._peek_async(key, self._amounts.probe(amount))
         return self._statuses(parts, merge=False), self._total_statuses(parts)
-
-    def hold(self, seconds: float, *, key: Hashable = None, total: bool = False) -> None:
-        """Admit nothing for ``key`` during the next ``seconds`` (a provider's retry-after).
-
-        With ``total=True`` (a limiter with totals), hold the totals instead: no key is
-        admitted during the next ``seconds``.
-        """
-        if total:
-            self._need_total("hold(total=True)")
-            key = TOTAL
-        self._hold(key, seconds)
-
-    async def hold_async(
-        self, seconds: float, *, key: Hashable = None, total: bool = False
-    ) -> None:
-        """:meth:`hold` for tasks (never blocks the event loop)."""
-        if total:
-            self._need_total("hold_async(total=True)")
-            key = TOTAL
-        await self._hold_async(key, seconds)
-
-    def reset_total(self) -> None:
-        """Forget the totals' state (full again); the keys' limits stay as they are."""
-        self._need_total("reset_total")
-        self._reset(TOTAL)
-
-    async def reset_total_async(self) -> None:
-        """:meth:`reset_total` for tasks (never blocks the event loop)."""
-        self._need_total("reset_total_async")
-        await self._reset_async(TOTAL)
-
-    def _need_total(self, verb: str) -> None:
-        if not self._totals:
-            raise ConfigError(f"{verb}() needs a limiter made with a total (total_...=)")
 
     @property
     def totals(self) -> tuple[Limit, ...]:

@@ -15,12 +15,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from limitor._checks import check_count
-from limitor._gate import ConcurrencyGate
-from limitor.base import gated_enter
+from limitor.base import AsyncFace, SyncFace, gate_for
 from limitor.limiter import async_reservation_scope, reservation_scope
 from limitor.llm.limits import MultiLimitBase, MultiLimitKeywords
 from limitor.results import Reservation
@@ -29,9 +26,6 @@ __all__ = ("AsyncLLMTokenBucket", "SyncLLMTokenBucket")
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
-
-SB = TypeVar("SB", bound="SyncLLMTokenBucket")
-AB = TypeVar("AB", bound="AsyncLLMTokenBucket")
 
 
 class _SingleBucket(MultiLimitBase):
@@ -48,7 +42,8 @@ class _SingleBucket(MultiLimitBase):
         options["max_keys"] = 1  # one set of limits: the shared key None
         super().__init__(requests_per_minute, tokens_per_minute, **options)
 
-    # -- the async twins (never block an event loop, on any backend) ------------------
+    # -- the async twins (never block an event loop, on any backend); an
+    # -- AsyncLLMTokenBucket's acquire, try_acquire, reserve and reconcile are these ------
 
     async def acquire_async(self, amount: object = 0, timeout: float | None = None) -> Reservation:
         """Wait, without blocking the event loop, until the call may go."""
@@ -63,11 +58,11 @@ class _SingleBucket(MultiLimitBase):
         return await self._reserve_for_async(None, amount, timeout)
 
     async def reconcile_async(self, actual: object, estimated: object) -> None:
-        """The 0.6 ``reconcile(actual, estimated)`` for tasks (never blocks)."""
+        """Correct an estimate once the usage is known; never blocks, waits or raises for debt."""
         await self._reconcile_estimate_async(actual, estimated)
 
 
-class SyncLLMTokenBucket(_SingleBucket):
+class SyncLLMTokenBucket(_SingleBucket, SyncFace):
     """Requests and tokens per minute for threads: ``acquire`` blocks until allowed.
 
     ``amount`` is a call's tokens: a number, or a :class:`~limitor.llm.Cost` with input and
@@ -106,23 +101,13 @@ class SyncLLMTokenBucket(_SingleBucket):
         with reservation_scope(self, amount, timeout):
             yield self
 
-    def __enter__(self: SB) -> SB:
-        self._acquire_sync(None, 0, None)
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_val: BaseException | None,
-        exc_tb: TracebackType | None,
-    ) -> None:
-        return None
-
-
-class AsyncLLMTokenBucket(_SingleBucket):
+class AsyncLLMTokenBucket(_SingleBucket, AsyncFace):
     """Requests and tokens per minute for asyncio and trio tasks.
 
-    ``max_concurrent`` bounds how many ``async with`` bodies run at once.
+    ``max_concurrent`` bounds how many ``async with`` bodies run at once. Its ``acquire``,
+    ``try_acquire``, ``reserve`` and ``reconcile`` are the async twins every LLM token
+    bucket has (``acquire_async``, ...).
     """
 
     __slots__ = ("_gate",)
@@ -136,27 +121,12 @@ class AsyncLLMTokenBucket(_SingleBucket):
         **limits: Any,
     ) -> None:
         super().__init__(requests_per_minute, tokens_per_minute, **limits)
-        self._gate = (
-            None
-            if max_concurrent is None
-            else ConcurrencyGate(check_count("max_concurrent", max_concurrent))
-        )
+        self._gate = gate_for(max_concurrent)
 
-    async def acquire(self, amount: object = 0, timeout: float | None = None) -> Reservation:
-        """Wait, without blocking the event loop, until the call may go."""
-        return await self._acquire_async(None, amount, timeout)
-
-    async def try_acquire(self, amount: object = 0) -> bool:
-        """Take the call's cost if every limit has room now; never waits."""
-        return await self._police_or_raise_async(None, amount)
-
-    async def reserve(self, amount: object = 0, timeout: float | None = None) -> Reservation:
-        """Commit the call's cost at the earliest time every limit allows; return at once."""
-        return await self._reserve_for_async(None, amount, timeout)
-
-    async def reconcile(self, actual: object, estimated: object) -> None:
-        """Correct an estimate once the usage is known; never waits or raises for debt."""
-        await self._reconcile_estimate_async(actual, estimated)
+    acquire = _SingleBucket.acquire_async
+    try_acquire = _SingleBucket.try_acquire_async
+    reserve = _SingleBucket.reserve_async
+    reconcile = _SingleBucket.reconcile_async
 
     @asynccontextmanager
     async def acquire_ctx(
@@ -168,16 +138,3 @@ class AsyncLLMTokenBucket(_SingleBucket):
         """
         async with async_reservation_scope(self, self._gate, amount, timeout):
             yield self
-
-    async def __aenter__(self: AB) -> AB:
-        await gated_enter(self._gate, self.acquire)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_val: BaseException | None,
-        exc_tb: TracebackType | None,
-    ) -> None:
-        if self._gate is not None:
-            self._gate.release()

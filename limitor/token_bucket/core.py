@@ -23,15 +23,9 @@ class FillRate(Bucket):
         return self.rate
 
 
-class SyncTokenBucket(FillRate, SyncBucket):
+class SyncTokenBucket(FillRate, SyncBucket, engine=TokenBucket):
     """Token bucket for threads."""
 
-    __slots__ = ()
-    engine_type = TokenBucket
 
-
-class AsyncTokenBucket(FillRate, AsyncBucket):
+class AsyncTokenBucket(FillRate, AsyncBucket, engine=TokenBucket):
     """Token bucket for asyncio and trio tasks."""
-
-    __slots__ = ()
-    engine_type = TokenBucket
