@@ -40,7 +40,7 @@ __all__ = ("RedisStore", "RedisTotalStore")
 US = 1e6  # microseconds per second: the scripts' time unit
 MIN_INTERVAL = 0.25
 """Microseconds per unit at least (4 million units per second per part, the most a part
-kept in Redis admits): the scripts' times near 2^46.5 us are 1/64 us apart and two times
+kept in Redis admits): tickets' times near 2^46.5 us are 1/64 us apart and two times
 within 0.05 us are one time (see scripts/schedule.lua), so a unit must be longer."""
 _NO_WAIT_LIMIT = "-1"
 _INF = float("inf")

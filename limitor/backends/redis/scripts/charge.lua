@@ -4,7 +4,7 @@
 -- Reply: "now".
 local tat, tokens, hold, hold2 = load()
 local holes, had = load_holes()
-local start = tonumber(a[A + P])
+local start = tonumber(a[A + P]) - base -- -1 (none) is long past
 if start <= now then
     start = nil
 end

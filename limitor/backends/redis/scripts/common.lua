@@ -2,9 +2,11 @@
 --
 -- KEYS[1] holds a limit's state for one key, as one string (written with SET ... PX, so
 -- the value and its expiry are one command): each part's theoretical arrival time (TAT),
--- in microseconds since the epoch below ("-" when it is in the past), then the hold
--- (nothing admitted before it) if one is still running. An absent key means "full".
--- A one-part limit without a hold is just its TAT: "96117155990908.5".
+-- ("-" when it is in the past), then the hold (nothing admitted before it) if one is still
+-- running. An absent key means "full". A time is written "anchor~offset": the call's
+-- time that wrote it (microseconds since the epoch below) and the microseconds after it,
+-- so a one-part limit without a hold is one token: "96117155990908~1000000.5". (A plain
+-- number, microseconds since the epoch, is read too.)
 -- KEYS[3] and KEYS[4], for a limit under totals (LimitSpec.totals), hold the totals'
 -- state and free pieces in the same forms: a decision reads and writes both at once.
 -- KEYS[2] (every verb but hold) holds the free pieces before each part's TAT ("holes",
@@ -44,6 +46,24 @@ else
     nows = t[1] .. ' ' .. t[2]
 end
 
+-- The frame. Every time below is microseconds after `base`, this call's time (so `now`
+-- is 0), and only the reads, writes, arguments and replies translate: near 2^46.5 us
+-- (the epoch's times) doubles are 1/64 us apart, and a TAT kept there rounded each sum of
+-- intervals (fifteen admissions of 1/15 s at once drifted 0.08 us, past the tolerance,
+-- and refused the fifteenth unit of a burst of fifteen). Here a time is a few seconds at
+-- most in the common case, with a resolution far below the tolerance.
+local base = now
+now = 0
+
+-- A stored time token in this frame: "anchor~offset", or microseconds since the epoch.
+local function rel(x)
+    local mark = string.find(x, '~', 1, true)
+    if mark then
+        return (tonumber(string.sub(x, 1, mark - 1)) - base) + tonumber(string.sub(x, mark + 1))
+    end
+    return tonumber(x) - base
+end
+
 local P = tonumber(a[2])
 -- Under totals (KEYS[3] and KEYS[4]: the totals' state and free pieces, in the key's hash
 -- tag) the P lines are the key's K parts, then one total per part: K = P / 2.
@@ -55,6 +75,16 @@ local A = 4 + 2 * P -- index of the verb's first argument
 
 local function fmt(x)
     return string.format('%.17g', x)
+end
+
+-- A time of this frame as a stored token (see rel): anchored at this call's time.
+local function stamp(x)
+    return fmt(base) .. '~' .. fmt(x)
+end
+
+-- A time of this frame as microseconds since the epoch (replies: tickets' pieces).
+local function absolute(x)
+    return fmt(base + x)
 end
 
 local function interval(i)
@@ -73,9 +103,8 @@ local function load_from(k, first, last, tat, tokens)
     if not raw then
         return nil, nil
     end
-    local single = tonumber(raw)
-    if single and first == last then
-        tat[first], tokens[first] = single, raw
+    if first == last and not string.find(raw, ' ', 1, true) then
+        tat[first], tokens[first] = rel(raw), raw -- one part, no hold: one token
         return nil, nil
     end
     local n = last - first + 1
@@ -85,10 +114,10 @@ local function load_from(k, first, last, tat, tokens)
         i = i + 1
         if i <= n then
             if x ~= '-' then
-                tat[first + i - 1], tokens[first + i - 1] = tonumber(x), x
+                tat[first + i - 1], tokens[first + i - 1] = rel(x), x
             end
         else
-            hold, token = tonumber(x), x
+            hold, token = rel(x), x
         end
     end
     return hold, token
@@ -127,21 +156,20 @@ local function store_to(k, first, last, tat, tokens, hold, htoken)
         return 0
     end
     if first == last and not held then
-        -- a number argument: Redis writes it exactly (shortest round trip, or %.17g)
-        redis.call('SET', k, tokens[first] or tat[first], 'PX', ms)
+        redis.call('SET', k, tokens[first] or stamp(tat[first]), 'PX', ms)
         return ms
     end
     local values = {}
     for i = first, last do
         local v = tat[i]
         if v and v > now then
-            values[#values + 1] = tokens[i] or fmt(v)
+            values[#values + 1] = tokens[i] or stamp(v)
         else
             values[#values + 1] = '-'
         end
     end
     if held then
-        values[#values + 1] = htoken or fmt(hold)
+        values[#values + 1] = htoken or stamp(hold)
     end
     redis.call('SET', k, table.concat(values, ' '), 'PX', ms)
     return ms

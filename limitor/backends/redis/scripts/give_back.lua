@@ -7,7 +7,7 @@
 -- is the units given back, summed over the key's parts (under totals the totals' lines
 -- K+1..P are freed alike but not counted again).
 local mode = tonumber(a[A])
-local at = tonumber(a[A + 1])
+local at = tonumber(a[A + 1]) - base
 local units, held = {}, {}
 local j = A + 2
 for i = 1, P do
@@ -16,7 +16,7 @@ for i = 1, P do
     j = j + 2
     local pieces = {}
     for k = 1, count do
-        pieces[k] = { tonumber(a[j]), tonumber(a[j + 1]) }
+        pieces[k] = { tonumber(a[j]) - base, tonumber(a[j + 1]) - base }
         j = j + 2
     end
     held[i] = pieces

@@ -5,8 +5,9 @@
 -- Reply: "1 delay now part1 part2 ..." or "0 retry_after now". A part is "-" when not
 -- charged, "#k s1 e1 ... sk ek" for the pieces it occupies, or (one part and no free
 -- pieces: plain GCRA, the common case) one token, "=" for now or the TAT it started
--- from: the caller computes at = now + delay and the one piece
--- x = max(start, at), x + amount * interval, the same doubles this script stored.
+-- from (microseconds since the epoch): the caller computes at = now + delay and the one
+-- piece x = max(start, at), x + amount * interval (this script's piece, to within the
+-- rounding of those times: far below the tolerance).
 local tat, tokens, hold, hold2 = load()
 local holes, had = load_holes()
 local max_wait = tonumber(a[A + P])
@@ -37,7 +38,7 @@ if P == 1 and not had[1] then
     if n > 0 then
         local old = tat[1]
         if old and old > now then
-            reply[4] = tokens[1]
+            reply[4] = absolute(old)
         else
             old = now
             reply[4] = '='
@@ -87,7 +88,7 @@ if not had[1] and not had[2] and not (hold and hold > now) and not (hold2 and ho
                     x = now
                 end
                 tat[i], tokens[i] = x + need, nil
-                reply[#reply + 1] = '#1 ' .. fmt(x) .. ' ' .. fmt(x + need)
+                reply[#reply + 1] = '#1 ' .. absolute(x) .. ' ' .. absolute(x + need)
             end
         end
         store(tat, tokens, hold, hold2)

@@ -4,10 +4,11 @@
 -- pieces {start, end} before it. Python's 0-based indices become 1-based here; `len(x)`
 -- is `#x`; `del holes[i]` is `table.remove(holes, i)`.
 --
--- Precision. Times here are microseconds since EPOCH (about 2^46.5 in 2026), doubles 1/64
--- us apart; `now` is a whole microsecond (TIME). The Python module compares times within
--- `interval * REL` (a billionth of a unit); at these magnitudes that is below one double,
--- so the scripts compare within
+-- Precision. Times here are microseconds after this call's time (`now` is 0, see the
+-- frame in common.lua), so the schedule's sums keep their fractions; but the tickets'
+-- pieces travel as microseconds since EPOCH (about 2^46.5 in 2026), doubles 1/64 us
+-- apart. The Python module compares times within `interval * REL` (a billionth of a
+-- unit), below one such double, so the scripts compare within
 --     tol = max(interval * REL, NEAR)        (NEAR = 0.05 us, a few doubles)
 -- which is NEAR for every interval under 50 s (every rate above 0.02 units per second):
 -- a difference smaller than that is rounding, not time. The client keeps each interval at
@@ -328,8 +329,10 @@ local function tidy(holes, tat, now, cap, T)
     return tat
 end
 
--- The holes key (KEYS[2]): for each part that has free pieces, "part count s1 e1 ...";
--- absent when no part has any (the common case: nothing more is read or written).
+-- The holes key (KEYS[2]): "@anchor", then for each part that has free pieces
+-- "part count s1 e1 ..." in microseconds after the anchor (the time of the call that
+-- wrote it; see rel in common.lua); absent when no part has any (the common case:
+-- nothing more is read or written).
 -- Under totals KEYS[4] holds the totals' in the same form (part i is line K + i).
 -- Every line gets a list, empty when it has none; had[1] (had[2]) is true when KEYS[2]
 -- (KEYS[4]) existed.
@@ -339,15 +342,20 @@ local function parse_holes(k, offset, holes)
         return false
     end
     local list = {}
+    local shift = -base -- pieces without an anchor are microseconds since the epoch
     for x in string.gmatch(raw, '%S+') do
-        list[#list + 1] = tonumber(x)
+        if string.sub(x, 1, 1) == '@' then
+            shift = tonumber(string.sub(x, 2)) - base
+        else
+            list[#list + 1] = tonumber(x)
+        end
     end
     local j = 1
     while j <= #list do
         local part, count = list[j], list[j + 1]
         local into = holes[offset + part] or {}
         for k2 = 1, count do
-            into[k2] = { list[j + 2 * k2], list[j + 2 * k2 + 1] }
+            into[k2] = { shift + list[j + 2 * k2], shift + list[j + 2 * k2 + 1] }
         end
         j = j + 2 + 2 * count
     end
@@ -395,7 +403,7 @@ end
 -- Write the holes of lines first..last back to key k, expiring with their state (`ms`:
 -- what store() set; 0: deleted).
 local function store_holes_to(k, first, last, holes, had, ms)
-    local out = {}
+    local out = { '@' .. fmt(base) }
     for i = first, last do
         local part = holes[i]
         if #part > 0 then
@@ -405,7 +413,7 @@ local function store_holes_to(k, first, last, holes, had, ms)
             end
         end
     end
-    if #out > 0 and ms > 0 then
+    if #out > 1 and ms > 0 then
         redis.call('SET', k, table.concat(out, ' '), 'PX', ms)
     elseif had then
         redis.call('DEL', k)
@@ -424,7 +432,7 @@ end
 local function pieces_reply(reply, pieces)
     reply[#reply + 1] = '#' .. #pieces
     for _, piece in ipairs(pieces) do
-        reply[#reply + 1] = fmt(piece[1])
-        reply[#reply + 1] = fmt(piece[2])
+        reply[#reply + 1] = absolute(piece[1])
+        reply[#reply + 1] = absolute(piece[2])
     end
 end
